@@ -1,0 +1,57 @@
+# Skein. Two commands matter: `make demo` and `make test` (see README.md).
+# Every target runs on Node >= 24: scripts/node.sh finds it or installs it
+# into .tools/ when the system Node is older.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+NODE := $(shell scripts/node.sh)
+export PATH := $(dir $(NODE)):$(CURDIR)/node_modules/.bin:$(PATH)
+CLUSTER := node e2e/cluster/cluster.ts
+
+.PHONY: help deps binaries cluster-up cluster-down cluster-status demo test typecheck lint unit e2e
+
+help:
+	@echo "make demo            bring up the local cluster and show Skein on it"
+	@echo "make test            everything CI runs: typecheck, lint, unit and cluster tests"
+	@echo "make cluster-up      start (or converge) the local cluster; prints the kubeconfig path"
+	@echo "make cluster-down    stop the local cluster and remove its state"
+	@echo "make cluster-status  show what runs"
+
+# npm packages, installed exactly as package-lock.json pins them.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+deps: node_modules/.package-lock.json
+
+binaries:
+	@e2e/cluster/build-binaries.sh >/dev/null
+
+cluster-up: deps
+	@$(CLUSTER) up
+
+cluster-down: deps
+	@$(CLUSTER) down
+
+cluster-status: deps
+	@$(CLUSTER) status
+
+demo: deps
+	@e2e/demo.sh
+
+typecheck: deps
+	tsc --noEmit -p tsconfig.json
+
+lint: deps
+	eslint --max-warnings 0 .
+
+# Unit tests sit beside the code; cluster tests live under e2e/tests.
+UNIT_TESTS := $(shell git ls-files --cached --others --exclude-standard '*.test.ts' | grep -v '^e2e/tests/')
+E2E_TESTS := $(shell git ls-files --cached --others --exclude-standard 'e2e/tests/*.test.ts')
+
+unit: deps
+	node --test --test-reporter=spec $(UNIT_TESTS)
+
+e2e: deps binaries
+	$(CLUSTER) run -- node --test --test-reporter=spec --test-timeout=300000 $(E2E_TESTS)
+
+test: typecheck lint unit e2e

@@ -1,0 +1,40 @@
+// `cluster up` is idempotent and `cluster down` leaves no process and no port
+// behind. Runs a second, private cluster so the shared one is not disturbed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { processesMentioning, isListening } from '../cluster/procs.ts';
+import { portsOf, type Ports } from '../cluster/components.ts';
+
+const run = promisify(execFile);
+const CLUSTER = resolve(import.meta.dirname, '../cluster/cluster.ts');
+
+test('up twice gives one cluster; down leaves no process, port or state', async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'skein-lifecycle-')), 'cluster');
+  const env = { ...process.env, SKEIN_CLUSTER_DIR: dir };
+  const cluster = (verb: string) => run(process.execPath, [CLUSTER, verb], { env, timeout: 240_000 });
+  try {
+    const first = await cluster('up');
+    assert.equal(first.stdout.trim().split('\n').pop(), join(dir, 'kubeconfig'), 'up prints the kubeconfig path on its last line');
+    const pidsAfterFirst = processesMentioning(dir).sort();
+    assert.ok(pidsAfterFirst.length >= 4, `four control-plane processes run (found ${pidsAfterFirst.length})`);
+    const ports = (JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { ports: Ports }).ports;
+
+    const second = await cluster('up');
+    assert.match(second.stderr, /already up/);
+    assert.deepEqual(processesMentioning(dir).sort(), pidsAfterFirst, 'a second up starts nothing new');
+    await cluster('status');
+
+    await cluster('down');
+    assert.deepEqual(processesMentioning(dir), []);
+    for (const port of portsOf(ports)) assert.equal(isListening(port), false, `port ${port} is closed`);
+    assert.equal(existsSync(dir), false, 'the cluster directory is removed');
+    await assert.rejects(cluster('status'), (err: { code?: number }) => err.code === 3, 'status reports a stopped cluster');
+  } finally {
+    await cluster('down').catch(() => undefined);
+  }
+});
