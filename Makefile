@@ -22,6 +22,7 @@ help:
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 deps: node_modules/.package-lock.json
+	@scripts/system-deps.sh
 
 binaries:
 	@e2e/cluster/build-binaries.sh >/dev/null
@@ -52,6 +53,6 @@ unit: deps
 	node --test --test-reporter=spec $(UNIT_TESTS)
 
 e2e: deps binaries
-	$(CLUSTER) run -- node --test --test-reporter=spec --test-timeout=300000 $(E2E_TESTS)
+	$(CLUSTER) run -- node --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000 $(E2E_TESTS)
 
 test: typecheck lint unit e2e

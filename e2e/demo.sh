@@ -16,8 +16,17 @@ echo "== the API server: kubectl get --raw /readyz"
 $kubectl get --raw /readyz; echo
 echo "== version"
 $kubectl version
-echo "== namespaces"
-$kubectl get namespaces
+echo "== nodes (played by the local node: pods are processes in network namespaces)"
+$kubectl get nodes -o wide
+echo "== an app: 3 echo pods behind a Service"
+$kubectl apply -f e2e/demo/echo.yaml
+$kubectl -n skein-demo rollout status deployment/echo --timeout=120s
+$kubectl -n skein-demo get pods -o wide
+ip=$($kubectl -n skein-demo get service echo -o jsonpath='{.spec.clusterIP}')
+echo "== six requests to the Service's ClusterIP $ip, answered by:"
+for _ in 1 2 3 4 5 6; do
+  curl -s -m 3 "http://$ip/" | sed -n 's/.*"pod":"\([^"]*\)".*/  \1/p'
+done
 echo
 echo "The cluster keeps running. Use it with:"
 echo "  export KUBECONFIG=$kubeconfig"

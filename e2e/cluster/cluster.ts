@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile, rm, rename, readFile } from 'node:fs/promises';
 import { join, resolve, relative } from 'node:path';
-import { COMPONENTS, commandFor, healthUrl, paths, portsOf, type ComponentName, type Layout, type Ports } from './components.ts';
+import { COMPONENTS, CONTROL_PLANE, PORT_NAMES, commandFor, healthUrl, paths, portsOf, type ComponentName, type Layout, type Ports } from './components.ts';
 import { ensurePki, adminTls } from './pki.ts';
 import { isAlive, cmdlineOf, processesMentioning, startDetached, stopAll, isListening, freePort, probe, waitFor } from './procs.ts';
 
@@ -19,6 +19,8 @@ export function clusterDir(): string {
 interface State {
   ports: Ports;
   binDir: string;
+  /** What `up` was asked to run, so `status` judges the cluster by it. */
+  components: ComponentName[];
 }
 
 const say = (msg: string) => process.stderr.write(`cluster: ${msg}\n`);
@@ -35,15 +37,17 @@ async function loadState(dir: string): Promise<State | undefined> {
   return existsSync(file) ? JSON.parse(await readFile(file, 'utf8')) as State : undefined;
 }
 
-async function allocatePorts(): Promise<Ports> {
-  const taken = new Set<number>();
-  const next = async () => {
-    for (;;) {
+/** Keeps the ports a cluster already has and gives free ones to any it lacks. */
+async function allocatePorts(have: Partial<Ports> = {}): Promise<Ports> {
+  const taken = new Set<number>(Object.values(have));
+  const ports: Partial<Ports> = { ...have };
+  for (const name of PORT_NAMES) {
+    while (ports[name] === undefined) {
       const p = await freePort();
-      if (!taken.has(p)) { taken.add(p); return p; }
+      if (!taken.has(p)) { taken.add(p); ports[name] = p; }
     }
-  };
-  return { etcdClient: await next(), etcdPeer: await next(), apiserver: await next(), controllerManager: await next(), scheduler: await next() };
+  }
+  return ports as Ports;
 }
 
 function pidFile(dir: string, name: ComponentName): string {
@@ -88,18 +92,20 @@ async function waitUsable(layout: Layout): Promise<void> {
   await waitFor('the default ServiceAccount (kube-controller-manager at work)', async () => (await probe(url, creds)).status === 200, START_TIMEOUT_MS);
 }
 
-export async function up(): Promise<string> {
+export async function up(opts: { controlPlaneOnly?: boolean } = {}): Promise<string> {
   const t0 = Date.now();
   const dir = clusterDir();
   const p = paths(dir);
   const binDir = buildBinaries();
   await Promise.all([p.run, p.logs].map((d) => mkdir(d, { recursive: true })));
-  const state: State = { ports: (await loadState(dir))?.ports ?? await allocatePorts(), binDir };
+  const previous = await loadState(dir);
+  const components = opts.controlPlaneOnly ? [...CONTROL_PLANE] : [...COMPONENTS];
+  const state: State = { ports: await allocatePorts(previous?.ports), binDir, components };
   await writeFile(p.state, JSON.stringify(state, null, 2) + '\n');
   const layout: Layout = { dir, binDir, ports: state.ports };
   await ensurePki(layout);
   let started = 0;
-  for (const name of COMPONENTS) {
+  for (const name of components) {
     if (runningPid(dir, name) !== undefined) continue;
     say(`starting ${name}`);
     await startComponent(name, layout);
@@ -110,11 +116,29 @@ export async function up(): Promise<string> {
   return p.adminKubeconfig;
 }
 
+/** Stops one component; the local node gets time to stop its pods and remove its network. */
+export async function stop(name: ComponentName): Promise<void> {
+  const dir = clusterDir();
+  const pid = runningPid(dir, name);
+  if (pid !== undefined) await stopAll([pid], name === 'local-node' ? 60_000 : 10_000);
+  if (name === 'local-node') await cleanupNode(dir);
+  say(pid === undefined ? `${name} was not running` : `stopped ${name}`);
+}
+
+/** Whatever a killed local node left: namespaces, veths, routes, iptables rules. */
+async function cleanupNode(dir: string): Promise<void> {
+  if (!existsSync(paths(dir).state)) return;
+  const main = commandFor('local-node', { dir, binDir: '', ports: (await loadState(dir))!.ports });
+  execFileSync(main.bin, [main.args[0] ?? '', 'cleanup', `--dir=${dir}`], { stdio: 'inherit' });
+}
+
 export async function down(): Promise<void> {
   const dir = clusterDir();
   if (!existsSync(dir)) { say('not running'); return; }
   const state = await loadState(dir);
-  const recorded = [...COMPONENTS].reverse().map((n) => runningPid(dir, n)).filter((x): x is number => x !== undefined);
+  const hadNode = runningPid(dir, 'local-node') !== undefined || existsSync(paths(dir).nodeState);
+  if (hadNode) await stop('local-node');
+  const recorded = [...CONTROL_PLANE].reverse().map((n) => runningPid(dir, n)).filter((x): x is number => x !== undefined);
   // Also whatever a crashed earlier run left without a pid file.
   const pids = [...new Set([...recorded, ...processesMentioning(dir)])];
   await stopAll(pids);
@@ -130,7 +154,7 @@ export async function down(): Promise<void> {
   await rm(lastLogs, { recursive: true, force: true });
   if (existsSync(paths(dir).logs)) await rename(paths(dir).logs, lastLogs);
   await rm(dir, { recursive: true, force: true });
-  say(`stopped ${pids.length} process(es); logs of this run are in ${relative(process.cwd(), lastLogs) || lastLogs}`);
+  say(`stopped ${pids.length + (hadNode ? 1 : 0)} process(es); logs of this run are in ${relative(process.cwd(), lastLogs) || lastLogs}`);
 }
 
 export async function status(): Promise<boolean> {
@@ -139,7 +163,7 @@ export async function status(): Promise<boolean> {
   if (!state) { console.log('cluster: not created'); return false; }
   const layout: Layout = { dir, binDir: state.binDir, ports: state.ports };
   let ok = true;
-  for (const name of COMPONENTS) {
+  for (const name of state.components) {
     const pid = runningPid(dir, name);
     const healthy = pid !== undefined && await isHealthy(name, layout);
     ok &&= healthy;
@@ -168,12 +192,18 @@ async function run(argv: readonly string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   switch (verb) {
-    case 'up': console.log(await up()); return 0;
+    case 'up': console.log(await up({ controlPlaneOnly: rest.includes('--control-plane-only') })); return 0;
     case 'down': await down(); return 0;
+    case 'stop': {
+      const name = rest[0] as ComponentName | undefined;
+      if (!name || !COMPONENTS.includes(name)) throw new Error(`usage: cluster.ts stop <${COMPONENTS.join('|')}>`);
+      await stop(name);
+      return 0;
+    }
     case 'status': return (await status()) ? 0 : 3;
     case 'run': return run(rest[0] === '--' ? rest.slice(1) : rest);
     default:
-      console.error('usage: cluster.ts up | down | status | run -- <command>');
+      console.error('usage: cluster.ts up [--control-plane-only] | down | stop <component> | status | run -- <command>');
       return 2;
   }
 }

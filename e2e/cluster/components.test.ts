@@ -1,17 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { commandFor, COMPONENTS, healthUrl, NETWORK, type Layout } from './components.ts';
+import { commandFor, CONTROL_PLANE, healthUrl, kubeProxyCommand, NETWORK, type Layout } from './components.ts';
 
 const layout: Layout = {
   dir: '/tmp/c',
   binDir: '/bins',
-  ports: { etcdClient: 1001, etcdPeer: 1002, apiserver: 1003, controllerManager: 1004, scheduler: 1005 },
+  ports: { etcdClient: 1001, etcdPeer: 1002, apiserver: 1003, controllerManager: 1004, scheduler: 1005, localNode: 1006, kubeProxyHealth: 1007, kubeProxyMetrics: 1008 },
 };
 
 const flag = (args: string[], name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=').slice(1).join('=');
 
-test('every component binds loopback only and runs from the binary directory', () => {
-  for (const name of COMPONENTS) {
+test('every control-plane component binds loopback only and runs from the binary directory', () => {
+  for (const name of CONTROL_PLANE) {
     const cmd = commandFor(name, layout);
     assert.equal(cmd.bin, `/bins/${name}`);
     const urls = cmd.args.filter((a) => /(listen|bind|advertise-client)/.test(a));
@@ -44,4 +44,14 @@ test('health URLs point at each component port', () => {
   assert.equal(healthUrl('kube-apiserver', layout.ports), 'https://127.0.0.1:1003/readyz');
   assert.equal(healthUrl('kube-controller-manager', layout.ports), 'https://127.0.0.1:1004/healthz');
   assert.equal(healthUrl('kube-scheduler', layout.ports), 'https://127.0.0.1:1005/healthz');
+});
+
+test('the local node names its cluster directory and kube-proxy runs in iptables mode on loopback', () => {
+  const node = commandFor('local-node', layout);
+  assert.equal(node.bin, process.execPath);
+  assert.ok(node.args.includes('--dir=/tmp/c'));
+  const proxy = kubeProxyCommand(layout).args;
+  assert.equal(flag(proxy, 'proxy-mode'), 'iptables');
+  assert.equal(flag(proxy, 'healthz-bind-address'), '127.0.0.1:1007');
+  assert.equal(flag(proxy, 'cluster-cidr'), NETWORK.podCidr);
 });

@@ -19,10 +19,17 @@ export const NETWORK = {
 
 export const SERVICE_ACCOUNT_ISSUER = `https://kubernetes.default.svc.${NETWORK.clusterDomain}`;
 
-export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler';
+/** The Nodes the local node plays, each with a /24 of the pod range. */
+export const NODES = [
+  { name: 'skein-node-1', podCidr: '198.18.1.0/24' },
+  { name: 'skein-node-2', podCidr: '198.18.2.0/24' },
+] as const;
+
+export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'local-node';
 
 /** Start order; stop order is the reverse. */
-export const COMPONENTS: readonly ComponentName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
+export const COMPONENTS: readonly ComponentName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'local-node'];
+export const CONTROL_PLANE: readonly ComponentName[] = COMPONENTS.filter((c) => c !== 'local-node');
 
 export interface Ports {
   etcdClient: number;
@@ -30,6 +37,9 @@ export interface Ports {
   apiserver: number;
   controllerManager: number;
   scheduler: number;
+  localNode: number;
+  kubeProxyHealth: number;
+  kubeProxyMetrics: number;
 }
 
 export interface Layout {
@@ -48,6 +58,9 @@ export const paths = (dir: string) => ({
   adminKubeconfig: join(dir, 'kubeconfig'),
   controllerManagerKubeconfig: join(dir, 'pki', 'controller-manager.kubeconfig'),
   schedulerKubeconfig: join(dir, 'pki', 'scheduler.kubeconfig'),
+  kubeProxyKubeconfig: join(dir, 'pki', 'kube-proxy.kubeconfig'),
+  nodeKubeconfig: (node: string) => join(dir, 'pki', `${node}.kubeconfig`),
+  nodeState: join(dir, 'node'),
 });
 
 export interface Command {
@@ -135,6 +148,11 @@ export function commandFor(name: ComponentName, layout: Layout): Command {
           '--v=1',
         ],
       };
+    case 'local-node':
+      return {
+        bin: process.execPath,
+        args: [join(import.meta.dirname, '..', 'node', 'main.ts'), 'run', `--dir=${layout.dir}`],
+      };
     case 'kube-scheduler':
       return {
         bin,
@@ -160,9 +178,31 @@ export function healthUrl(name: ComponentName, ports: Ports): string {
     case 'kube-apiserver': return `https://127.0.0.1:${ports.apiserver}/readyz`;
     case 'kube-controller-manager': return `https://127.0.0.1:${ports.controllerManager}/healthz`;
     case 'kube-scheduler': return `https://127.0.0.1:${ports.scheduler}/healthz`;
+    case 'local-node': return `http://127.0.0.1:${ports.localNode}/healthz`;
   }
 }
 
-export function portsOf(ports: Ports): number[] {
-  return [ports.etcdClient, ports.etcdPeer, ports.apiserver, ports.controllerManager, ports.scheduler];
+/** kube-proxy in iptables mode, as the local node runs it for the host all its pods share. */
+export function kubeProxyCommand(layout: Layout, clusterCidr: string = NETWORK.podCidr): Command {
+  const p = paths(layout.dir);
+  return {
+    bin: join(layout.binDir, 'kube-proxy'),
+    args: [
+      `--kubeconfig=${p.kubeProxyKubeconfig}`,
+      '--proxy-mode=iptables',
+      `--hostname-override=${NODES[0].name}`,
+      `--cluster-cidr=${clusterCidr}`,
+      `--healthz-bind-address=127.0.0.1:${layout.ports.kubeProxyHealth}`,
+      `--metrics-bind-address=127.0.0.1:${layout.ports.kubeProxyMetrics}`,
+      // Leave the host's conntrack sysctls alone.
+      '--conntrack-max-per-core=0',
+      '--v=1',
+    ],
+  };
 }
+
+export function portsOf(ports: Ports): number[] {
+  return PORT_NAMES.map((n) => ports[n]);
+}
+
+export const PORT_NAMES: readonly (keyof Ports)[] = ['etcdClient', 'etcdPeer', 'apiserver', 'controllerManager', 'scheduler', 'localNode', 'kubeProxyHealth', 'kubeProxyMetrics'];

@@ -6,16 +6,22 @@ import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createCa, issueLeaf, toPemPair, caFromPem, privateKeyPem, publicKeyPem, generateKeyPair, type KeyedCertificate } from '../../shared/tls.ts';
 import { renderKubeconfig } from './kubeconfig.ts';
-import { NETWORK, paths, type Layout } from './components.ts';
+import { NETWORK, NODES, paths, type Layout } from './components.ts';
 
 const YEAR = 365 * 24 * 3_600_000;
 
 /** Client identities: the user name is the CN, groups are O (as the API server reads them). */
-export const IDENTITIES = {
-  admin: { subject: 'CN=skein-admin, O=system:masters', file: 'adminKubeconfig' },
-  controllerManager: { subject: 'CN=system:kube-controller-manager', file: 'controllerManagerKubeconfig' },
-  scheduler: { subject: 'CN=system:kube-scheduler', file: 'schedulerKubeconfig' },
-} as const;
+function identities(dir: string): { name: string; subject: string; file: string }[] {
+  const p = paths(dir);
+  return [
+    { name: 'admin', subject: 'CN=skein-admin, O=system:masters', file: p.adminKubeconfig },
+    { name: 'controller-manager', subject: 'CN=system:kube-controller-manager', file: p.controllerManagerKubeconfig },
+    { name: 'scheduler', subject: 'CN=system:kube-scheduler', file: p.schedulerKubeconfig },
+    { name: 'kube-proxy', subject: 'CN=system:kube-proxy', file: p.kubeProxyKubeconfig },
+    // Nodes authenticate as kubelets do, so the Node authorizer and NodeRestriction apply to them.
+    ...NODES.map((n) => ({ name: n.name, subject: `CN=system:node:${n.name}, O=system:nodes`, file: p.nodeKubeconfig(n.name) })),
+  ];
+}
 
 async function write(path: string, content: string): Promise<void> {
   await writeFile(path, content, { mode: 0o600 });
@@ -67,8 +73,9 @@ export async function ensurePki(layout: Layout): Promise<void> {
   }
 
   const server = `https://127.0.0.1:${layout.ports.apiserver}`;
-  for (const [name, id] of Object.entries(IDENTITIES)) {
-    const target = p[id.file];
+  for (const id of identities(layout.dir)) {
+    const target = id.file;
+    const name = id.name;
     if (existsSync(target)) continue;
     const leaf = await issueLeaf(ca, { subject: id.subject, usages: ['client'], validForMs: YEAR });
     await write(target, renderKubeconfig({

@@ -1,9 +1,11 @@
 // What every cluster test needs: clients for the cluster `make test` brought
 // up (KUBECONFIG), a namespace of its own, and a way to wait for a condition.
 import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
-import { KubeConfig, CoreV1Api, ApiException } from '@kubernetes/client-node';
+import { KubeConfig, CoreV1Api, ApiException, type V1Pod, type V1PodSpec, type V1Deployment } from '@kubernetes/client-node';
 
 export function kubeConfig(): KubeConfig {
   if (!process.env.KUBECONFIG) {
@@ -35,7 +37,7 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${cause}`);
 }
 
-/** A fresh namespace for one test, deleted when the test ends. */
+/** A fresh namespace for one test, ready for pods (its default ServiceAccount exists), deleted when the test ends. */
 export async function testNamespace(t: TestContext, prefix = 'e2e'): Promise<string> {
   const core = kubeConfig().makeApiClient(CoreV1Api);
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
@@ -43,5 +45,39 @@ export async function testNamespace(t: TestContext, prefix = 'e2e'): Promise<str
   t.after(async () => {
     await core.deleteNamespace({ name }).catch((err: unknown) => { if (!isNotFound(err)) throw err; });
   });
+  await eventually('default ServiceAccount', async () => core.readNamespacedServiceAccount({ name: 'default', namespace: name }));
   return name;
 }
+
+/** A Deployment of `replicas` pods labelled `app: <name>`. */
+export function deployment(name: string, replicas: number, spec: V1PodSpec): V1Deployment {
+  const labels = { app: name };
+  return { metadata: { name }, spec: { replicas, selector: { matchLabels: labels }, template: { metadata: { labels }, spec } } };
+}
+
+/** Where the local node keeps a pod's logs and volumes on the host, if the pod ran there. */
+export async function podStateDir(namespace: string, pod: string): Promise<string | undefined> {
+  const stateDir = join(dirname(process.env.KUBECONFIG ?? ''), 'node');
+  for (const node of await readdir(stateDir).catch(() => [] as string[])) {
+    const pods = await readdir(join(stateDir, node, 'pods')).catch(() => [] as string[]);
+    const dir = pods.filter((p) => p.startsWith(`${namespace}_${pod}_`)).pop();
+    if (dir) return join(stateDir, node, 'pods', dir);
+  }
+  return undefined;
+}
+
+/** The local node keeps each container's output in a file; this reads it (empty while none exists). */
+export async function containerLog(namespace: string, pod: string, container: string): Promise<string> {
+  const dir = await podStateDir(namespace, pod);
+  return dir ? readFile(join(dir, 'logs', `${container}.log`), 'utf8').catch(() => '') : '';
+}
+
+export async function waitForPod(namespace: string, name: string, predicate: (pod: V1Pod) => boolean, what: string, timeoutMs = 60_000): Promise<V1Pod> {
+  const core = kubeConfig().makeApiClient(CoreV1Api);
+  return eventually(`pod ${name}: ${what}`, async () => {
+    const pod = await core.readNamespacedPod({ name, namespace });
+    return predicate(pod) ? pod : undefined;
+  }, timeoutMs);
+}
+
+export const isReady = (pod: V1Pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;

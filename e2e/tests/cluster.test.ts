@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import {
   CoreV1Api, AppsV1Api, AuthenticationV1Api, ApiextensionsV1Api, CustomObjectsApi, DiscoveryV1Api, VersionApi,
 } from '@kubernetes/client-node';
-import { kubeConfig, eventually, testNamespace, isNotFound } from '../support/kube.ts';
+import { kubeConfig, eventually, testNamespace, isNotFound, deployment } from '../support/kube.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -27,19 +27,7 @@ test('a new namespace gets its default ServiceAccount and root CA ConfigMap', as
 
 test('a Deployment gets a ReplicaSet and Pods from the real controllers', async (t) => {
   const ns = await testNamespace(t);
-  await eventually('default ServiceAccount', async () => core.readNamespacedServiceAccount({ name: 'default', namespace: ns }));
-  const labels = { app: 'echo' };
-  await apps.createNamespacedDeployment({
-    namespace: ns,
-    body: {
-      metadata: { name: 'echo' },
-      spec: {
-        replicas: 2,
-        selector: { matchLabels: labels },
-        template: { metadata: { labels }, spec: { containers: [{ name: 'echo', image: 'skein.dev/e2e/echo:dev' }] } },
-      },
-    },
-  });
+  await apps.createNamespacedDeployment({ namespace: ns, body: deployment('echo', 2, { containers: [{ name: 'echo', image: 'skein.dev/e2e/echo:dev' }] }) });
   const pods = await eventually('2 pods', async () => {
     const list = await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=echo' });
     return list.items.length === 2 ? list.items : undefined;
@@ -77,7 +65,6 @@ test('a Service gets an EndpointSlice from the endpointslice controller', async 
 
 test('TokenRequest mints an audience-bound token that TokenReview accepts only for that audience', async (t) => {
   const ns = await testNamespace(t);
-  await eventually('default ServiceAccount', async () => core.readNamespacedServiceAccount({ name: 'default', namespace: ns }));
   const audience = 'identity.skein-system.cluster.local';
   const tr = await core.createNamespacedServiceAccountToken({
     name: 'default', namespace: ns,

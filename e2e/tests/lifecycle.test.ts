@@ -16,7 +16,8 @@ const CLUSTER = resolve(import.meta.dirname, '../cluster/cluster.ts');
 test('up twice gives one cluster; down leaves no process, port or state', async () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'skein-lifecycle-')), 'cluster');
   const env = { ...process.env, SKEIN_CLUSTER_DIR: dir };
-  const cluster = (verb: string) => run(process.execPath, [CLUSTER, verb], { env, timeout: 240_000 });
+  // Control plane only: one local node per host, and the shared cluster has it.
+  const cluster = (verb: string) => run(process.execPath, [CLUSTER, ...(verb === 'up' ? ['up', '--control-plane-only'] : [verb])], { env, timeout: 240_000 });
   try {
     const first = await cluster('up');
     assert.equal(first.stdout.trim().split('\n').pop(), join(dir, 'kubeconfig'), 'up prints the kubeconfig path on its last line');

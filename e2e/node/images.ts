@@ -1,0 +1,51 @@
+// The local node has no container runtime: an image name maps to a command of
+// this checkout. One explicit table; an image not in it fails the pod with
+// ErrImagePull, as a kubelet would for an image it cannot pull.
+import { resolve } from 'node:path';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+
+export interface Image {
+  /** The image's ENTRYPOINT; a container's `command` replaces it. */
+  entrypoint: string[];
+  /** The image's CMD; a container's `args` replaces it. */
+  cmd: string[];
+}
+
+const node = (script: string): Image => ({ entrypoint: [process.execPath, resolve(REPO_ROOT, script)], cmd: [] });
+
+/** Keyed by repository, without tag or digest: the checkout is the only version there is. */
+const TABLE: Record<string, Image> = {
+  'skein.dev/e2e/echo': node('e2e/apps/echo.ts'),
+  'skein.dev/e2e/tcp-echo': node('e2e/apps/tcp-echo.ts'),
+  // Runs the container's own command with the host's tools (sh, iptables, curl), like a busybox image.
+  'skein.dev/e2e/shell': { entrypoint: ['/bin/sh'], cmd: [] },
+};
+
+export function repositoryOf(image: string): string {
+  const noDigest = image.split('@')[0] ?? image;
+  const lastSlash = noDigest.lastIndexOf('/');
+  const colon = noDigest.lastIndexOf(':');
+  return colon > lastSlash ? noDigest.slice(0, colon) : noDigest;
+}
+
+export class ImagePullError extends Error {
+  readonly code = 'ErrImagePull';
+  readonly image: string;
+  constructor(image: string) {
+    super(`image "${image}" is not in the local node's image table (e2e/node/images.ts); known: ${Object.keys(TABLE).join(', ')}`);
+    this.image = image;
+  }
+}
+
+export function lookupImage(image: string): Image {
+  const found = TABLE[repositoryOf(image)];
+  if (!found) throw new ImagePullError(image);
+  return found;
+}
+
+/** Docker semantics: command replaces ENTRYPOINT (and drops CMD), args replace CMD. */
+export function argvFor(image: Image, command: readonly string[] | undefined, args: readonly string[] | undefined): string[] {
+  if (command && command.length > 0) return [...command, ...(args ?? [])];
+  return [...image.entrypoint, ...(args && args.length > 0 ? args : image.cmd)];
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Debian packages the local cluster needs: iptables (kube-proxy and skein-init),
+# conntrack, iproute2 (network namespaces), util-linux (setpriv), curl (the
+# shell test image). Installed only when a command is missing.
+set -euo pipefail
+declare -A need=([iptables]=iptables [iptables-save]=iptables [conntrack]=conntrack [ip]=iproute2 [setpriv]=util-linux [curl]=curl)
+missing=()
+for cmd in "${!need[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}"); done
+[ ${#missing[@]} -eq 0 ] && exit 0
+pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+if [ "$(id -u)" -ne 0 ]; then
+  echo "system-deps: missing Debian packages: $pkgs; install them as root (apt-get install $pkgs)" >&2
+  exit 1
+fi
+echo "system-deps: installing $pkgs" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $pkgs >&2
