@@ -11,6 +11,15 @@ test('Ipam hands out the lowest free host address and reuses released ones', () 
   assert.throws(() => new Ipam('198.18.0.0/16'), /\/24 pod CIDRs only/);
 });
 
+test('Ipam lets a pod keep its address across node restarts, once', () => {
+  const ipam = new Ipam('198.18.1.0/24');
+  assert.equal(ipam.reserve('198.18.1.7'), true);
+  assert.equal(ipam.reserve('198.18.1.7'), false, 'an address is held once');
+  assert.equal(ipam.reserve('198.18.2.7'), false, 'another node\'s range is not ours');
+  assert.equal(ipam.reserve('198.18.1.255'), false);
+  assert.equal(ipam.allocate(), '198.18.1.2');
+});
+
 test('Ipam reports exhaustion instead of reusing an address', () => {
   const ipam = new Ipam('198.18.9.0/24');
   for (let i = 0; i < 253; i++) ipam.allocate();

@@ -45,6 +45,14 @@ export class Ipam {
     }
     throw new Error(`pod CIDR ${this.#prefix}.0/24 is exhausted`);
   }
+  /** Claims a given address (a pod keeps its address across restarts of the node); false if not ours or taken. */
+  reserve(ip: string): boolean {
+    if (!ip.startsWith(`${this.#prefix}.`)) return false;
+    const host = Number(ip.split('.')[3]);
+    if (host < 2 || host > 254 || this.#used.has(host)) return false;
+    this.#used.add(host);
+    return true;
+  }
   release(ip: string): void {
     if (ip.startsWith(`${this.#prefix}.`)) this.#used.delete(Number(ip.split('.')[3]));
   }

@@ -43,6 +43,7 @@ export class NodeAgent {
   #flushTimer: NodeJS.Timeout | undefined;
   #flushing = Promise.resolve();
   #stopping = false;
+  #synced = false;
 
   constructor(o: NodeAgentOptions) {
     this.#o = o;
@@ -69,6 +70,10 @@ export class NodeAgent {
     await this.#services.synced;
     this.#pods.start();
     await this.#pods.synced;
+    // Pods that ran here before keep their addresses: claim them all before any new pod takes one.
+    for (const w of this.#workers.values()) w.reserveAddress();
+    this.#synced = true;
+    for (const w of this.#workers.values()) w.start();
     this.#o.log(`${this.#o.name}: registered, pod CIDR ${this.#o.podCidr}`);
   }
 
@@ -117,7 +122,7 @@ export class NodeAgent {
     if (phase === 'Succeeded' || phase === 'Failed') return;
     const worker = new PodWorker(pod, this.#context());
     this.#workers.set(uid, worker);
-    worker.start();
+    if (this.#synced) worker.start();
   }
 
   async #finish(worker: PodWorker, graceSeconds: number, confirm: boolean): Promise<void> {
@@ -143,12 +148,13 @@ export class NodeAgent {
     }
   }
 
-  #scheduleFlush(): void {
+  /** Status writes are batched; a refused write is retried a second later, not in a tight loop. */
+  #scheduleFlush(delayMs = 50): void {
     if (this.#flushTimer || this.#stopping) return;
     this.#flushTimer = setTimeout(() => {
       this.#flushTimer = undefined;
       this.#flushing = this.#flushing.then(() => this.#flush());
-    }, 50);
+    }, delayMs);
   }
 
   async #flush(): Promise<void> {
@@ -161,11 +167,12 @@ export class NodeAgent {
         await this.#core.patchNamespacedPodStatus({
           name: w.pod.metadata?.name ?? '',
           namespace: w.pod.metadata?.namespace ?? '',
-          body: { metadata: { uid: w.uid }, status },
+          // A pod address is a fact, not a set to merge into: replace the list.
+          body: { metadata: { uid: w.uid }, status: { ...status, ...(status.podIPs ? { podIPs: [...status.podIPs, { $patch: 'replace' }] } : {}) } },
         }, strategic);
         this.#lastStatus.set(w.uid, json);
       } catch (err) {
-        if (!isNotFound(err)) { this.#o.log(`${this.#o.name}: status of ${w.pod.metadata?.name ?? ''}: ${String(err)}`); this.#scheduleFlush(); }
+        if (!isNotFound(err)) { this.#o.log(`${this.#o.name}: status of ${w.pod.metadata?.name ?? ''}: ${String(err)}`); this.#scheduleFlush(1_000); }
       }
     }
   }

@@ -51,6 +51,7 @@ export class PodWorker {
   readonly #records: ContainerRecord[];
   readonly #dir: string;
   #podIP = '';
+  #reservedIP: string | undefined;
   #netns = '';
   #volumes: PodVolumes | undefined;
   #sandboxReady = false;
@@ -95,6 +96,12 @@ export class PodWorker {
     });
   }
 
+  /** Keeps the address the pod had before the node restarted, when it is still free. */
+  reserveAddress(): void {
+    const ip = this.pod.status?.podIP;
+    if (ip && this.#node.ipam.reserve(ip)) this.#reservedIP = ip;
+  }
+
   update(pod: V1Pod): void {
     this.pod = pod;
   }
@@ -119,7 +126,7 @@ export class PodWorker {
         return;
       }
     }
-    this.#podIP = this.#node.ipam.allocate();
+    this.#podIP = this.#reservedIP ?? this.#node.ipam.allocate();
     this.#netns = (await createSandbox(this.uid, this.#podIP)).netns;
     this.#sandboxReady = true;
     this.#changed();
@@ -424,6 +431,7 @@ export class PodWorker {
     await stopGroup(this.#records.filter((r) => r.kind !== 'sidecar'));
     await stopGroup(this.#records.filter((r) => r.kind === 'sidecar').reverse());
     await this.#done;
+    if (!this.#podIP && this.#reservedIP) this.#node.ipam.release(this.#reservedIP);
     if (this.#netns) {
       for (const pid of await pidsInNetns(this.#netns)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
       await deleteSandbox(this.uid);
