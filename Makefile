@@ -9,11 +9,12 @@ NODE := $(shell scripts/node.sh)
 export PATH := $(dir $(NODE)):$(CURDIR)/node_modules/.bin:$(PATH)
 CLUSTER := node e2e/cluster/cluster.ts
 
-.PHONY: help deps binaries cluster-up cluster-down cluster-status demo test typecheck lint unit e2e
+.PHONY: help deps binaries cluster-up cluster-down cluster-status demo test typecheck lint unit e2e bench
 
 help:
 	@echo "make demo            bring up the local cluster and show Skein on it"
 	@echo "make test            everything CI runs: typecheck, lint, unit and cluster tests"
+	@echo "make bench           benchmarks on the local cluster (numbers, not pass/fail)"
 	@echo "make cluster-up      start (or converge) the local cluster; prints the kubeconfig path"
 	@echo "make cluster-down    stop the local cluster and remove its state"
 	@echo "make cluster-status  show what runs"
@@ -56,3 +57,7 @@ e2e: deps binaries
 	$(CLUSTER) run -- node --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000 $(E2E_TESTS)
 
 test: typecheck lint unit e2e
+
+# Benchmarks report numbers against references; they assert nothing and are not part of make test.
+bench: deps binaries
+	$(CLUSTER) run -- node bench/pod-startup.ts

@@ -128,7 +128,8 @@ export class NodeAgent {
   async #finish(worker: PodWorker, graceSeconds: number, confirm: boolean): Promise<void> {
     if (worker.terminating) return;
     await worker.terminate(graceSeconds);
-    await this.#flush();
+    // Through the one flush chain: concurrent flushes would each write every changed status.
+    await (this.#flushing = this.#flushing.then(() => this.#flush()));
     this.#workers.delete(worker.uid);
     this.#lastStatus.delete(worker.uid);
     if (confirm) await this.#confirmDeletion(worker.pod);

@@ -159,9 +159,10 @@ export class PodWorker {
     return { podIP: this.#podIP, hostIP: this.#node.hostIP };
   }
 
+  /** ConfigMaps, Secrets and tokens are re-read every 10 s (jittered), as the kubelet's periodic sync does. */
   async #refreshVolumes(): Promise<void> {
     while (!this.#terminating) {
-      await sleep(5_000);
+      await sleep(8_000 + Math.random() * 4_000);
       if (this.#terminating) return;
       await this.#volumes?.sync(this.pod).catch((err: unknown) => this.#node.log(`pod ${this.#name()}: volume refresh: ${String(err)}`));
     }
