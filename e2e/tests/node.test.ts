@@ -61,6 +61,18 @@ test('a Deployment behind a Service: pods run and are ready, the EndpointSlice l
   assert.equal(client.status?.phase, 'Succeeded');
   const answeredBy = new Set((await containerLog(ns, 'client', 'client')).split('\n').filter(Boolean));
   assert.deepEqual([...answeredBy].sort(), pods.map((p) => p.metadata?.name).sort(), 'requests to the ClusterIP reached every pod');
+
+  // The load client the later scenarios use, through the same Service.
+  await createPod(ns, 'load', {
+    restartPolicy: 'Never',
+    containers: [{ name: 'load', image: 'skein.dev/e2e/load', env: [{ name: 'TARGET', value: 'http://$(ECHO_SERVICE_HOST)/' }, { name: 'RPS', value: '50' }, { name: 'DURATION', value: '2' }] }],
+  });
+  await waitForPod(ns, 'load', finished, 'finished');
+  const final = JSON.parse((await containerLog(ns, 'load', 'load')).trim().split('\n').pop() ?? '{}') as { final: boolean; sent: number; ok: number; failed: object };
+  assert.equal(final.final, true);
+  assert.ok(final.sent >= 80, `about 100 requests were sent (${final.sent})`);
+  assert.equal(final.ok, final.sent);
+  assert.deepEqual(final.failed, {});
 });
 
 test('an init container with NET_ADMIN redirects the pod\'s outbound port 80 with iptables; without NET_ADMIN it cannot', async (t) => {
@@ -206,4 +218,55 @@ test('volumes, users and native sidecars', async (t) => {
   assert.equal(review.status?.user?.extra?.['authentication.kubernetes.io/pod-name']?.[0], 'vols', 'the token is bound to the pod');
   const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { exp: number; iat: number };
   assert.equal(payload.exp - payload.iat, 600, 'the token lives as long as asked');
+});
+
+test('the API server calls a webhook by Service reference, through kube-proxy, to a pod', async (t) => {
+  const ns = await testNamespace(t);
+  const { createCa, issueLeaf, privateKeyPem } = await import('../../shared/tls.ts');
+  const ca = await createCa({ commonName: 'e2e-webhook-ca', validForMs: 3_600_000 });
+  const leaf = await issueLeaf(ca, { subject: 'CN=webhook', dnsNames: [`webhook.${ns}.svc`], usages: ['server'], validForMs: 3_600_000 });
+  await core.createNamespacedSecret({
+    namespace: ns,
+    body: { metadata: { name: 'webhook-tls' }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': leaf.cert.toString('pem'), 'tls.key': await privateKeyPem(leaf.keys!.privateKey) } },
+  });
+  await createPod(ns, 'webhook', {
+    volumes: [{ name: 'tls', secret: { secretName: 'webhook-tls' } }],
+    containers: [{
+      name: 'webhook', image: 'skein.dev/e2e/admission', volumeMounts: [{ name: 'tls', mountPath: '/tls', readOnly: true }],
+      readinessProbe: { tcpSocket: { port: 8443 }, periodSeconds: 1 },
+    }],
+  }, { app: 'webhook' });
+  await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'webhook' }, spec: { selector: { app: 'webhook' }, ports: [{ port: 443, targetPort: 8443 }] } } });
+  await waitForPod(ns, 'webhook', isReady, 'Ready');
+
+  const { AdmissionregistrationV1Api } = await import('@kubernetes/client-node');
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  const name = `e2e-deny-${ns}`;
+  await admission.createValidatingWebhookConfiguration({
+    body: {
+      metadata: { name },
+      webhooks: [{
+        name: 'deny.e2e.skein.dev',
+        clientConfig: { service: { namespace: ns, name: 'webhook', path: '/validate', port: 443 }, caBundle: Buffer.from(ca.cert.toString('pem')).toString('base64') },
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'], scope: 'Namespaced' }],
+        // Only this test's namespace, so nothing else in the shared cluster depends on this webhook.
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+        failurePolicy: 'Fail', sideEffects: 'None', admissionReviewVersions: ['v1'], timeoutSeconds: 5,
+      }],
+    },
+  });
+  t.after(async () => { await admission.deleteValidatingWebhookConfiguration({ name }); });
+
+  const denied = await eventually('the webhook answers', async () => {
+    try {
+      await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { generateName: 'x-', labels: { 'skein.dev/e2e-deny': 'because-the-test-says-so' } } } });
+      return undefined;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return message.includes('denied by the e2e webhook') ? message : undefined;
+    }
+  });
+  assert.match(denied, /because-the-test-says-so/);
+  await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'fine' }, data: { a: 'b' } } });
+  assert.match(await containerLog(ns, 'webhook', 'webhook'), /denied/);
 });

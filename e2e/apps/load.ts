@@ -1,0 +1,44 @@
+// HTTP load client: TARGET at RPS requests per second for DURATION seconds
+// (or until SIGTERM), over keep-alive connections. Prints one JSON summary
+// line per second and a final one: sent, ok, failed by cause, latency.
+import http from 'node:http';
+
+const target = new URL(process.env.TARGET ?? 'http://127.0.0.1:8080/');
+const rps = Number(process.env.RPS ?? 50);
+const durationS = Number(process.env.DURATION ?? 0);
+const agent = new http.Agent({ keepAlive: true, maxSockets: Number(process.env.CONNECTIONS ?? 16) });
+
+const totals = { sent: 0, ok: 0, failed: {} as Record<string, number>, latenciesMs: [] as number[] };
+const fail = (cause: string) => { totals.failed[cause] = (totals.failed[cause] ?? 0) + 1; };
+
+function once(): void {
+  totals.sent++;
+  const t0 = performance.now();
+  const req = http.get(target, { agent, timeout: 5_000 }, (res) => {
+    res.resume();
+    res.on('end', () => {
+      totals.latenciesMs.push(performance.now() - t0);
+      if ((res.statusCode ?? 0) < 500) totals.ok++;
+      else fail(`http_${res.statusCode ?? 0}`);
+    });
+  });
+  req.on('timeout', () => req.destroy(new Error('timeout')));
+  req.on('error', (err: NodeJS.ErrnoException) => fail(err.code ?? err.message));
+}
+
+function summary(final: boolean): string {
+  const sorted = [...totals.latenciesMs].sort((a, b) => a - b);
+  const q = (p: number) => sorted.length ? Number((sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? 0).toFixed(2)) : null;
+  return JSON.stringify({ final, target: target.href, sent: totals.sent, ok: totals.ok, failed: totals.failed, p50Ms: q(0.5), p99Ms: q(0.99) });
+}
+
+const tick = setInterval(once, 1000 / rps);
+const report = setInterval(() => console.log(summary(false)), 1000);
+const stop = () => {
+  clearInterval(tick);
+  clearInterval(report);
+  // Let requests in flight finish (or time out) before the final word.
+  setTimeout(() => { console.log(summary(true)); agent.destroy(); process.exit(0); }, 1_000);
+};
+if (durationS > 0) setTimeout(stop, durationS * 1000);
+process.on('SIGTERM', stop);
