@@ -5,7 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFileSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { readFileSync, mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NETWORK, NODES, paths, kubeProxyCommand, type Layout, type Ports } from '../cluster/components.ts';
 import { NodeAgent } from './node-agent.ts';
@@ -17,6 +17,37 @@ const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} l
 function layoutOf(dir: string): Layout {
   const state = JSON.parse(readFileSync(paths(dir).state, 'utf8')) as { ports: Ports; binDir: string };
   return { dir, binDir: state.binDir, ports: state.ports };
+}
+
+/**
+ * One local node per host: pod networks, the host address on lo and
+ * kube-proxy's chains are host-wide, so a second node would tear down the
+ * first one's pods. The lock names the holder so the error says what to stop.
+ */
+const HOST_LOCK = '/run/skein-local-node.lock';
+
+function holderOfHostLock(): { pid: number; dir: string } | undefined {
+  try {
+    const [pid, dir] = readFileSync(HOST_LOCK, 'utf8').split('\n');
+    const n = Number(pid);
+    const cmdline = readFileSync(`/proc/${n}/cmdline`, 'utf8');
+    return cmdline.includes('e2e/node/main.ts') ? { pid: n, dir: dir ?? '' } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function claimHost(dir: string): void {
+  const holder = holderOfHostLock();
+  if (holder && holder.pid !== process.pid && holder.dir !== dir) {
+    throw new Error(`another Skein local node (pid ${holder.pid}) runs on this host for the cluster in ${holder.dir}; `
+      + 'pod networks and iptables rules are host-wide, so only one can run: stop that cluster first (make cluster-down in its checkout)');
+  }
+  writeFileSync(HOST_LOCK, `${process.pid}\n${dir}\n`);
+}
+
+function releaseHost(): void {
+  if (holderOfHostLock()?.pid === process.pid) rmSync(HOST_LOCK, { force: true });
 }
 
 /** kube-proxy's own rule removal, then ours: no namespace, veth, route or iptables rule is left. */
@@ -62,6 +93,7 @@ let stopping = false;
 async function run(dir: string): Promise<void> {
   const layout = layoutOf(dir);
   const p = paths(dir);
+  claimHost(dir);
   await cleanup(layout);
   await setupHost();
   const relay = await relayApiServer(layout.ports.apiserver);
@@ -92,6 +124,7 @@ async function run(dir: string): Promise<void> {
     relay.close();
     health.close();
     await cleanup(layout);
+    releaseHost();
     log('stopped; nothing left behind');
     process.exit(0);
   };
@@ -111,7 +144,15 @@ async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   if (process.getuid?.() !== 0) throw new Error('the local node must run as root: it creates network namespaces and iptables rules');
-  if (verb === 'cleanup') await cleanup(layoutOf(dir));
+  if (verb === 'cleanup') {
+    // Never tear down the network of a node that serves another cluster.
+    const holder = holderOfHostLock();
+    if (holder && holder.dir !== dir) {
+      log(`nothing to clean up for ${dir}: the host's pod network belongs to the running local node of ${holder.dir}`);
+      return;
+    }
+    await cleanup(layoutOf(dir));
+  }
   else await run(dir);
 }
 

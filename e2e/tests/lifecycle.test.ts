@@ -30,6 +30,13 @@ test('up twice gives one cluster; down leaves no process, port or state', async 
     assert.deepEqual(processesMentioning(dir).sort(), pidsAfterFirst, 'a second up starts nothing new');
     await cluster('status');
 
+    // A second local node would tear down the shared cluster's pod network: it is refused, and says why.
+    assert.ok(existsSync('/run/skein-local-node.lock'), 'the shared cluster\'s local node holds the host');
+    const sharedLock = readFileSync('/run/skein-local-node.lock', 'utf8');
+    await assert.rejects(run(process.execPath, [CLUSTER, 'up'], { env, timeout: 120_000 }), (err: { stderr?: string }) =>
+      /another Skein local node .* runs on this host/.test(err.stderr ?? ''));
+    assert.equal(readFileSync('/run/skein-local-node.lock', 'utf8'), sharedLock, 'the shared node still holds the host');
+
     await cluster('down');
     assert.deepEqual(processesMentioning(dir), []);
     for (const port of portsOf(ports)) assert.equal(isListening(port), false, `port ${port} is closed`);
