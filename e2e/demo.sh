@@ -31,4 +31,5 @@ echo
 echo "The cluster keeps running. Use it with:"
 echo "  export KUBECONFIG=$kubeconfig"
 echo "  $(dirname "${kubectl%% *}")/kubectl get pods -A"
+echo "  $(dirname "${kubectl%% *}")/kubectl -n skein-demo logs deploy/echo"
 echo "Stop it with: make cluster-down"

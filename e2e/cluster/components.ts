@@ -21,8 +21,8 @@ export const SERVICE_ACCOUNT_ISSUER = `https://kubernetes.default.svc.${NETWORK.
 
 /** The Nodes the local node plays, each with a /24 of the pod range. */
 export const NODES = [
-  { name: 'skein-node-1', podCidr: '198.18.1.0/24' },
-  { name: 'skein-node-2', podCidr: '198.18.2.0/24' },
+  { name: 'skein-node-1', podCidr: '198.18.1.0/24', kubeletPort: 10250 },
+  { name: 'skein-node-2', podCidr: '198.18.2.0/24', kubeletPort: 10251 },
 ] as const;
 
 export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'local-node';
@@ -113,6 +113,11 @@ export function commandFor(name: ComponentName, layout: Layout): Command {
           `--service-account-signing-key-file=${pki('sa.key')}`,
           `--api-audiences=${SERVICE_ACCOUNT_ISSUER}`,
           '--enable-admission-plugins=NodeRestriction',
+          // `kubectl logs` goes through the API server to the local node's kubelet API.
+          `--kubelet-client-certificate=${pki('apiserver-kubelet-client.crt')}`,
+          `--kubelet-client-key=${pki('apiserver-kubelet-client.key')}`,
+          `--kubelet-certificate-authority=${pki('ca.crt')}`,
+          '--kubelet-preferred-address-types=InternalIP',
           // The aggregation layer, so extension API servers work as in a real cluster.
           `--requestheader-client-ca-file=${pki('front-proxy-ca.crt')}`,
           '--requestheader-allowed-names=front-proxy-client',

@@ -59,6 +59,19 @@ export async function ensurePki(layout: Layout): Promise<void> {
     await write(join(p.pki, 'apiserver.crt'), leaf.cert.toString('pem') + '\n');
   }
 
+  // The kubelet API: the API server's client certificate, and each node's serving certificate.
+  if (!existsSync(join(p.pki, 'apiserver-kubelet-client.crt'))) {
+    const leaf = await issueLeaf(ca, { subject: 'CN=kube-apiserver-kubelet-client, O=system:masters', usages: ['client'], validForMs: YEAR });
+    await write(join(p.pki, 'apiserver-kubelet-client.key'), await privateKeyPem(leaf.keys!.privateKey));
+    await write(join(p.pki, 'apiserver-kubelet-client.crt'), leaf.cert.toString('pem') + '\n');
+  }
+  for (const n of NODES) {
+    if (existsSync(join(p.pki, `${n.name}-serving.crt`))) continue;
+    const leaf = await issueLeaf(ca, { subject: `CN=system:node:${n.name}`, dnsNames: [n.name], ipAddresses: [NETWORK.hostIp], usages: ['server'], validForMs: YEAR });
+    await write(join(p.pki, `${n.name}-serving.key`), await privateKeyPem(leaf.keys!.privateKey));
+    await write(join(p.pki, `${n.name}-serving.crt`), leaf.cert.toString('pem') + '\n');
+  }
+
   if (!existsSync(join(p.pki, 'front-proxy-client.crt'))) {
     const frontProxyCa = await loadOrCreateCa(p.pki, 'front-proxy-ca', 'skein-e2e-front-proxy-ca');
     const leaf = await issueLeaf(frontProxyCa, { subject: 'CN=front-proxy-client', usages: ['client'], validForMs: YEAR });

@@ -98,8 +98,11 @@ async function run(dir: string): Promise<void> {
   await setupHost();
   const relay = await relayApiServer(layout.ports.apiserver);
   const kubeProxy = startKubeProxy(layout);
+  const pki = (f: string) => readFileSync(join(p.pki, f), 'utf8');
   const agents = NODES.map((n) => new NodeAgent({
     name: n.name,
+    kubeletPort: n.kubeletPort,
+    kubeletTls: { cert: pki(`${n.name}-serving.crt`), key: pki(`${n.name}-serving.key`), ca: pki('ca.crt') },
     kubeconfigPath: p.nodeKubeconfig(n.name),
     podCidr: n.podCidr,
     hostIP: NETWORK.hostIp,

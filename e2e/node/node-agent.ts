@@ -12,9 +12,15 @@ import { Informer } from '../../shared/informer.ts';
 import { microTime } from '../../shared/microtime.ts';
 import { PodWorker, type NodeContext } from './pod-worker.ts';
 import { Ipam } from './network.ts';
+import { startKubeletServer } from './kubelet-server.ts';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import type { Server } from 'node:https';
 
 export interface NodeAgentOptions {
   name: string;
+  kubeletPort: number;
+  kubeletTls: { cert: string; key: string; ca: string };
   kubeconfigPath: string;
   podCidr: string;
   hostIP: string;
@@ -44,6 +50,7 @@ export class NodeAgent {
   #flushing = Promise.resolve();
   #stopping = false;
   #synced = false;
+  #kubelet: Server | undefined;
 
   constructor(o: NodeAgentOptions) {
     this.#o = o;
@@ -63,6 +70,10 @@ export class NodeAgent {
   }
 
   async start(): Promise<void> {
+    this.#kubelet = await startKubeletServer({
+      host: this.#o.hostIP, port: this.#o.kubeletPort, tls: this.#o.kubeletTls,
+      logFile: (ns, pod, container, previous) => this.#logFile(ns, pod, container, previous),
+    });
     await this.#register();
     await this.#renewLease();
     this.#heartbeat = setInterval(() => { void this.#beat(); }, HEARTBEAT_MS);
@@ -87,6 +98,7 @@ export class NodeAgent {
     clearTimeout(this.#flushTimer);
     this.#pods.stop();
     this.#services.stop();
+    this.#kubelet?.close();
     await Promise.all([...this.#workers.values()].map((w) => w.terminate(2)));
     this.#workers.clear();
   }
@@ -208,7 +220,7 @@ export class NodeAgent {
       addresses: [{ type: 'InternalIP', address: this.#o.hostIP }, { type: 'Hostname', address: this.#o.name }],
       capacity: resources,
       allocatable: resources,
-      daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+      daemonEndpoints: { kubeletEndpoint: { Port: this.#o.kubeletPort } },
       nodeInfo: {
         machineID: this.#o.name, systemUUID: this.#o.name, bootID: `${hostname()}-${process.pid}`,
         kernelVersion: release(), osImage: 'Skein local node', containerRuntimeVersion: 'skein-local-node://0.1.0',
@@ -262,13 +274,15 @@ export class NodeAgent {
     }
   }
 
-  /** Where a pod's container logs are, for tests and `kubectl logs`-like reading. */
-  logFileOf(podUid: string, container: string): string | undefined {
-    return this.#workers.get(podUid)?.logFile(container);
-  }
-
-  static logDir(stateDir: string): string {
-    return join(stateDir, 'pods');
+  /** A container's log: of the pod running now, else of the last pod of that name this node ran. */
+  async #logFile(namespace: string, pod: string, container: string, previous: boolean): Promise<string | undefined> {
+    const worker = [...this.#workers.values()].find((w) => w.pod.metadata?.namespace === namespace && w.pod.metadata.name === pod);
+    let file = worker?.logFile(container, previous);
+    if (!file) {
+      const dir = (await readdir(join(this.#o.stateDir, 'pods')).catch(() => [] as string[])).filter((d) => d.startsWith(`${namespace}_${pod}_`)).pop();
+      if (dir) file = join(this.#o.stateDir, 'pods', dir, 'logs', `${container}${previous ? '.previous' : ''}.log`);
+    }
+    return file && existsSync(file) ? file : undefined;
   }
 }
 

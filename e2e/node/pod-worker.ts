@@ -2,7 +2,7 @@
 // order (native sidecars keep running), containers with postStart hooks,
 // probes, restarts per policy, and graceful termination. The status it
 // reports is computed from what really runs.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CoreV1Api, V1Pod, V1Container, V1ContainerStatus, V1PodStatus, V1PodCondition, V1LifecycleHandler, V1Service } from '@kubernetes/client-node';
@@ -86,8 +86,9 @@ export class PodWorker {
     return this.#terminating;
   }
 
-  logFile(container: string): string {
-    return join(this.#dir, 'logs', `${container}.log`);
+  /** The current run's output; `previous` is the run before the last restart. */
+  logFile(container: string, previous = false): string {
+    return join(this.#dir, 'logs', `${container}${previous ? '.previous' : ''}.log`);
   }
 
   start(): void {
@@ -230,6 +231,7 @@ export class PodWorker {
     const c = r.spec;
     try {
       const argv = argvFor(lookupImage(c.image ?? ''), c.command, c.args);
+      if (r.restartCount > 0 && existsSync(this.logFile(c.name))) renameSync(this.logFile(c.name), this.logFile(c.name, true));
       r.proc = await this.#spawn(r, argv, this.logFile(c.name), '');
     } catch (err) {
       if (err instanceof EnvError || err instanceof MountError) {

@@ -131,7 +131,11 @@ test('a crashing container is restarted with its count and last state kept', asy
   const cs = pod.status?.containerStatuses?.[0];
   assert.equal(cs?.lastState?.terminated?.exitCode, 3);
   assert.equal(pod.status?.phase, 'Running');
-  assert.match(await containerLog(ns, 'crash', 'crash'), /starting\nstarting/);
+  assert.equal(await containerLog(ns, 'crash', 'crash'), 'starting\n', 'the current run\'s log');
+  assert.equal(await containerLog(ns, 'crash', 'crash.previous'), 'starting\n', 'and the run before it');
+  // kubectl logs, through the API server to the local node's kubelet API.
+  const viaApi = await core.readNamespacedPodLog({ name: 'crash', namespace: ns, container: 'crash', previous: true });
+  assert.equal(viaApi, 'starting\n');
 });
 
 test('deletion sends SIGTERM, honours the grace period, then kills', async (t) => {
