@@ -1,0 +1,47 @@
+// Whether a pod gets the proxy, and if not, why, as a stable reason code.
+import type { V1Pod, V1Namespace } from '@kubernetes/client-node';
+import { CONTROL_PLANE_NAMESPACE, CONTROL_PLANE_LABEL, INJECT_ANNOTATION, INIT_CONTAINER, PROXY_CONTAINER } from './names.ts';
+
+export type SkipReason =
+  | 'already_injected'
+  | 'kube_system'
+  | 'control_plane_namespace'
+  | 'control_plane_component'
+  | 'host_network'
+  | 'disabled_by_annotation'
+  | 'not_enabled'
+  | 'invalid_inject_annotation';
+
+export type Decision =
+  | { inject: true; enabledAt: 'pod' | 'namespace' }
+  | { inject: false; reason: SkipReason; message: string };
+
+const VALID = ['enabled', 'disabled'];
+
+export function alreadyInjected(pod: V1Pod): boolean {
+  const names = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c) => c.name);
+  return names.includes(PROXY_CONTAINER) || names.includes(INIT_CONTAINER);
+}
+
+export function decide(pod: V1Pod, namespace: Pick<V1Namespace, 'metadata'> | undefined, podNamespace: string): Decision {
+  const skip = (reason: SkipReason, message: string): Decision => ({ inject: false, reason, message });
+  if (alreadyInjected(pod)) return skip('already_injected', `the pod already has ${PROXY_CONTAINER} or ${INIT_CONTAINER}`);
+  if (podNamespace === 'kube-system') return skip('kube_system', 'pods in kube-system are never meshed');
+  if (podNamespace === CONTROL_PLANE_NAMESPACE) return skip('control_plane_namespace', `pods in ${CONTROL_PLANE_NAMESPACE} are Skein's control plane`);
+  if (pod.metadata?.labels?.[CONTROL_PLANE_LABEL] !== undefined) return skip('control_plane_component', `the pod is labelled ${CONTROL_PLANE_LABEL}`);
+
+  const atPod = pod.metadata?.annotations?.[INJECT_ANNOTATION];
+  const atNs = namespace?.metadata?.annotations?.[INJECT_ANNOTATION];
+  if (atPod !== undefined && !VALID.includes(atPod)) {
+    return skip('invalid_inject_annotation', `${INJECT_ANNOTATION}="${atPod.slice(0, 40)}" on the pod is not one of ${VALID.join(', ')}; injection is off until it is fixed`);
+  }
+  if (atPod === 'disabled') return skip('disabled_by_annotation', `the pod says ${INJECT_ANNOTATION}: disabled`);
+  if (atPod !== 'enabled') {
+    if (atNs !== undefined && !VALID.includes(atNs)) {
+      return skip('invalid_inject_annotation', `${INJECT_ANNOTATION}="${atNs.slice(0, 40)}" on namespace ${podNamespace} is not one of ${VALID.join(', ')}; injection is off until it is fixed`);
+    }
+    if (atNs !== 'enabled') return skip('not_enabled', `neither the pod nor namespace ${podNamespace} says ${INJECT_ANNOTATION}: enabled`);
+  }
+  if (pod.spec?.hostNetwork) return skip('host_network', 'the pod uses the host network, where the proxy would capture the node\'s traffic');
+  return { inject: true, enabledAt: atPod === 'enabled' ? 'pod' : 'namespace' };
+}

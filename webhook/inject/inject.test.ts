@@ -1,0 +1,151 @@
+// Golden files: the exact patch for a dozen representative pods. Run with
+// UPDATE_GOLDEN=1 to rewrite them, then read the diff before committing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { applyPatch } from 'rfc6902';
+import type { V1Pod, V1Namespace } from '@kubernetes/client-node';
+import { injectPod } from './inject.ts';
+import { escapePointer } from './patch.ts';
+
+const enabledNs: Pick<V1Namespace, 'metadata'> = { metadata: { name: 'shop', annotations: { 'skein.dev/inject': 'enabled' } } };
+const plainNs: Pick<V1Namespace, 'metadata'> = { metadata: { name: 'shop' } };
+const app = (extra: Partial<V1Pod['spec']> = {}): NonNullable<V1Pod['spec']> => ({
+  containers: [{ name: 'app', image: 'example/app:1', ports: [{ containerPort: 8080 }] }],
+  ...extra,
+});
+
+interface Case { ns: Pick<V1Namespace, 'metadata'>; namespace?: string; pod: V1Pod }
+
+const CASES: Record<string, Case> = {
+  'plain': { ns: enabledNs, pod: { metadata: { name: 'web', labels: { app: 'web' }, annotations: { team: 'a' } }, spec: app() } },
+  'generate-name-only': { ns: enabledNs, pod: { metadata: { generateName: 'web-7d4b9c-' }, spec: app() } },
+  'existing-init-containers': { ns: enabledNs, pod: { metadata: { name: 'migrate' }, spec: app({ initContainers: [{ name: 'migrate', image: 'example/migrate:1' }] }) } },
+  'existing-volumes': { ns: enabledNs, pod: { metadata: { name: 'vols' }, spec: app({ volumes: [{ name: 'data', emptyDir: {} }] }) } },
+  'named-ports': {
+    ns: enabledNs,
+    pod: {
+      metadata: { name: 'named' },
+      spec: { containers: [{ name: 'app', image: 'example/app:1', ports: [{ name: 'http', containerPort: 8080 }, { name: 'dns', containerPort: 53, protocol: 'UDP' }], readinessProbe: { httpGet: { path: '/ready', port: 'http' } }, livenessProbe: { tcpSocket: { port: 9090 } } }] },
+    },
+  },
+  'host-network': { ns: enabledNs, pod: { metadata: { name: 'hostnet' }, spec: app({ hostNetwork: true }) } },
+  'already-injected': { ns: enabledNs, pod: { metadata: { name: 'twice', annotations: { 'skein.dev/injection': 'injected' } }, spec: app({ initContainers: [{ name: 'skein-init', image: 'x' }] }) } },
+  'classic-mode': { ns: enabledNs, pod: { metadata: { name: 'classic', annotations: { 'config.skein.dev/native-sidecar': 'disabled' } }, spec: app() } },
+  'classic-no-await': { ns: enabledNs, pod: { metadata: { name: 'noawait', annotations: { 'config.skein.dev/native-sidecar': 'false', 'config.skein.dev/proxy-await': 'disabled' } }, spec: app() } },
+  'every-override': {
+    ns: plainNs,
+    pod: {
+      metadata: {
+        name: 'tuned',
+        annotations: {
+          'skein.dev/inject': 'enabled',
+          'config.skein.dev/proxy-image': 'registry.example.com/skein/proxy:v9',
+          'config.skein.dev/proxy-log-level': 'debug',
+          'config.skein.dev/proxy-log-format': 'plain',
+          'config.skein.dev/skip-inbound-ports': '9000,9100-9110',
+          'config.skein.dev/skip-outbound-ports': '5432',
+          'config.skein.dev/opaque-ports': '6379',
+          'config.skein.dev/proxy-cpu-request': '100m',
+          'config.skein.dev/proxy-cpu-limit': '1',
+          'config.skein.dev/proxy-memory-request': '64Mi',
+          'config.skein.dev/proxy-memory-limit': '256Mi',
+          'config.skein.dev/proxy-admin-shutdown': 'enabled',
+          'config.skein.dev/shutdown-grace-period': '45s',
+          'config.skein.dev/default-inbound-policy': 'all-authenticated',
+        },
+      },
+      spec: app(),
+    },
+  },
+  'namespace-overrides-pod-wins': {
+    ns: { metadata: { name: 'shop', annotations: { 'skein.dev/inject': 'enabled', 'config.skein.dev/proxy-log-level': 'warn', 'config.skein.dev/proxy-memory-limit': '512Mi' } } },
+    pod: { metadata: { name: 'mixed', annotations: { 'config.skein.dev/proxy-log-level': 'trace' } }, spec: app() },
+  },
+  'bad-overrides-use-defaults': {
+    ns: { metadata: { name: 'shop', annotations: { 'skein.dev/inject': 'enabled', 'config.skein.dev/proxy-memory-limit': 'lots' } } },
+    pod: { metadata: { name: 'typos', annotations: { 'config.skein.dev/skip-inbound-ports': '80,99999', 'config.skein.dev/proxy-log-lvl': 'debug', 'config.skein.dev/proxy-await': 'yes' } }, spec: app() },
+  },
+  'pod-disabled': { ns: enabledNs, pod: { metadata: { name: 'optout', annotations: { 'skein.dev/inject': 'disabled' } }, spec: app() } },
+  'pod-enabled-in-plain-namespace': { ns: plainNs, pod: { metadata: { name: 'optin', annotations: { 'skein.dev/inject': 'enabled' } }, spec: app() } },
+  'invalid-inject-value': { ns: enabledNs, pod: { metadata: { name: 'oops', annotations: { 'skein.dev/inject': 'yes please' } }, spec: app() } },
+  'not-enabled': { ns: plainNs, pod: { metadata: { name: 'bystander' }, spec: app() } },
+  'kube-system': { ns: enabledNs, namespace: 'kube-system', pod: { metadata: { name: 'dns' }, spec: app() } },
+  'control-plane-component': { ns: enabledNs, pod: { metadata: { name: 'ctl', labels: { 'skein.dev/control-plane-component': 'controller' } }, spec: app() } },
+};
+
+const golden = (name: string) => join(import.meta.dirname, 'testdata', `${name}.golden.json`);
+
+for (const [name, c] of Object.entries(CASES)) {
+  test(`golden: ${name}`, () => {
+    const result = injectPod(c.pod, c.ns, c.namespace ?? 'shop', { version: 'v0.1.0' });
+    const actual = JSON.stringify({ decision: result.decision, warnings: result.warnings, patch: result.patch }, null, 2) + '\n';
+    if (process.env.UPDATE_GOLDEN === '1' || !existsSync(golden(name))) writeFileSync(golden(name), actual);
+    assert.equal(actual, readFileSync(golden(name), 'utf8'), `patch for ${name} differs from ${golden(name)}; UPDATE_GOLDEN=1 rewrites it`);
+
+    // The patch applies cleanly with an independent RFC 6902 implementation...
+    const patched = structuredClone(c.pod);
+    const errors = applyPatch(patched, result.patch);
+    assert.deepEqual(errors.filter((e) => e !== null), [], 'every operation applies');
+    // ...adds and never rewrites: every user container is still there, unchanged.
+    for (const orig of [...(c.pod.spec?.containers ?? []), ...(c.pod.spec?.initContainers ?? [])]) {
+      const same = [...(patched.spec?.containers ?? []), ...(patched.spec?.initContainers ?? [])].find((x) => x.name === orig.name);
+      assert.deepEqual(same, orig);
+    }
+    // ...and a second pass over the result changes nothing.
+    if (result.decision.inject) {
+      const again = injectPod(patched, c.ns, c.namespace ?? 'shop');
+      assert.deepEqual(again.patch, [], 'injection is idempotent');
+      assert.equal(again.decision.inject, false);
+    }
+  });
+}
+
+test('native sidecar: iptables, then the proxy, then the user\'s init containers', () => {
+  const c = CASES['existing-init-containers']!;
+  const patched = structuredClone(c.pod);
+  applyPatch(patched, injectPod(c.pod, c.ns, 'shop').patch);
+  assert.deepEqual(patched.spec?.initContainers?.map((x) => x.name), ['skein-init', 'skein-proxy', 'migrate']);
+  assert.equal(patched.spec?.initContainers?.[1]?.restartPolicy, 'Always');
+  assert.deepEqual(patched.spec?.containers.map((x) => x.name), ['app']);
+});
+
+test('classic mode: the proxy is the first container and holds the app with postStart', () => {
+  const c = CASES['classic-mode']!;
+  const patched = structuredClone(c.pod);
+  applyPatch(patched, injectPod(c.pod, c.ns, 'shop').patch);
+  assert.deepEqual(patched.spec?.containers.map((x) => x.name), ['skein-proxy', 'app']);
+  assert.ok(patched.spec?.containers[0]?.lifecycle?.postStart?.exec);
+  assert.deepEqual(patched.spec?.initContainers?.map((x) => x.name), ['skein-init']);
+});
+
+test('bad override values are reported, named, and replaced by defaults', () => {
+  const c = CASES['bad-overrides-use-defaults']!;
+  const r = injectPod(c.pod, c.ns, 'shop');
+  assert.equal(r.decision.inject, true);
+  const byAnnotation = new Map(r.problems.map((p) => [p.annotation, p]));
+  assert.match(byAnnotation.get('config.skein.dev/skip-inbound-ports')?.message ?? '', /"99999" is not a port/);
+  assert.match(byAnnotation.get('config.skein.dev/proxy-memory-limit')?.message ?? '', /Kubernetes quantity/);
+  assert.equal(byAnnotation.get('config.skein.dev/proxy-memory-limit')?.from, 'namespace');
+  assert.match(byAnnotation.get('config.skein.dev/proxy-log-lvl')?.message ?? '', /unknown setting/);
+  assert.ok(byAnnotation.has('config.skein.dev/proxy-await'));
+});
+
+test('hostile annotation values are cut down in messages', () => {
+  const huge = 'x'.repeat(100_000) + '\n~/ünïcödé';
+  const r = injectPod({ metadata: { name: 'h', annotations: { 'skein.dev/inject': 'enabled', 'config.skein.dev/proxy-log-level': huge } }, spec: app() }, plainNs, 'shop');
+  assert.equal(r.decision.inject, true);
+  assert.ok((r.warnings[0] ?? '').length < 400, 'the warning stays short');
+});
+
+test('JSON pointer escaping of keys with / and ~', () => {
+  assert.equal(escapePointer('skein.dev/injection'), 'skein.dev~1injection');
+  assert.equal(escapePointer('a~b/c~1'), 'a~0b~1c~01');
+  const pod: V1Pod = { metadata: { name: 'p', annotations: { 'odd~key/x': 'v' } }, spec: app() };
+  const r = injectPod(pod, enabledNs, 'shop');
+  const patched = structuredClone(pod);
+  assert.deepEqual(applyPatch(patched, r.patch).filter((e) => e !== null), []);
+  assert.equal(patched.metadata?.annotations?.['odd~key/x'], 'v');
+  assert.equal(patched.metadata?.annotations?.['skein.dev/injection'], 'injected');
+});
