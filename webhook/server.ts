@@ -2,7 +2,7 @@
 // negotiation), /inject, /healthz, /readyz, /metrics. Malformed bodies get a
 // 400 with the reason; a handler failure answers 500 and is counted, never
 // crashes the process.
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { SecureContextOptions } from 'node:tls';
 import { parseReview, review, BadReview, type AdmissionRequest, type AdmissionResponse } from './admission.ts';
 import type { WebhookMetrics } from './metrics.ts';
@@ -24,7 +24,8 @@ export function buildServer(o: ServerOptions) {
     https: { ...o.tls, minVersion: 'TLSv1.2' },
     bodyLimit: o.bodyLimit ?? 4 * 1024 * 1024,
     loggerInstance: o.logger,
-    disableRequestLogging: true,
+    // One line per admission would drown the logs in a burst; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
   });
 
   for (const [path, handler] of Object.entries(o.handlers)) {

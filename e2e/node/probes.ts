@@ -1,6 +1,7 @@
 // Probes as the kubelet runs them: HTTP GET and TCP against the pod's IP, exec
 // inside the container; thresholds turn single results into a verdict.
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import type { V1Probe, V1Container, V1HTTPGetAction } from '@kubernetes/client-node';
 
@@ -14,11 +15,13 @@ export function resolvePort(c: V1Container, port: number | string | undefined): 
   return named.containerPort;
 }
 
-export function httpGet(ip: string, port: number, action: Pick<V1HTTPGetAction, 'path' | 'httpHeaders'>, timeoutMs: number): Promise<boolean> {
+export function httpGet(ip: string, port: number, action: Pick<V1HTTPGetAction, 'path' | 'httpHeaders' | 'scheme'>, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const headers: Record<string, string> = { 'user-agent': 'kube-probe/1.35' };
     for (const h of action.httpHeaders ?? []) headers[h.name] = h.value;
-    const req = http.get({ host: ip, port, path: action.path ?? '/', headers, timeout: timeoutMs, agent: false }, (res) => {
+    // As the kubelet does, an HTTPS probe does not verify the certificate.
+    const get = action.scheme === 'HTTPS' ? https.get : http.get;
+    const req = get({ host: ip, port, path: action.path ?? '/', headers, timeout: timeoutMs, agent: false, rejectUnauthorized: false }, (res) => {
       res.resume();
       const s = res.statusCode ?? 0;
       resolve(s >= 200 && s < 400);

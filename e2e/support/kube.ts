@@ -81,3 +81,14 @@ export async function waitForPod(namespace: string, name: string, predicate: (po
 }
 
 export const isReady = (pod: V1Pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+/** kubectl of the cluster's version, from the binary cache (`make e2e` passes it as SKEIN_K8S_BIN). */
+export async function kubectl(...args: string[]): Promise<string> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const run = promisify(execFile);
+  let bin = process.env.SKEIN_K8S_BIN;
+  if (!bin) bin = (await run(join(import.meta.dirname, '..', 'cluster', 'build-binaries.sh'))).stdout.trim().split('\n').pop() ?? '';
+  const { stdout } = await run(join(bin, 'kubectl'), ['--kubeconfig', process.env.KUBECONFIG ?? '', ...args], { maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}

@@ -1,0 +1,108 @@
+// The injection webhook installed from manifests/ as a user would, running
+// as a pod on the local node, called by the real API server.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import https from 'node:https';
+import { CoreV1Api, AppsV1Api, AdmissionregistrationV1Api, type V1Pod } from '@kubernetes/client-node';
+import { kubeConfig, eventually, testNamespace, kubectl, deployment, isNotFound } from '../support/kube.ts';
+
+const kc = kubeConfig();
+const core = kc.makeApiClient(CoreV1Api);
+const apps = kc.makeApiClient(AppsV1Api);
+const BASE = resolve(import.meta.dirname, '../../manifests/base');
+
+const names = (pod: V1Pod) => ({
+  init: (pod.spec?.initContainers ?? []).map((c) => c.name),
+  containers: pod.spec?.containers.map((c) => c.name) ?? [],
+});
+const simplePod = (name: string, annotations: Record<string, string> = {}): V1Pod => ({
+  metadata: { name, annotations },
+  spec: { containers: [{ name: 'app', image: 'skein.dev/e2e/echo:dev', ports: [{ containerPort: 8080 }] }] },
+});
+
+function getText(url: string): Promise<string> {
+  return new Promise((res, rej) => {
+    https.get(url, { rejectUnauthorized: false }, (r) => { let t = ''; r.setEncoding('utf8').on('data', (d: string) => { t += d; }).on('end', () => res(t)); }).on('error', rej);
+  });
+}
+
+test('the webhook from manifests/base injects annotated namespaces, explains every decision, and its absence never blocks pods', async (t) => {
+  await kubectl('apply', '-k', BASE);
+  t.after(async () => { await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found'); });
+  await kubectl('-n', 'skein-system', 'rollout', 'status', 'deployment/skein-webhook', '--timeout=120s');
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  await eventually('caBundle applied at run time', async () => {
+    const mwc = await admission.readMutatingWebhookConfiguration({ name: 'skein-webhook' });
+    return mwc.webhooks?.[0]?.clientConfig.caBundle ? true : undefined;
+  });
+  const managers = (await admission.readMutatingWebhookConfiguration({ name: 'skein-webhook' })).metadata?.managedFields?.map((f) => f.manager);
+  assert.ok(managers?.includes('skein-webhook-cabundle'), 'the caBundle is owned by the webhook\'s own field manager');
+
+  const meshed = await testNamespace(t);
+  await kubectl('annotate', '--overwrite', 'namespace', meshed, 'skein.dev/inject=enabled');
+
+  // Dry run: the API server shows the injected pod and creates nothing.
+  const dry = await eventually('a dry-run pod comes back injected', async () => {
+    const pod = await core.createNamespacedPod({ namespace: meshed, body: simplePod('dry'), dryRun: 'All' });
+    return names(pod).init.includes('skein-proxy') ? pod : undefined;
+  });
+  assert.deepEqual(names(dry), { init: ['skein-init', 'skein-proxy'], containers: ['app'] });
+  assert.equal(dry.metadata?.annotations?.['skein.dev/injection'], 'injected');
+  assert.equal(dry.metadata?.labels?.['skein.dev/control-plane-ns'], 'skein-system');
+  assert.equal((await core.listNamespacedPod({ namespace: meshed })).items.length, 0, 'a dry run creates nothing');
+  const dryCli = await kubectl('-n', meshed, 'run', 'cli', '--image=skein.dev/e2e/echo:dev', '--dry-run=server', '-o', 'jsonpath={.spec.initContainers[*].name}');
+  assert.equal(dryCli, 'skein-init skein-proxy');
+
+  // A Deployment with a bad override: injected with the default, and the owner's Event says why.
+  await apps.createNamespacedDeployment({
+    namespace: meshed,
+    body: (() => {
+      const d = deployment('web', 1, { containers: [{ name: 'app', image: 'skein.dev/e2e/echo:dev' }] });
+      d.spec!.template.metadata!.annotations = { 'config.skein.dev/proxy-memory-limit': 'plenty' };
+      return d;
+    })(),
+  });
+  const webPod = await eventually('the web pod', async () => (await core.listNamespacedPod({ namespace: meshed, labelSelector: 'app=web' })).items[0]);
+  assert.deepEqual(names(webPod).init, ['skein-init', 'skein-proxy']);
+  const proxy = webPod.spec?.initContainers?.find((c) => c.name === 'skein-proxy');
+  assert.equal(proxy?.resources?.limits?.memory, '128Mi', 'the default replaced the bad value');
+  assert.equal(proxy?.securityContext?.runAsUser, 2102);
+  const event = await eventually('an Event on the Deployment', async () => {
+    const events = await core.listNamespacedEvent({ namespace: meshed, fieldSelector: 'involvedObject.kind=Deployment,involvedObject.name=web' });
+    return events.items.find((e) => e.reason === 'InjectedWithDefaults');
+  });
+  assert.match(event.message ?? '', /proxy-memory-limit="plenty".*Kubernetes quantity/);
+
+  // Opted out and not enabled: untouched but for the annotation that says why.
+  await core.createNamespacedPod({ namespace: meshed, body: simplePod('optout', { 'skein.dev/inject': 'disabled' }) });
+  const optout = await core.readNamespacedPod({ namespace: meshed, name: 'optout' });
+  assert.deepEqual(names(optout), { init: [], containers: ['app'] });
+  assert.equal(optout.metadata?.annotations?.['skein.dev/injection-reason'], 'disabled_by_annotation');
+  const plain = await testNamespace(t);
+  await core.createNamespacedPod({ namespace: plain, body: simplePod('bystander') });
+  const bystander = await core.readNamespacedPod({ namespace: plain, name: 'bystander' });
+  assert.deepEqual(names(bystander), { init: [], containers: ['app'] });
+  assert.equal(bystander.metadata?.annotations?.['skein.dev/injection-reason'], 'not_enabled');
+
+  // The webhook counts what it decided.
+  const webhookPod = (await core.listNamespacedPod({ namespace: 'skein-system', labelSelector: 'skein.dev/control-plane-component=webhook' })).items[0];
+  const metrics = await getText(`https://${webhookPod?.status?.podIP ?? ''}:8443/metrics`);
+  assert.match(metrics, /skein_webhook_injection_decisions_total\{decision="injected",reason="namespace"\} [1-9]/);
+  assert.match(metrics, /skein_webhook_injection_decisions_total\{decision="skipped",reason="not_enabled"\} [1-9]/);
+  assert.match(metrics, /skein_webhook_config_problems_total\{annotation="config.skein.dev\/proxy-memory-limit"\} [1-9]/);
+
+  // failurePolicy Ignore: with the webhook gone, pods are still created (un-meshed).
+  await kubectl('-n', 'skein-system', 'scale', 'deployment/skein-webhook', '--replicas=0');
+  await eventually('webhook pod gone', async () => {
+    const pods = await core.listNamespacedPod({ namespace: 'skein-system', labelSelector: 'skein.dev/control-plane-component=webhook' });
+    return pods.items.length === 0 ? true : undefined;
+  });
+  const t0 = Date.now();
+  await core.createNamespacedPod({ namespace: meshed, body: simplePod('while-down') });
+  const whileDown = await core.readNamespacedPod({ namespace: meshed, name: 'while-down' });
+  assert.deepEqual(names(whileDown), { init: [], containers: ['app'] });
+  assert.equal(whileDown.metadata?.annotations?.['skein.dev/injection'], undefined, 'no injection annotation: the pod was never seen by the webhook');
+  assert.ok(Date.now() - t0 < 15_000, 'creation was not held longer than the webhook timeout');
+  await core.deleteNamespacedPod({ namespace: meshed, name: 'while-down' }).catch((err: unknown) => { if (!isNotFound(err)) throw err; });
+});

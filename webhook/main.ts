@@ -1,0 +1,108 @@
+// skein-webhook: the wiring. Configuration comes from the environment (the
+// Deployment in manifests/ sets it); everything else is in the modules.
+import { KubeConfig, CoreV1Api, type V1Namespace } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLogger } from '../shared/log.ts';
+import { Informer } from '../shared/informer.ts';
+import { buildServer } from './server.ts';
+import { createMetrics } from './metrics.ts';
+import { handleInject } from './inject-handler.ts';
+import { Reporter } from './reporter.ts';
+import { applyCaBundle, type WebhookConfigRef } from './cabundle.ts';
+import { generateServingCert, readServingCert, watchServingCert, serviceDnsNames, type ServingCert } from './certs.ts';
+
+const env = (name: string, fallback: string) => process.env[name] ?? fallback;
+const config = {
+  port: Number(env('SKEIN_WEBHOOK_PORT', '8443')),
+  tlsDir: process.env.SKEIN_WEBHOOK_TLS_DIR,
+  namespace: env('POD_NAMESPACE', 'skein-system'),
+  service: env('SKEIN_WEBHOOK_SERVICE', 'skein-webhook'),
+  clusterDomain: env('SKEIN_CLUSTER_DOMAIN', 'cluster.local'),
+  trustDomain: env('SKEIN_TRUST_DOMAIN', 'cluster.local'),
+  mutatingConfig: env('SKEIN_MUTATING_WEBHOOK_CONFIGURATION', 'skein-webhook'),
+  version: env('SKEIN_VERSION', 'v0.1.0'),
+};
+
+const log = createLogger('skein-webhook');
+const kc = new KubeConfig();
+if (process.env.KUBECONFIG) kc.loadFromDefault(); else kc.loadFromCluster();
+const core = kc.makeApiClient(CoreV1Api);
+const metrics = createMetrics();
+const reporter = new Reporter(kc, log);
+
+const namespaces = new Informer<V1Namespace>({
+  kubeConfig: kc, path: '/api/v1/namespaces', onEvent: () => undefined,
+  onError: (err) => log.warn({ err }, 'namespace watch failed; retrying'),
+});
+namespaces.start();
+let namespacesSynced = false;
+void namespaces.synced.then(() => { namespacesSynced = true; });
+
+/** From the cache; a namespace created a moment ago may not be there yet, so ask once, briefly. */
+async function lookupNamespace(name: string): Promise<V1Namespace | undefined> {
+  const cached = namespaces.get(name);
+  if (cached) return cached;
+  try {
+    return await Promise.race([core.readNamespace({ name }), sleep(1_500).then(() => undefined)]);
+  } catch {
+    return undefined;
+  }
+}
+
+let serving: ServingCert = config.tlsDir
+  ? await readServingCert(config.tlsDir)
+  : await generateServingCert(serviceDnsNames(config.service, config.namespace, config.clusterDomain));
+
+const mutating: WebhookConfigRef = { kind: 'MutatingWebhookConfiguration', name: config.mutatingConfig, webhooks: ['inject.skein.dev'] };
+let caBundleApplied = false;
+
+async function publishCaBundle(): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await applyCaBundle(kc, mutating, serving.ca);
+      caBundleApplied = true;
+      log.info({ configuration: mutating.name }, 'caBundle applied');
+      return;
+    } catch (err) {
+      log.warn({ err: err instanceof Error ? err.message : String(err), attempt }, `could not apply the caBundle to ${mutating.kind} ${mutating.name}; retrying`);
+      await sleep(Math.min(30_000, 500 * 2 ** attempt));
+    }
+  }
+}
+
+const app = buildServer({
+  tls: { cert: serving.cert, key: serving.key },
+  metrics,
+  logger: log,
+  ready: () => namespacesSynced && caBundleApplied,
+  handlers: {
+    '/inject': (req) => handleInject(req, {
+      namespace: lookupNamespace,
+      report: (pod, ns, result) => reporter.report(pod, ns, result),
+      metrics,
+      options: { version: config.version, mesh: { trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, tokenExpirationSeconds: 3600 } },
+    }),
+  },
+});
+
+if (config.tlsDir) {
+  watchServingCert(config.tlsDir, (next) => {
+    // New connections get the new certificate; nothing restarts.
+    app.server.setSecureContext({ cert: next.cert, key: next.key });
+    serving = next;
+    log.info('serving certificate reloaded');
+    void publishCaBundle();
+  }, (err) => log.error({ err }, 'could not reload the serving certificate; keeping the current one'));
+}
+
+await app.listen({ port: config.port, host: '0.0.0.0' });
+log.info({ port: config.port }, 'skein-webhook serving');
+void publishCaBundle();
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    log.info({ signal }, 'draining');
+    namespaces.stop();
+    void app.close().then(() => process.exit(0));
+  });
+}
