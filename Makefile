@@ -61,3 +61,4 @@ test: typecheck lint unit e2e
 # Benchmarks report numbers against references; they assert nothing and are not part of make test.
 bench: deps binaries
 	$(CLUSTER) run -- node bench/pod-startup.ts
+	$(CLUSTER) run -- node bench/inject.ts

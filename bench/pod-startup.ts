@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { KubeConfig, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { Informer } from '../shared/informer.ts';
+import { percentile } from './stats.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const PODS = Number(process.env.PODS ?? 50);
@@ -24,12 +25,6 @@ function podSpec(name: string): V1Pod {
       }],
     },
   };
-}
-
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const idx = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, idx)] ?? NaN;
 }
 
 async function measure(label: string, paceMs: number): Promise<void> {
