@@ -8,6 +8,7 @@ import { buildServer } from './server.ts';
 import { createMetrics } from './metrics.ts';
 import { handleInject } from './inject-handler.ts';
 import { Reporter } from './reporter.ts';
+import { missedPods, meshedNamespaces, MISSED_MESSAGE } from './audit.ts';
 import { applyCaBundle, type WebhookConfigRef } from './cabundle.ts';
 import { generateServingCert, readServingCert, watchServingCert, serviceDnsNames, type ServingCert } from './certs.ts';
 
@@ -94,6 +95,29 @@ if (config.tlsDir) {
     void publishCaBundle();
   }, (err) => log.error({ err }, 'could not reload the serving certificate; keeping the current one'));
 }
+
+/** Every 30 s: pods that missed injection get one Warning Event each per run of this process, and a gauge. */
+const reported = new Set<string>();
+async function audit(): Promise<void> {
+  metrics.unmeshed.reset();
+  for (const ns of meshedNamespaces(namespaces.list())) {
+    const name = ns.metadata?.name ?? '';
+    const missed = missedPods((await core.listNamespacedPod({ namespace: name })).items, ns);
+    if (missed.length > 0) metrics.unmeshed.set({ namespace: name }, missed.length);
+    for (const pod of missed) {
+      const uid = pod.metadata?.uid ?? '';
+      if (reported.has(uid)) continue;
+      reported.add(uid);
+      await reporter.event(pod, name, { type: 'Warning', reason: 'NotMeshed', message: `Pod ${pod.metadata?.name ?? ''} was ${MISSED_MESSAGE}` });
+      log.warn({ namespace: name, pod: pod.metadata?.name }, 'pod missed injection');
+    }
+  }
+}
+void namespaces.synced.then(() => {
+  const run = () => { audit().catch((err: unknown) => log.warn({ err }, 'audit of un-meshed pods failed')); };
+  run();
+  setInterval(run, 30_000).unref();
+});
 
 await app.listen({ port: config.port, host: '0.0.0.0' });
 log.info({ port: config.port }, 'skein-webhook serving');

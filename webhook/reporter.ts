@@ -59,6 +59,11 @@ export class Reporter {
     return parent ?? first;
   }
 
+  /** An Event about a pod, on its owner (or the pod itself when it has none). */
+  async event(pod: V1Pod, namespace: string, e: { type: string; reason: string; message: string }): Promise<void> {
+    await this.#record(pod, namespace, e);
+  }
+
   async #record(pod: V1Pod, namespace: string, e: { type: string; reason: string; message: string }): Promise<void> {
     const owner = await this.resolveOwner(pod, namespace);
     const now = new Date();

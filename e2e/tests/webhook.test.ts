@@ -104,5 +104,14 @@ test('the webhook from manifests/base injects annotated namespaces, explains eve
   assert.deepEqual(names(whileDown), { init: [], containers: ['app'] });
   assert.equal(whileDown.metadata?.annotations?.['skein.dev/injection'], undefined, 'no injection annotation: the pod was never seen by the webhook');
   assert.ok(Date.now() - t0 < 15_000, 'creation was not held longer than the webhook timeout');
+
+  // No silent hole: once the webhook is back, the pod it missed is reported.
+  await kubectl('-n', 'skein-system', 'scale', 'deployment/skein-webhook', '--replicas=1');
+  const missed = await eventually('a NotMeshed Event for the pod created while the webhook was down', async () => {
+    const events = await core.listNamespacedEvent({ namespace: meshed, fieldSelector: 'involvedObject.name=while-down' });
+    return events.items.find((e) => e.reason === 'NotMeshed');
+  }, 90_000);
+  assert.equal(missed.type, 'Warning');
+  assert.match(missed.message ?? '', /without the Skein proxy; delete the pod/);
   await core.deleteNamespacedPod({ namespace: meshed, name: 'while-down' }).catch((err: unknown) => { if (!isNotFound(err)) throw err; });
 });
