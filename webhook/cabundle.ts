@@ -24,7 +24,17 @@ export function caBundlePatch(ref: WebhookConfigRef, caPem: string): KubernetesO
   };
 }
 
-export async function applyCaBundle(kc: KubeConfig, ref: WebhookConfigRef, caPem: string): Promise<void> {
+/** The SSA body for a CRD's conversion webhook: only the caBundle (and the fields its list position needs). */
+export function crdCaBundlePatch(crdName: string, caPem: string): KubernetesObject {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: crdName },
+    spec: { conversion: { strategy: 'Webhook', webhook: { conversionReviewVersions: ['v1'], clientConfig: { caBundle: Buffer.from(caPem).toString('base64') } } } },
+  } as KubernetesObject;
+}
+
+export async function applyCaBundle(kc: KubeConfig, body: KubernetesObject): Promise<void> {
   const client = KubernetesObjectApi.makeApiClient(kc);
-  await client.patch(caBundlePatch(ref, caPem), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+  await client.patch(body, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
 }

@@ -9,7 +9,8 @@ import { createMetrics } from './metrics.ts';
 import { handleInject } from './inject-handler.ts';
 import { Reporter } from './reporter.ts';
 import { missedPods, meshedNamespaces, MISSED_MESSAGE } from './audit.ts';
-import { applyCaBundle, type WebhookConfigRef } from './cabundle.ts';
+import { applyCaBundle, caBundlePatch, crdCaBundlePatch, type WebhookConfigRef } from './cabundle.ts';
+import { handleConversion } from './conversion.ts';
 import { generateServingCert, readServingCert, watchServingCert, serviceDnsNames, type ServingCert } from './certs.ts';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
@@ -55,20 +56,29 @@ let serving: ServingCert = config.tlsDir
   : await generateServingCert(serviceDnsNames(config.service, config.namespace, config.clusterDomain));
 
 const mutating: WebhookConfigRef = { kind: 'MutatingWebhookConfiguration', name: config.mutatingConfig, webhooks: ['inject.skein.dev'] };
+/** CRDs served in several versions through /convert. */
+const CONVERTED_CRDS = ['trafficsplits.split.smi-spec.io'];
 let caBundleApplied = false;
 
-async function publishCaBundle(): Promise<void> {
+/** Retries until the object takes the bundle: it may not exist yet (CRDs are installed separately). */
+async function applyUntilDone(what: string, body: () => Parameters<typeof applyCaBundle>[1]): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await applyCaBundle(kc, mutating, serving.ca);
-      caBundleApplied = true;
-      log.info({ configuration: mutating.name }, 'caBundle applied');
+      await applyCaBundle(kc, body());
+      log.info({ target: what }, 'caBundle applied');
       return;
     } catch (err) {
-      log.warn({ err: err instanceof Error ? err.message : String(err), attempt }, `could not apply the caBundle to ${mutating.kind} ${mutating.name}; retrying`);
+      log.warn({ err: err instanceof Error ? err.message : String(err), attempt }, `could not apply the caBundle to ${what}; retrying`);
       await sleep(Math.min(30_000, 500 * 2 ** attempt));
     }
   }
+}
+
+async function publishCaBundle(): Promise<void> {
+  // Readiness waits for injection only; a missing CRD must not keep pods from being meshed.
+  for (const crd of CONVERTED_CRDS) void applyUntilDone(`CustomResourceDefinition ${crd}`, () => crdCaBundlePatch(crd, serving.ca));
+  await applyUntilDone(`${mutating.kind} ${mutating.name}`, () => caBundlePatch(mutating, serving.ca));
+  caBundleApplied = true;
 }
 
 const app = buildServer({
@@ -76,6 +86,7 @@ const app = buildServer({
   metrics,
   logger: log,
   ready: () => namespacesSynced && caBundleApplied,
+  convert: handleConversion,
   handlers: {
     '/inject': (req) => handleInject(req, {
       namespace: lookupNamespace,

@@ -117,3 +117,30 @@ test('/metrics counts admissions by result and decisions by reason', async () =>
   assert.match(text, /skein_webhook_config_problems_total\{annotation="config.skein.dev\/proxy-cpu-request"\} [1-9]/);
   assert.match(text, /skein_webhook_admission_duration_seconds_bucket/);
 });
+
+test('/convert converts TrafficSplits and refuses malformed reviews', async () => {
+  const { handleConversion } = await import('./conversion.ts');
+  const srv = buildServer({ tls: { cert: '', key: '' }, metrics: createMetrics(), logger: createLogger('t', 'silent'), ready: () => true, handlers: {}, convert: handleConversion });
+  // fastify's inject() exercises routing and parsing without a socket.
+  const ok = await srv.inject({
+    method: 'POST', url: '/convert',
+    payload: { apiVersion: 'apiextensions.k8s.io/v1', kind: 'ConversionReview', request: { uid: 'c1', desiredAPIVersion: 'split.smi-spec.io/v1alpha4', objects: [{ apiVersion: 'split.smi-spec.io/v1alpha1', kind: 'TrafficSplit', metadata: { name: 'a' }, spec: { service: 'a', backends: [{ service: 'b', weight: '1' }] } }] } },
+  });
+  const body = ok.json<{ response: { uid: string; result: { status: string }; convertedObjects: { apiVersion: string; spec: { backends: { weight: number }[] } }[] } }>();
+  assert.equal(body.response.uid, 'c1');
+  assert.equal(body.response.result.status, 'Success');
+  assert.equal(body.response.convertedObjects[0]?.apiVersion, 'split.smi-spec.io/v1alpha4');
+  assert.equal(body.response.convertedObjects[0]?.spec.backends[0]?.weight, 1);
+
+  const failed = await srv.inject({
+    method: 'POST', url: '/convert',
+    payload: { apiVersion: 'apiextensions.k8s.io/v1', kind: 'ConversionReview', request: { uid: 'c2', desiredAPIVersion: 'split.smi-spec.io/v1alpha4', objects: [{ apiVersion: 'split.smi-spec.io/v1alpha1', kind: 'TrafficSplit', spec: { service: 'a', backends: [{ service: 'b', weight: 'lots' }] } }] } },
+  });
+  assert.equal(failed.json<{ response: { result: { status: string; message: string } } }>().response.result.status, 'Failure');
+  assert.match(failed.json<{ response: { result: { message: string } } }>().response.result.message, /"lots" is not a quantity/);
+
+  const bad = await srv.inject({ method: 'POST', url: '/convert', payload: { kind: 'AdmissionReview' } });
+  assert.equal(bad.statusCode, 400);
+  assert.match(bad.json<{ message: string }>().message, /not a ConversionReview/);
+  await srv.close();
+});

@@ -15,6 +15,8 @@ export interface ServerOptions {
   /** Each admission endpoint and its handler. */
   handlers: Record<string, (req: AdmissionRequest) => Promise<AdmissionResponse>>;
   ready: () => boolean;
+  /** /convert: a ConversionReview in, one out; throws BadConversionReview for a malformed body. */
+  convert?: (body: unknown) => unknown;
   /** Pods with many containers and large env can be big; the API server caps requests at 3 MiB. */
   bodyLimit?: number;
 }
@@ -52,6 +54,27 @@ export function buildServer(o: ServerOptions) {
         observe(req.operation, 'error');
         request.log.error({ err, uid: req.uid, endpoint }, 'admission handler failed');
         return reply.code(500).send({ error: 'InternalError', message: err instanceof Error ? err.message : String(err) });
+      }
+    });
+  }
+
+  if (o.convert) {
+    const convert = o.convert;
+    app.post('/convert', (request, reply) => {
+      const t0 = process.hrtime.bigint();
+      const done = (result: string) => {
+        o.metrics.admissions.inc({ endpoint: 'convert', operation: 'CONVERT', result });
+        o.metrics.latency.observe({ endpoint: 'convert', result }, Number(process.hrtime.bigint() - t0) / 1e9);
+      };
+      try {
+        const out = convert(request.body) as { response?: { result?: { status?: string } } };
+        done(out.response?.result?.status === 'Success' ? 'converted' : 'failed');
+        return reply.send(out);
+      } catch (err) {
+        const bad = err instanceof Error && 'code' in err && err.code === 'BadConversionReview';
+        done(bad ? 'bad_request' : 'error');
+        if (!bad) request.log.error({ err }, 'conversion failed');
+        return reply.code(bad ? 400 : 500).send({ error: bad ? 'BadConversionReview' : 'InternalError', message: err instanceof Error ? err.message : String(err) });
       }
     });
   }

@@ -115,3 +115,42 @@ test('the webhook from manifests/base injects annotated namespaces, explains eve
   assert.match(missed.message ?? '', /without the Skein proxy; delete the pod/);
   await core.deleteNamespacedPod({ namespace: meshed, name: 'while-down' }).catch((err: unknown) => { if (!isNotFound(err)) throw err; });
 });
+
+test('TrafficSplit is served in v1alpha1..v1alpha4 through the conversion webhook, as Flagger and Argo Rollouts write it', async (t) => {
+  const CRD = resolve(import.meta.dirname, '../../crds/trafficsplits.split.smi-spec.io.yaml');
+  await kubectl('apply', '--server-side', '-f', CRD);
+  await kubectl('apply', '-k', BASE);
+  t.after(async () => {
+    await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found');
+    await kubectl('delete', '-f', CRD, '--ignore-not-found');
+  });
+  await kubectl('-n', 'skein-system', 'rollout', 'status', 'deployment/skein-webhook', '--timeout=120s');
+  await kubectl('wait', '--for=condition=Established', 'crd/trafficsplits.split.smi-spec.io', '--timeout=60s');
+  const ns = await testNamespace(t);
+  const { CustomObjectsApi } = await import('@kubernetes/client-node');
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const group = 'split.smi-spec.io';
+  // Flagger's SMI v1alpha1 provider writes quantities; it may land before the caBundle does, so retry.
+  await eventually('a v1alpha1 TrafficSplit is accepted (caBundle in place)', async () => custom.createNamespacedCustomObject({
+    group, version: 'v1alpha1', namespace: ns, plural: 'trafficsplits',
+    body: { apiVersion: `${group}/v1alpha1`, kind: 'TrafficSplit', metadata: { name: 'books' }, spec: { service: 'books', backends: [{ service: 'books-v1', weight: '900m' }, { service: 'books-v2', weight: '100m' }] } },
+  }) as Promise<object>, 90_000);
+  const read = async (version: string) => (await custom.getNamespacedCustomObject({ group, version, namespace: ns, plural: 'trafficsplits', name: 'books' })) as { spec: { backends: { weight: string | number }[] } };
+  assert.deepEqual((await read('v1alpha4')).spec.backends.map((b) => b.weight), [900, 100]);
+  assert.deepEqual((await read('v1alpha2')).spec.backends.map((b) => b.weight), [900, 100]);
+  assert.deepEqual((await read('v1alpha1')).spec.backends.map((b) => b.weight), ['900m', '100m'], 'read back as written');
+
+  // Argo Rollouts' v1alpha2 shape, shifted as a canary would.
+  await custom.createNamespacedCustomObject({
+    group, version: 'v1alpha2', namespace: ns, plural: 'trafficsplits',
+    body: { apiVersion: `${group}/v1alpha2`, kind: 'TrafficSplit', metadata: { name: 'authors' }, spec: { service: 'authors', backends: [{ service: 'authors-stable', weight: 50 }, { service: 'authors-canary', weight: 50 }] } },
+  });
+  const v1 = await custom.getNamespacedCustomObject({ group, version: 'v1alpha1', namespace: ns, plural: 'trafficsplits', name: 'authors' }) as { spec: { backends: { weight: string }[] } };
+  assert.deepEqual(v1.spec.backends.map((b) => b.weight), ['50', '50']);
+
+  // A weight that is no quantity is refused by the schema, with the field named.
+  await assert.rejects(custom.createNamespacedCustomObject({
+    group, version: 'v1alpha2', namespace: ns, plural: 'trafficsplits',
+    body: { apiVersion: `${group}/v1alpha2`, kind: 'TrafficSplit', metadata: { name: 'bad' }, spec: { service: 'x', backends: [{ service: 'y', weight: -5 }] } },
+  }), /spec.backends\[0\].weight/);
+});
