@@ -11,6 +11,7 @@ import { Reporter } from './reporter.ts';
 import { missedPods, meshedNamespaces, MISSED_MESSAGE } from './audit.ts';
 import { applyCaBundle, caBundlePatch, crdCaBundlePatch, type WebhookConfigRef } from './cabundle.ts';
 import { handleConversion } from './conversion.ts';
+import { handleValidate } from './validate.ts';
 import { generateServingCert, readServingCert, watchServingCert, serviceDnsNames, type ServingCert } from './certs.ts';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
@@ -56,6 +57,7 @@ let serving: ServingCert = config.tlsDir
   : await generateServingCert(serviceDnsNames(config.service, config.namespace, config.clusterDomain));
 
 const mutating: WebhookConfigRef = { kind: 'MutatingWebhookConfiguration', name: config.mutatingConfig, webhooks: ['inject.skein.dev'] };
+const validating: WebhookConfigRef = { kind: 'ValidatingWebhookConfiguration', name: env('SKEIN_VALIDATING_WEBHOOK_CONFIGURATION', 'skein-validate'), webhooks: ['validate.skein.dev'] };
 /** CRDs served in several versions through /convert. */
 const CONVERTED_CRDS = ['trafficsplits.split.smi-spec.io'];
 let caBundleApplied = false;
@@ -77,6 +79,7 @@ async function applyUntilDone(what: string, body: () => Parameters<typeof applyC
 async function publishCaBundle(): Promise<void> {
   // Readiness waits for injection only; a missing CRD must not keep pods from being meshed.
   for (const crd of CONVERTED_CRDS) void applyUntilDone(`CustomResourceDefinition ${crd}`, () => crdCaBundlePatch(crd, serving.ca));
+  void applyUntilDone(`${validating.kind} ${validating.name}`, () => caBundlePatch(validating, serving.ca));
   await applyUntilDone(`${mutating.kind} ${mutating.name}`, () => caBundlePatch(mutating, serving.ca));
   caBundleApplied = true;
 }
@@ -94,6 +97,7 @@ const app = buildServer({
       metrics,
       options: { version: config.version, mesh: { trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, tokenExpirationSeconds: 3600 } },
     }),
+    '/validate': handleValidate,
   },
 });
 

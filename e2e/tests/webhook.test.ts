@@ -148,6 +148,21 @@ test('TrafficSplit is served in v1alpha1..v1alpha4 through the conversion webhoo
   const v1 = await custom.getNamespacedCustomObject({ group, version: 'v1alpha1', namespace: ns, plural: 'trafficsplits', name: 'authors' }) as { spec: { backends: { weight: string }[] } };
   assert.deepEqual(v1.spec.backends.map((b) => b.weight), ['50', '50']);
 
+  // What a schema cannot say, /validate does: weights that sum to zero, in any version.
+  const refusal = await eventually('the validating webhook refuses a split whose weights sum to zero', async () => {
+    try {
+      await custom.createNamespacedCustomObject({
+        group, version: 'v1alpha1', namespace: ns, plural: 'trafficsplits',
+        body: { apiVersion: `${group}/v1alpha1`, kind: 'TrafficSplit', metadata: { generateName: 'zero-' }, spec: { service: 'x', backends: [{ service: 'y', weight: '0' }, { service: 'z', weight: '0' }] } },
+      });
+      return undefined;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return /sum to zero/.test(message) ? message : undefined;
+    }
+  });
+  assert.match(refusal, /weights sum to zero.*positive weight/);
+
   // A weight that is no quantity is refused by the schema, with the field named.
   await assert.rejects(custom.createNamespacedCustomObject({
     group, version: 'v1alpha2', namespace: ns, plural: 'trafficsplits',

@@ -1,0 +1,28 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { validateTrafficSplit, handleValidate } from './validate.ts';
+
+const split = (backends: { service: string; weight: number }[], matches?: { kind: string; name: string }[]) =>
+  ({ apiVersion: 'split.smi-spec.io/v1alpha4', kind: 'TrafficSplit', spec: { service: 'books', backends, ...(matches ? { matches } : {}) } });
+
+test('a sound split passes', () => {
+  assert.deepEqual(validateTrafficSplit(split([{ service: 'v1', weight: 90 }, { service: 'v2', weight: 10 }], [{ kind: 'HTTPRouteGroup', name: 'beta' }])), []);
+  assert.deepEqual(validateTrafficSplit(split([{ service: 'v1', weight: 0 }, { service: 'v2', weight: 100 }])), [], 'a zero weight on one backend is a finished canary');
+});
+
+test('weights that sum to zero, a backend twice, an unknown match kind: each named with what to do', () => {
+  assert.match(validateTrafficSplit(split([{ service: 'v1', weight: 0 }, { service: 'v2', weight: 0 }]))[0] ?? '', /sum to zero.*positive weight/);
+  assert.match(validateTrafficSplit(split([{ service: 'v1', weight: 5 }, { service: 'v1', weight: 5 }]))[0] ?? '', /spec.backends\[1\].service: "v1" is listed twice/);
+  assert.match(validateTrafficSplit(split([{ service: 'v1', weight: 1 }], [{ kind: 'Ingress', name: 'x' }]))[0] ?? '', /spec.matches\[0\].kind: "Ingress"/);
+});
+
+test('the admission answer denies with every problem, and lets other kinds and deletes through', async () => {
+  const req = (object: object, operation: 'CREATE' | 'DELETE' = 'CREATE', kind = 'TrafficSplit') => ({
+    uid: 'v', kind: { group: 'split.smi-spec.io', version: 'v1alpha4', kind }, operation, name: 'books', object: object as Record<string, unknown>,
+  });
+  const denied = await handleValidate(req(split([{ service: 'v1', weight: 0 }, { service: 'v1', weight: 0 }])));
+  assert.equal(denied.allowed, false);
+  assert.match(denied.status?.message ?? '', /TrafficSplit books is invalid: .*sum to zero.*listed twice/);
+  assert.equal((await handleValidate(req(split([{ service: 'v1', weight: 0 }]), 'DELETE'))).allowed, true);
+  assert.equal((await handleValidate(req({}, 'CREATE', 'HTTPRouteGroup'))).allowed, true);
+});
