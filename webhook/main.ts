@@ -1,6 +1,6 @@
 // skein-webhook: the wiring. Configuration comes from the environment (the
 // Deployment in manifests/ sets it); everything else is in the modules.
-import { KubeConfig, CoreV1Api, type V1Namespace } from '@kubernetes/client-node';
+import { KubeConfig, CoreV1Api, VersionApi, type V1Namespace } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../shared/log.ts';
 import { Informer } from '../shared/informer.ts';
@@ -12,6 +12,7 @@ import { missedPods, meshedNamespaces, MISSED_MESSAGE } from './audit.ts';
 import { applyCaBundle, caBundlePatch, crdCaBundlePatch, type WebhookConfigRef } from './cabundle.ts';
 import { handleConversion } from './conversion.ts';
 import { handleValidate } from './validate.ts';
+import { DEFAULTS, supportsNativeSidecars } from './inject/config.ts';
 import { generateServingCert, readServingCert, watchServingCert, serviceDnsNames, type ServingCert } from './certs.ts';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
@@ -31,6 +32,9 @@ const kc = new KubeConfig();
 if (process.env.KUBECONFIG) kc.loadFromDefault(); else kc.loadFromCluster();
 const core = kc.makeApiClient(CoreV1Api);
 const metrics = createMetrics();
+const serverVersion = (await kc.makeApiClient(VersionApi).getCode()).gitVersion;
+const defaults = { ...DEFAULTS, nativeSidecar: supportsNativeSidecars(serverVersion) };
+log.info({ serverVersion, nativeSidecar: defaults.nativeSidecar }, 'injection defaults');
 const reporter = new Reporter(kc, log);
 
 const namespaces = new Informer<V1Namespace>({
@@ -95,7 +99,7 @@ const app = buildServer({
       namespace: lookupNamespace,
       report: (pod, ns, result) => reporter.report(pod, ns, result),
       metrics,
-      options: { version: config.version, mesh: { trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, tokenExpirationSeconds: 3600 } },
+      options: { version: config.version, defaults, mesh: { trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, tokenExpirationSeconds: 3600 } },
     }),
     '/validate': handleValidate,
   },

@@ -44,6 +44,15 @@ export const DEFAULTS: ProxyConfig = {
   defaultInboundPolicy: 'all-unauthenticated',
 };
 
+/**
+ * Native sidecars (init containers with restartPolicy: Always) are on by
+ * default from Kubernetes 1.29; on older API servers classic mode is the default.
+ */
+export function supportsNativeSidecars(gitVersion: string): boolean {
+  const m = /^v?(\d+)\.(\d+)/.exec(gitVersion);
+  return m !== null && (Number(m[1]) > 1 || Number(m[2]) >= 29);
+}
+
 export function parsePortRanges(value: string): PortRange[] {
   if (value.trim() === '') return [];
   return value.split(',').map((part) => {

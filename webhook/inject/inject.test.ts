@@ -139,6 +139,15 @@ test('hostile annotation values are cut down in messages', () => {
   assert.ok((r.warnings[0] ?? '').length < 400, 'the warning stays short');
 });
 
+test('native sidecars are the default from Kubernetes 1.29 on', async () => {
+  const { supportsNativeSidecars } = await import('./config.ts');
+  assert.equal(supportsNativeSidecars('v1.35.4'), true);
+  assert.equal(supportsNativeSidecars('v1.29.0-gke.1'), true);
+  assert.equal(supportsNativeSidecars('v1.28.9'), false);
+  assert.equal(supportsNativeSidecars('v2.0.0'), true);
+  assert.equal(supportsNativeSidecars('garbage'), false);
+});
+
 test('JSON pointer escaping of keys with / and ~', () => {
   assert.equal(escapePointer('skein.dev/injection'), 'skein.dev~1injection');
   assert.equal(escapePointer('a~b/c~1'), 'a~0b~1c~01');
