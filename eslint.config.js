@@ -20,8 +20,10 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       eqeqeq: ['error', 'always'],
+      'no-restricted-imports': ['error', { paths: [{ name: '@peculiar/x509', message: 'import { x509 } from shared/x509.ts: it loads reflect-metadata and WebCrypto first' }] }],
       'max-depth': ['error', 4],
     },
   },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  { files: ['shared/x509.ts'], rules: { 'no-restricted-imports': 'off' } },
 );

@@ -1,15 +1,10 @@
 // Certificate helpers on Node's WebCrypto and @peculiar/x509 (node-forge cannot
 // do ECDSA). Everything Skein mints is ECDSA P-256 with SHA-256.
 import { webcrypto, randomBytes } from 'node:crypto';
-// @peculiar/x509 resolves its algorithm providers through tsyringe, which needs the
-// Reflect metadata polyfill loaded first.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import { x509 } from './x509.ts';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 export const EC_P256: webcrypto.EcKeyGenParams & webcrypto.EcdsaParams = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 
@@ -77,6 +72,29 @@ export async function createCa(opts: CaOptions): Promise<KeyedCertificate> {
   return { cert, keys };
 }
 
+/** A CA signed by another: the mesh's issuer under its trust anchor. */
+export async function createIntermediateCa(parent: KeyedCertificate, opts: CaOptions): Promise<KeyedCertificate> {
+  const keys = await generateKeyPair();
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: `CN=${opts.commonName}`,
+    issuer: parent.cert.subject,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(Math.min(now + opts.validForMs, parent.cert.notAfter.getTime())),
+    signingAlgorithm: EC_P256,
+    publicKey: keys.publicKey,
+    signingKey: parent.keys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, opts.pathLength ?? 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(parent.keys.publicKey),
+    ],
+  });
+  return { cert, keys };
+}
+
 export async function issueLeaf(ca: KeyedCertificate, opts: LeafOptions): Promise<{ cert: x509.X509Certificate; keys?: CryptoKeyPair }> {
   const keys = opts.publicKey ? undefined : await generateKeyPair();
   const publicKey = opts.publicKey ?? keys!.publicKey;
@@ -130,7 +148,7 @@ export async function toPemPair(kc: KeyedCertificate): Promise<PemPair> {
 export async function caFromPem(pair: PemPair): Promise<KeyedCertificate> {
   const cert = new x509.X509Certificate(pair.certPem);
   const privateKey = await webcrypto.subtle.importKey('pkcs8', derOf(pair.keyPem), EC_P256, true, ['sign']);
-  const publicKey = await cert.publicKey.export(EC_P256, ['verify'], webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]) as CryptoKey;
+  const publicKey = await cert.publicKey.export(EC_P256, ['verify']) as CryptoKey;
   return { cert, keys: { privateKey, publicKey } };
 }
 

@@ -1,0 +1,32 @@
+// Workload identity: the names (a contract, see DESIGN.md) and the client
+// side of the certify protocol — a P-256 key that never leaves the process
+// and a CSR whose only name is the workload's identity.
+import { x509 } from './x509.ts';
+import { EC_P256, generateKeyPair, privateKeyPem } from './tls.ts';
+
+export const IDENTITY_NAMESPACE = 'skein-system';
+
+export function identityName(serviceAccount: string, namespace: string, trustDomain: string): string {
+  return `${serviceAccount}.${namespace}.serviceaccount.identity.${IDENTITY_NAMESPACE}.${trustDomain}`;
+}
+
+export function spiffeId(serviceAccount: string, namespace: string, trustDomain: string): string {
+  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
+}
+
+export interface Csr {
+  csrPem: string;
+  keyPem: string;
+  keys: Awaited<ReturnType<typeof generateKeyPair>>;
+}
+
+export async function createCsr(identity: string): Promise<Csr> {
+  const keys = await generateKeyPair();
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: `CN=${identity}`,
+    keys,
+    signingAlgorithm: EC_P256,
+    extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: identity }])],
+  });
+  return { csrPem: csr.toString('pem'), keyPem: await privateKeyPem(keys.privateKey), keys };
+}
