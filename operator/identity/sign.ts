@@ -5,7 +5,9 @@ import { x509 } from '../../shared/x509.ts';
 import type { webcrypto } from 'node:crypto';
 import { issueLeaf, EC_P256, type KeyedCertificate } from '../../shared/tls.ts';
 
-export type RefusalCode = 'csr_malformed' | 'csr_signature_invalid' | 'key_not_p256' | 'name_mismatch' | 'extra_names';
+export type RefusalCode =
+  | 'csr_malformed' | 'csr_signature_invalid' | 'key_not_p256' | 'name_mismatch' | 'extra_names'
+  | 'token_missing' | 'token_invalid' | 'token_not_service_account';
 
 export class CertifyRefused extends Error {
   readonly code: RefusalCode;

@@ -1,0 +1,81 @@
+// Certify against the real API server's TokenReview: tokens from the real
+// TokenRequest API, the identity service on loopback with real TLS.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, request } from 'undici';
+import { X509Certificate } from 'node:crypto';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { kubeConfig, testNamespace } from '../support/kube.ts';
+import { createCa, createIntermediateCa, issueLeaf, privateKeyPem } from '../../shared/tls.ts';
+import { createCsr, identityName } from '../../shared/identity.ts';
+import { createLogger } from '../../shared/log.ts';
+import { buildIdentityServer, identityMetrics, tokenReviewer } from '../../operator/identity/server.ts';
+
+const kc = kubeConfig();
+const core = kc.makeApiClient(CoreV1Api);
+const AUD = 'identity.skein-system.cluster.local';
+const metrics = identityMetrics();
+let url = '';
+let dispatcher: Agent;
+let close: () => Promise<void>;
+
+before(async () => {
+  const anchor = await createCa({ commonName: 'e2e-anchor', validForMs: 86_400_000 });
+  const issuer = await createIntermediateCa(anchor, { commonName: 'e2e-issuer', validForMs: 86_400_000 });
+  const serving = await issueLeaf(issuer, { subject: 'CN=skein-identity', ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: 86_400_000 });
+  const app = buildIdentityServer({
+    tls: { cert: serving.cert.toString('pem') + '\n' + issuer.cert.toString('pem'), key: await privateKeyPem(serving.keys!.privateKey) },
+    deps: { review: tokenReviewer(kc, AUD), issuer: () => issuer, trustDomain: 'cluster.local', audience: AUD, lifetimeMs: 86_400_000, clockSkewMs: 60_000 },
+    metrics, logger: createLogger('identity-e2e', 'silent'),
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  url = `https://127.0.0.1:${(app.server.address() as { port: number }).port}/certify`;
+  // The client verifies the service against the trust anchor, as a proxy will.
+  dispatcher = new Agent({ connect: { ca: anchor.cert.toString('pem') } });
+  close = async () => { await dispatcher.close(); await app.close(); };
+});
+after(async () => { await close(); });
+
+async function token(ns: string, sa: string, audiences: string[]): Promise<string> {
+  const r = await core.createNamespacedServiceAccountToken({ name: sa, namespace: ns, body: { spec: { audiences, expirationSeconds: 600 } } });
+  return r.status?.token ?? '';
+}
+
+async function call(bearer: string, csr: string): Promise<{ status: number; body: { error?: string; message?: string; identity?: string; certificate?: string } }> {
+  const res = await request(url, { method: 'POST', dispatcher, headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify({ csr }) });
+  return { status: res.statusCode, body: await res.body.json() as never };
+}
+
+test('a pod\'s ServiceAccount token gets a certificate for exactly its identity; every other route is refused with a reason', async (t) => {
+  const ns = await testNamespace(t);
+  for (const sa of ['web', 'admin']) await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } });
+  const web = identityName('web', ns, 'cluster.local');
+  const webToken = await token(ns, 'web', [AUD]);
+
+  const ok = await call(webToken, (await createCsr(web)).csrPem);
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  assert.equal(ok.body.identity, web);
+  assert.match(new X509Certificate(ok.body.certificate ?? '').subjectAltName ?? '', new RegExp(`URI:spiffe://cluster.local/ns/${ns}/sa/web`));
+
+  const asAdmin = await call(webToken, (await createCsr(identityName('admin', ns, 'cluster.local'))).csrPem);
+  assert.deepEqual([asAdmin.status, asAdmin.body.error], [403, 'name_mismatch']);
+
+  const apiAudience = await call(await token(ns, 'web', []), (await createCsr(web)).csrPem);
+  assert.deepEqual([apiAudience.status, apiAudience.body.error], [401, 'token_invalid'], 'a token for the API server\'s own audience is no identity proof');
+
+  const garbage = await call('not-a-token', (await createCsr(web)).csrPem);
+  assert.deepEqual([garbage.status, garbage.body.error], [401, 'token_invalid']);
+
+  const other = await testNamespace(t);
+  await core.createNamespacedServiceAccount({ namespace: other, body: { metadata: { name: 'web' } } });
+  const replay = await call(await token(other, 'web', [AUD]), (await createCsr(web)).csrPem);
+  assert.deepEqual([replay.status, replay.body.error], [403, 'name_mismatch'], 'a token from another namespace cannot claim this one\'s identity');
+
+  const malformed = await call(webToken, 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A');
+  assert.deepEqual([malformed.status, malformed.body.error], [400, 'csr_malformed']);
+
+  const text = await metrics.registry.metrics();
+  assert.match(text, /skein_identity_certify_total\{result="issued"\} 1/);
+  assert.match(text, /skein_identity_refused_total\{reason="name_mismatch"\} 2/);
+  assert.match(text, /skein_identity_refused_total\{reason="token_invalid"\} 2/);
+});
