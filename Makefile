@@ -62,3 +62,4 @@ test: typecheck lint unit e2e
 bench: deps binaries
 	$(CLUSTER) run -- node bench/pod-startup.ts
 	$(CLUSTER) run -- node bench/inject.ts
+	$(CLUSTER) run -- node bench/identity.ts

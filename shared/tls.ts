@@ -36,8 +36,8 @@ export interface LeafOptions {
   uris?: readonly string[];
   usages: readonly Usage[];
   validForMs: number;
-  /** Sign someone else's key (a CSR); otherwise a fresh key pair is generated. */
-  publicKey?: CryptoKey;
+  /** Sign someone else's key (e.g. from a CSR, as parsed); otherwise a fresh key pair is generated. */
+  publicKey?: CryptoKey | x509.PublicKey;
   /** Backdating tolerates small clock skew between the issuer and verifiers. */
   backdateMs?: number;
 }
@@ -109,7 +109,7 @@ export async function issueLeaf(ca: KeyedCertificate, opts: LeafOptions): Promis
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     new x509.ExtendedKeyUsageExtension(opts.usages.map(ekuOf), false),
-    await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
+    await authorityKeyId(ca),
   ];
   if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
   const cert = await x509.X509CertificateGenerator.create({
@@ -124,6 +124,17 @@ export async function issueLeaf(ca: KeyedCertificate, opts: LeafOptions): Promis
     extensions,
   });
   return keys ? { cert, keys } : { cert };
+}
+
+/** The issuer's key identifier is the same for every leaf: computed once per CA key. */
+const akiCache = new WeakMap<CryptoKey, x509.AuthorityKeyIdentifierExtension>();
+async function authorityKeyId(ca: KeyedCertificate): Promise<x509.AuthorityKeyIdentifierExtension> {
+  let aki = akiCache.get(ca.keys.publicKey);
+  if (!aki) {
+    aki = await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey);
+    akiCache.set(ca.keys.publicKey, aki);
+  }
+  return aki;
 }
 
 function ekuOf(usage: Usage): string {

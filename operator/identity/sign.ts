@@ -3,7 +3,7 @@
 // Every refusal has a stable code; nothing is issued unless every check passes.
 import { x509 } from '../../shared/x509.ts';
 import type { webcrypto } from 'node:crypto';
-import { issueLeaf, EC_P256, type KeyedCertificate } from '../../shared/tls.ts';
+import { issueLeaf, type KeyedCertificate } from '../../shared/tls.ts';
 
 export type RefusalCode =
   | 'csr_malformed' | 'csr_signature_invalid' | 'key_not_p256' | 'name_mismatch' | 'extra_names'
@@ -25,8 +25,8 @@ export interface SignOptions {
   clockSkewMs: number;
 }
 
-/** Parses and checks a CSR; returns the public key to certify. */
-export async function checkCsr(csrPem: string, expectedIdentity: string): Promise<webcrypto.CryptoKey> {
+/** Parses and checks a CSR; returns the public key to certify (as parsed: no import/export round trip). */
+export async function checkCsr(csrPem: string, expectedIdentity: string): Promise<x509.PublicKey> {
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(csrPem);
@@ -51,11 +51,11 @@ export async function checkCsr(csrPem: string, expectedIdentity: string): Promis
   if (cn.length > 0 && cn.some((v) => v !== expectedIdentity)) {
     throw new CertifyRefused('name_mismatch', `the CSR's subject CN "${cn.join(',')}" is not ${expectedIdentity}`);
   }
-  return await csr.publicKey.export(EC_P256, ['verify']) as webcrypto.CryptoKey;
+  return csr.publicKey;
 }
 
 /** The leaf: DNS and SPIFFE names, client and server auth, never outliving the issuer. */
-export async function signLeaf(issuer: KeyedCertificate, publicKey: webcrypto.CryptoKey, o: SignOptions): Promise<x509.X509Certificate> {
+export async function signLeaf(issuer: KeyedCertificate, publicKey: x509.PublicKey | webcrypto.CryptoKey, o: SignOptions): Promise<x509.X509Certificate> {
   const { cert } = await issueLeaf(issuer, {
     subject: `CN=${o.identity}`,
     dnsNames: [o.identity],
