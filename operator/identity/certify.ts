@@ -43,10 +43,10 @@ export async function certify(token: string, csrPem: string, deps: CertifyDeps):
   if (!(review.audiences ?? []).includes(deps.audience)) throw new CertifyRefused('token_invalid', `the token is not for audience ${deps.audience}`);
   const sa = serviceAccountOf(review.username);
   const identity = identityName(sa.name, sa.namespace, deps.trustDomain);
-  const publicKey = await checkCsr(csrPem, identity);
+  const checked = await checkCsr(csrPem, identity);
   const issuer = deps.issuer();
-  const leaf = await signLeaf(issuer, publicKey, {
+  const leaf = await signLeaf(issuer, checked, {
     identity, spiffeId: spiffeId(sa.name, sa.namespace, deps.trustDomain), lifetimeMs: deps.lifetimeMs, clockSkewMs: deps.clockSkewMs,
   });
-  return { identity, certificate: leaf.toString('pem') + '\n', chain: [issuer.cert.toString('pem') + '\n'], notAfter: leaf.notAfter };
+  return { identity, certificate: leaf.pem, chain: [issuer.cert.toString('pem') + '\n'], notAfter: leaf.notAfter };
 }

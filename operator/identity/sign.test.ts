@@ -29,7 +29,7 @@ const refused = (code: RefusalCode) => (err: unknown) => err instanceof CertifyR
 
 test('the leaf names the identity (DNS) and its SPIFFE ID (URI), serves and authenticates, and lives 24 h', async () => {
   const { leaf } = await certify(web);
-  const c = new X509Certificate(leaf.toString('pem'));
+  const c = new X509Certificate(leaf.pem);
   assert.equal(c.subjectAltName, `DNS:${web}, URI:spiffe://cluster.local/ns/shop/sa/web`);
   assert.deepEqual([...(c.keyUsage ?? [])].sort(), ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
   const life = new Date(c.validTo).getTime() - new Date(c.validFrom).getTime();
@@ -42,7 +42,7 @@ test('openssl verifies the leaf against the trust anchor through the issuer', as
   const dir = mkdtempSync(join(tmpdir(), 'skein-identity-'));
   writeFileSync(join(dir, 'anchor.pem'), anchor.cert.toString('pem'));
   writeFileSync(join(dir, 'issuer.pem'), issuer.cert.toString('pem'));
-  writeFileSync(join(dir, 'leaf.pem'), leaf.toString('pem'));
+  writeFileSync(join(dir, 'leaf.pem'), leaf.pem);
   const out = execFileSync('openssl', ['verify', '-CAfile', join(dir, 'anchor.pem'), '-untrusted', join(dir, 'issuer.pem'), '-purpose', 'sslclient', join(dir, 'leaf.pem')], { encoding: 'utf8' });
   assert.match(out, /leaf\.pem: OK/);
 });
@@ -50,7 +50,7 @@ test('openssl verifies the leaf against the trust anchor through the issuer', as
 test('Node TLS accepts the leaves as client and server, checking the peer identity', async () => {
   const server = await certify(identityName('books', 'shop', td), 'books');
   const client = await certify(web);
-  const chain = (leaf: x509.X509Certificate) => leaf.toString('pem') + '\n' + issuer.cert.toString('pem');
+  const chain = (leaf: { pem: string }) => leaf.pem + issuer.cert.toString('pem');
   const ca = anchor.cert.toString('pem');
   let clientName = '';
   const srv = tls.createServer({ cert: chain(server.leaf), key: server.keyPem, ca, requestCert: true, rejectUnauthorized: true }, (s) => {
@@ -116,4 +116,34 @@ test('a leaf never outlives its issuer', async () => {
   const csr = await createCsr(web);
   const leaf = await signLeaf(shortIssuer, await checkCsr(csr.csrPem, web), { identity: web, spiffeId: spiffeId('web', 'shop', td), lifetimeMs: 24 * HOUR, clockSkewMs: 0 });
   assert.ok(leaf.notAfter.getTime() <= shortIssuer.cert.notAfter.getTime());
+});
+
+test('the leaf\'s extensions read as intended by openssl: not a CA, digitalSignature, the issuer\'s key id', async () => {
+  const { leaf } = await certify(web);
+  const dir = mkdtempSync(join(tmpdir(), 'skein-ext-'));
+  writeFileSync(join(dir, 'leaf.pem'), leaf.pem);
+  writeFileSync(join(dir, 'issuer.pem'), issuer.cert.toString('pem'));
+  const ext = execFileSync('openssl', ['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-ext', 'basicConstraints,keyUsage,extendedKeyUsage,authorityKeyIdentifier'], { encoding: 'utf8' });
+  assert.match(ext, /Basic Constraints: critical\s+CA:FALSE/);
+  assert.match(ext, /Key Usage: critical\s+Digital Signature/);
+  assert.match(ext, /TLS Web Server Authentication, TLS Web Client Authentication/);
+  const ski = execFileSync('openssl', ['x509', '-in', join(dir, 'issuer.pem'), '-noout', '-ext', 'subjectKeyIdentifier'], { encoding: 'utf8' }).split('\n')[1]?.trim() ?? '';
+  assert.ok(ski.length > 10 && ext.includes(ski), 'the authority key id is the issuer\'s subject key id');
+});
+
+test('hostile CSR bytes (truncations, flipped bytes) are always refused, never crash', async () => {
+  const good = Buffer.from((await createCsr(web)).csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  const pem = (b: Buffer) => `-----BEGIN CERTIFICATE REQUEST-----\n${b.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+  let seed = 42;
+  const rand = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  for (let i = 0; i < 400; i++) {
+    const b = Buffer.from(good);
+    if (i % 2 === 0) b[rand(b.length)] = rand(256);
+    const input = i % 4 === 1 ? b.subarray(0, rand(b.length)) : b;
+    try {
+      await checkCsr(pem(input), web);
+    } catch (err) {
+      assert.ok(err instanceof CertifyRefused, `mutation ${i} threw ${String(err)}`);
+    }
+  }
 });
