@@ -79,3 +79,63 @@ test('a pod\'s ServiceAccount token gets a certificate for exactly its identity;
   assert.match(text, /skein_identity_refused_total\{reason="name_mismatch"\} 2/);
   assert.match(text, /skein_identity_refused_total\{reason="token_invalid"\} 2/);
 });
+
+test('issuer rotation under load: the Secret changes, certify calls keep succeeding, new leaves chain to the new issuer', async (t) => {
+  const { IssuerSource } = await import('../../operator/identity/issuer.ts');
+  const { toPemPair } = await import('../../shared/tls.ts');
+  const ns = await testNamespace(t);
+  const anchor = await createCa({ commonName: 'rotation-anchor', validForMs: 86_400_000 });
+  const issuerA = await createIntermediateCa(anchor, { commonName: 'issuer-a', validForMs: 86_400_000 });
+  const issuerB = await createIntermediateCa(anchor, { commonName: 'issuer-b', validForMs: 86_400_000 });
+  const secretData = async (i: typeof issuerA) => {
+    const p = await toPemPair(i);
+    return { 'tls.crt': Buffer.from(p.certPem).toString('base64'), 'tls.key': Buffer.from(p.keyPem).toString('base64') };
+  };
+  await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'skein-issuer' }, type: 'kubernetes.io/tls', data: await secretData(issuerA) } });
+  const loaded: string[] = [];
+  const source = new IssuerSource(kc, ns, 'skein-issuer', () => anchor.cert.toString('pem'), { onLoaded: (i) => loaded.push(i.cert.subject), onRejected: () => undefined });
+  await source.start();
+  t.after(() => source.stop());
+  assert.deepEqual(loaded, ['CN=issuer-a']);
+
+  const serving = await issueLeaf(anchor, { subject: 'CN=skein-identity', ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: 86_400_000 });
+  const app = buildIdentityServer({
+    tls: { cert: serving.cert.toString('pem'), key: await privateKeyPem(serving.keys!.privateKey) },
+    deps: { review: tokenReviewer(kc, AUD), issuer: () => source.current(), trustDomain: 'cluster.local', audience: AUD, lifetimeMs: 86_400_000, clockSkewMs: 60_000 },
+    metrics: identityMetrics(), logger: createLogger('identity-rotation', 'silent'),
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  t.after(async () => { await app.close(); });
+  const target = `https://127.0.0.1:${(app.server.address() as { port: number }).port}/certify`;
+  const agent = new Agent({ connect: { ca: anchor.cert.toString('pem') } });
+  t.after(async () => { await agent.close(); });
+  const webToken = await token(ns, 'default', [AUD]);
+  const identity = identityName('default', ns, 'cluster.local');
+  const csr = JSON.stringify({ csr: (await createCsr(identity)).csrPem });
+
+  let rotated = false;
+  const results = { ok: 0, failed: 0, afterRotation: new Set<string>() };
+  // Each worker keeps going until it has made ten calls after the rotation (bounded at 500).
+  const worker = async () => {
+    for (let i = 0, after = 0; i < 500 && after < 10; i++) {
+      const wasRotated = rotated;
+      if (wasRotated) after++;
+      const res = await request(target, { method: 'POST', dispatcher: agent, body: csr, headers: { authorization: `Bearer ${webToken}`, 'content-type': 'application/json' } });
+      const body = await res.body.json() as { certificate?: string };
+      if (res.statusCode !== 200 || !body.certificate) { results.failed++; continue; }
+      results.ok++;
+      if (wasRotated) results.afterRotation.add(new X509Certificate(body.certificate).issuer);
+    }
+  };
+  const load = Promise.all([worker(), worker(), worker(), worker()]);
+  await new Promise((r) => setTimeout(r, 150));
+  await core.replaceNamespacedSecret({ namespace: ns, name: 'skein-issuer', body: { metadata: { name: 'skein-issuer' }, type: 'kubernetes.io/tls', data: await secretData(issuerB) } });
+  const deadline = Date.now() + 10_000;
+  while (!loaded.includes('CN=issuer-b') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  rotated = true;
+  await load;
+  assert.deepEqual(loaded, ['CN=issuer-a', 'CN=issuer-b'], 'the new issuer was loaded from the changed Secret');
+  assert.equal(results.failed, 0, 'no certify call failed during the rotation');
+  assert.ok(results.ok >= 40, `calls were made throughout (${results.ok})`);
+  assert.deepEqual([...results.afterRotation], ['CN=issuer-b'], 'leaves issued after the rotation chain to the new issuer');
+});
