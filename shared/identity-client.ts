@@ -1,0 +1,120 @@
+// The proxy's side of certify: one P-256 key for the life of the process,
+// a certificate renewed at 70 % of its lifetime, jittered back-off while the
+// CA is away, and the current certificate kept until it expires. Ready means:
+// a certificate that is valid now and not about to expire.
+import { readFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { Agent, request } from 'undici';
+import { createCsr, type Csr } from './identity.ts';
+
+export interface IdentityClientOptions {
+  /** https URL of the identity service's /certify. */
+  url: string;
+  identity: string;
+  tokenFile: string;
+  /** PEM bundle the identity service's certificate must chain to. */
+  trustRoots: () => Promise<string>;
+  /** Not ready this long before expiry: never serve with a certificate about to lapse. */
+  expiryMarginMs?: number;
+  renewAt?: number;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  onCertificate?: (c: Certificate) => void;
+  onError?: (err: unknown) => void;
+}
+
+export interface Certificate {
+  certPem: string;
+  chainPem: string[];
+  keyPem: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export class IdentityClient {
+  readonly #o: Required<Omit<IdentityClientOptions, 'onCertificate' | 'onError'>> & Pick<IdentityClientOptions, 'onCertificate' | 'onError'>;
+  #csr: Csr | undefined;
+  #current: Certificate | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #failures = 0;
+  #stopped = false;
+
+  constructor(o: IdentityClientOptions) {
+    this.#o = { expiryMarginMs: 60_000, renewAt: 0.7, minBackoffMs: 500, maxBackoffMs: 30_000, ...o };
+  }
+
+  get current(): Certificate | undefined {
+    return this.#current;
+  }
+
+  ready(now = Date.now()): boolean {
+    const c = this.#current;
+    return c !== undefined && c.notBefore.getTime() <= now + 60_000 && now < c.notAfter.getTime() - this.#o.expiryMarginMs;
+  }
+
+  /** Resolves once the first certificate is in hand (retrying until then). */
+  async start(): Promise<void> {
+    this.#csr ??= await createCsr(this.#o.identity);
+    await new Promise<void>((resolve) => {
+      const attempt = () => {
+        void this.#renew().then((ok) => {
+          if (this.#stopped) return resolve();
+          if (ok) { this.#scheduleRenewal(); resolve(); } else this.#timer = setTimeout(attempt, this.#backoff());
+        });
+      };
+      attempt();
+    });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  #backoff(): number {
+    const base = Math.min(this.#o.maxBackoffMs, this.#o.minBackoffMs * 2 ** Math.min(this.#failures, 16));
+    return base / 2 + Math.random() * (base / 2);
+  }
+
+  #scheduleRenewal(): void {
+    const c = this.#current;
+    if (!c || this.#stopped) return;
+    const life = c.notAfter.getTime() - c.notBefore.getTime();
+    const due = c.notBefore.getTime() + life * this.#o.renewAt - Date.now();
+    this.#timer = setTimeout(() => { void this.#renewLoop(); }, Math.max(0, due));
+  }
+
+  async #renewLoop(): Promise<void> {
+    if (this.#stopped) return;
+    if (await this.#renew()) this.#scheduleRenewal();
+    else this.#timer = setTimeout(() => { void this.#renewLoop(); }, this.#backoff());
+  }
+
+  async #renew(): Promise<boolean> {
+    const csr = this.#csr;
+    if (!csr) return false;
+    const dispatcher = new Agent({ connect: { ca: await this.#o.trustRoots() } });
+    try {
+      const token = (await readFile(this.#o.tokenFile, 'utf8')).trim();
+      const res = await request(this.#o.url, {
+        method: 'POST', dispatcher, headersTimeout: 10_000, bodyTimeout: 10_000,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ csr: csr.csrPem }),
+      });
+      const body = await res.body.json() as { certificate?: string; chain?: string[]; error?: string; message?: string };
+      if (res.statusCode !== 200 || !body.certificate) throw new Error(`certify refused (${res.statusCode} ${body.error ?? ''}): ${body.message ?? ''}`);
+      const x = new X509Certificate(body.certificate);
+      if (!(x.subjectAltName ?? '').split(', ').includes(`DNS:${this.#o.identity}`)) throw new Error(`the certificate names ${x.subjectAltName ?? 'nothing'}, not ${this.#o.identity}`);
+      this.#current = { certPem: body.certificate, chainPem: body.chain ?? [], keyPem: csr.keyPem, notBefore: new Date(x.validFrom), notAfter: new Date(x.validTo) };
+      this.#failures = 0;
+      this.#o.onCertificate?.(this.#current);
+      return true;
+    } catch (err) {
+      this.#failures++;
+      this.#o.onError?.(err);
+      return false;
+    } finally {
+      await dispatcher.close();
+    }
+  }
+}
