@@ -23,10 +23,17 @@ $kubectl apply -f e2e/demo/echo.yaml
 $kubectl -n skein-demo rollout status deployment/echo --timeout=120s
 $kubectl -n skein-demo get pods -o wide
 ip=$($kubectl -n skein-demo get service echo -o jsonpath='{.spec.clusterIP}')
-echo "== six requests to the Service's ClusterIP $ip, answered by:"
-for _ in 1 2 3 4 5 6; do
-  curl -s -m 3 "http://$ip/" | sed -n 's/.*"pod":"\([^"]*\)".*/  \1/p'
+# Ready pods reach kube-proxy's rules through the EndpointSlice; wait for all three to be there.
+for _ in $(seq 1 50); do
+  ready=$($kubectl -n skein-demo get endpointslices -l kubernetes.io/service-name=echo -o jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}x{end}')
+  [ "${#ready}" -ge 3 ] && break
+  sleep 0.2
 done
+sleep 2
+echo "== 30 requests to the Service's ClusterIP $ip, answered by:"
+for _ in $(seq 1 30); do
+  curl -s -m 3 "http://$ip/" | sed -n 's/.*"pod":"\([^"]*\)".*/\1/p'
+done | sort | uniq -c
 echo
 echo "The cluster keeps running. Use it with:"
 echo "  export KUBECONFIG=$kubeconfig"
