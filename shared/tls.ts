@@ -36,8 +36,8 @@ export interface LeafOptions {
   uris?: readonly string[];
   usages: readonly Usage[];
   validForMs: number;
-  /** Sign someone else's key (e.g. from a CSR, as parsed); otherwise a fresh key pair is generated. */
-  publicKey?: CryptoKey | x509.PublicKey;
+  /** Sign someone else's key; otherwise a fresh key pair is generated. */
+  publicKey?: CryptoKey;
   /** Backdating tolerates small clock skew between the issuer and verifiers. */
   backdateMs?: number;
 }
