@@ -14,6 +14,8 @@ export interface IdentityClientOptions {
   tokenFile: string;
   /** PEM bundle the identity service's certificate must chain to. */
   trustRoots: () => Promise<string>;
+  /** The identity the service must prove (checked against its DNS SANs); defaults to the URL's host. */
+  serverName?: string;
   /** Not ready this long before expiry: never serve with a certificate about to lapse. */
   expiryMarginMs?: number;
   renewAt?: number;
@@ -32,7 +34,7 @@ export interface Certificate {
 }
 
 export class IdentityClient {
-  readonly #o: Required<Omit<IdentityClientOptions, 'onCertificate' | 'onError'>> & Pick<IdentityClientOptions, 'onCertificate' | 'onError'>;
+  readonly #o: Required<Omit<IdentityClientOptions, 'onCertificate' | 'onError' | 'serverName'>> & Pick<IdentityClientOptions, 'onCertificate' | 'onError' | 'serverName'>;
   #csr: Csr | undefined;
   #current: Certificate | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -93,7 +95,7 @@ export class IdentityClient {
   async #renew(): Promise<boolean> {
     const csr = this.#csr;
     if (!csr) return false;
-    const dispatcher = new Agent({ connect: { ca: await this.#o.trustRoots() } });
+    const dispatcher = new Agent({ connect: { ca: await this.#o.trustRoots(), ...(this.#o.serverName ? { servername: this.#o.serverName } : {}) } });
     try {
       const token = (await readFile(this.#o.tokenFile, 'utf8')).trim();
       const res = await request(this.#o.url, {

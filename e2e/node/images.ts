@@ -22,6 +22,7 @@ const TABLE: Record<string, Image> = {
   'skein.dev/e2e/load': node('e2e/apps/load.ts'),
   // Skein's own images run this checkout's code.
   'skein.dev/webhook': node('webhook/main.ts'),
+  'skein.dev/identity': node('operator/identity/main.ts'),
   // Runs the container's own command with the host's tools (sh, iptables, curl), like a busybox image.
   'skein.dev/e2e/shell': { entrypoint: ['/bin/sh'], cmd: [] },
 };

@@ -5,7 +5,12 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
 import { X509Certificate } from 'node:crypto';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { kubeConfig, testNamespace } from '../support/kube.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { kubeConfig, testNamespace, kubectl } from '../support/kube.ts';
+import { IdentityClient } from '../../shared/identity-client.ts';
+import { bootstrapIdentity, renderIdentityObjects } from '../../operator/identity/bootstrap.ts';
 import { createCa, createIntermediateCa, issueLeaf, privateKeyPem } from '../../shared/tls.ts';
 import { createCsr, identityName } from '../../shared/identity.ts';
 import { createLogger } from '../../shared/log.ts';
@@ -138,4 +143,32 @@ test('issuer rotation under load: the Secret changes, certify calls keep succeed
   assert.equal(results.failed, 0, 'no certify call failed during the rotation');
   assert.ok(results.ok >= 40, `calls were made throughout (${results.ok})`);
   assert.deepEqual([...results.afterRotation], ['CN=issuer-b'], 'leaves issued after the rotation chain to the new issuer');
+});
+
+test('skein-identity installed from manifests/base certifies a workload through its Service, as a proxy would', async (t) => {
+  const BASE = resolve(import.meta.dirname, '../../manifests/base');
+  await kubectl('apply', '-k', BASE);
+  t.after(async () => { await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found'); });
+  const boot = await bootstrapIdentity('cluster.local');
+  const dir = mkdtempSync(join(tmpdir(), 'skein-identity-e2e-'));
+  writeFileSync(join(dir, 'identity.yaml'), renderIdentityObjects(boot));
+  await kubectl('apply', '-f', join(dir, 'identity.yaml'));
+  await kubectl('-n', 'skein-system', 'rollout', 'status', 'deployment/skein-identity', '--timeout=120s');
+
+  const ns = await testNamespace(t);
+  await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'books' } } });
+  writeFileSync(join(dir, 'token'), await token(ns, 'books', [AUD]));
+  const svc = await core.readNamespacedService({ namespace: 'skein-system', name: 'skein-identity' });
+  const identity = identityName('books', ns, 'cluster.local');
+  const client = new IdentityClient({
+    url: `https://${svc.spec?.clusterIP ?? ''}:8080/certify`,
+    serverName: identityName('skein-identity', 'skein-system', 'cluster.local'),
+    identity, tokenFile: join(dir, 'token'), trustRoots: () => Promise.resolve(boot.anchorPem),
+  });
+  t.after(() => client.stop());
+  await client.start();
+  assert.equal(client.ready(), true);
+  const leaf = new X509Certificate(client.current?.certPem ?? '');
+  assert.match(leaf.subjectAltName ?? '', new RegExp(`DNS:${identity.replace(/\./g, '\\.')}`));
+  assert.ok(leaf.checkIssued(new X509Certificate(client.current?.chainPem[0] ?? '')), 'the leaf is issued by the installed issuer');
 });
