@@ -3,8 +3,6 @@
 // (KUBECONFIG), a burst of 200 pods created at once through the real API
 // server with the webhook installed from manifests/base.
 import { Agent, request } from 'undici';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { resolve } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { createCa, issueLeaf, privateKeyPem } from '../shared/tls.ts';
@@ -14,6 +12,7 @@ import { createMetrics } from '../webhook/metrics.ts';
 import { handleInject, type InjectDeps } from '../webhook/inject-handler.ts';
 import { parseReview } from '../webhook/admission.ts';
 import { percentile } from './stats.ts';
+import { kubectl } from '../e2e/support/kube.ts';
 
 const pod: V1Pod = {
   metadata: { generateName: 'web-7d4b9c-', labels: { app: 'web', 'pod-template-hash': '7d4b9c' }, annotations: { 'config.skein.dev/proxy-log-level': 'debug' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d4b9c', uid: 'u', controller: true }] },
@@ -83,9 +82,6 @@ async function burstThroughApiServer(count: number): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromDefault();
   const core = kc.makeApiClient(CoreV1Api);
-  const run = promisify(execFile);
-  const bin = (await run(resolve(import.meta.dirname, '../e2e/cluster/build-binaries.sh'))).stdout.trim().split('\n').pop() ?? '';
-  const kubectl = (...args: string[]) => run(`${bin}/kubectl`, ['--kubeconfig', process.env.KUBECONFIG ?? '', ...args]);
   const base = resolve(import.meta.dirname, '../manifests/base');
   await kubectl('apply', '-k', base);
   await kubectl('-n', 'skein-system', 'rollout', 'status', 'deployment/skein-webhook', '--timeout=120s');

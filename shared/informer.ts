@@ -7,7 +7,8 @@
 //  - relists every `resyncMs` anyway, which heals a watch that went silent,
 //  - reports every object change to one callback, and the whole cache is
 //    always readable, so consumers can be level-triggered.
-import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { Watch, RequestContext, HttpMethod, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { fetch } from 'undici';
 
 export type EventType = 'added' | 'modified' | 'deleted';
 
@@ -183,10 +184,8 @@ export class Informer<T extends KubernetesObject> {
 export async function getJson<R>(kc: KubeConfig, path: string): Promise<R> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
-  const { RequestContext, HttpMethod } = await import('@kubernetes/client-node');
   const ctx = new RequestContext(cluster.server + path, HttpMethod.GET);
   await kc.applySecurityAuthentication(ctx);
-  const { fetch } = await import('undici');
   const res = await fetch(ctx.getUrl(), { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() as never, signal: AbortSignal.timeout(30_000) });
   if (!res.ok) {
     const err = new Error(`GET ${path}: ${res.status} ${await res.text()}`) as Error & { statusCode: number };

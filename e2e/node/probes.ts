@@ -5,8 +5,6 @@ import https from 'node:https';
 import net from 'node:net';
 import type { V1Probe, V1Container, V1HTTPGetAction } from '@kubernetes/client-node';
 
-export type ProbeKind = 'startup' | 'readiness' | 'liveness';
-
 export function resolvePort(c: V1Container, port: number | string | undefined): number {
   if (typeof port === 'number') return port;
   if (port !== undefined && /^\d+$/.test(port)) return Number(port);

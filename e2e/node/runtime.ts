@@ -58,14 +58,3 @@ export function startProcess(spec: ProcessSpec): RunningProcess {
 function signalNumber(signal: NodeJS.Signals | null): number {
   return signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : signal === 'SIGINT' ? 2 : 0;
 }
-
-/** Runs a short command in the container's context (exec probes and hooks) and reports its exit code. */
-export async function execIn(spec: Omit<ProcessSpec, 'logFile'> & { logFile: string }, timeoutMs: number): Promise<number> {
-  const proc = startProcess(spec);
-  const timer = setTimeout(() => proc.child.kill('SIGKILL'), timeoutMs);
-  try {
-    return (await proc.exited).code;
-  } finally {
-    clearTimeout(timer);
-  }
-}
