@@ -2,8 +2,11 @@
 # Debian packages the local cluster needs: iptables (kube-proxy and skein-init),
 # conntrack, iproute2 (network namespaces), util-linux (setpriv), curl (the
 # shell test image). Installed only when a command is missing.
+# `system-deps.sh bench` adds what `make bench` measures against: nginx and
+# HAProxy as single-hop reference proxies, and wrk as the load generator.
 set -euo pipefail
 declare -A need=([iptables]=iptables [iptables-save]=iptables [conntrack]=conntrack [ip]=iproute2 [setpriv]=util-linux [curl]=curl)
+if [ "${1:-}" = bench ]; then need+=([nginx]=nginx-light [haproxy]=haproxy [wrk]=wrk); fi
 missing=()
 for cmd in "${!need[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

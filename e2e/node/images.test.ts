@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lookupImage, argvFor, repositoryOf, ImagePullError } from './images.ts';
+import { resolve } from 'node:path';
+import { lookupImage, argvFor, resolveCommand, repositoryOf, ImagePullError, REPO_ROOT } from './images.ts';
 
 test('an image is found by repository, whatever its tag or digest', () => {
   assert.equal(repositoryOf('skein.dev/e2e/echo:dev'), 'skein.dev/e2e/echo');
@@ -18,4 +19,11 @@ test('command replaces the entrypoint and args replace the default arguments', (
   assert.deepEqual(argvFor(img, undefined, undefined), ['/bin/app', '--serve']);
   assert.deepEqual(argvFor(img, undefined, ['--once']), ['/bin/app', '--once']);
   assert.deepEqual(argvFor(img, ['sh', '-c'], ['echo hi']), ['sh', '-c', 'echo hi']);
+});
+
+test('a command naming an executable the image provides runs it; other commands run as given', () => {
+  const img = { entrypoint: ['/bin/proxy'], cmd: [], bin: { 'skein-init': ['/usr/bin/node', '/init.ts'] } };
+  assert.deepEqual(argvFor(img, ['skein-init'], ['--inbound-port', '4143']), ['/usr/bin/node', '/init.ts', '--inbound-port', '4143']);
+  assert.deepEqual(resolveCommand(img, ['sh', '-c', 'true']), ['sh', '-c', 'true']);
+  assert.deepEqual(resolveCommand(lookupImage('skein.dev/proxy:v0.1.0'), ['skein-proxy', 'await']).slice(-2), [resolve(REPO_ROOT, 'proxy-image/proxy/main.ts'), 'await']);
 });

@@ -10,9 +10,12 @@ export interface Image {
   entrypoint: string[];
   /** The image's CMD; a container's `args` replaces it. */
   cmd: string[];
+  /** Executables the image puts on its PATH: a container command naming one runs it. */
+  bin?: Record<string, string[]>;
 }
 
-const node = (script: string): Image => ({ entrypoint: [process.execPath, resolve(REPO_ROOT, script)], cmd: [] });
+const script = (path: string): string[] => [process.execPath, resolve(REPO_ROOT, path)];
+const node = (path: string): Image => ({ entrypoint: script(path), cmd: [] });
 
 /** Keyed by repository, without tag or digest: the checkout is the only version there is. */
 const TABLE: Record<string, Image> = {
@@ -23,6 +26,11 @@ const TABLE: Record<string, Image> = {
   // Skein's own images run this checkout's code.
   'skein.dev/webhook': node('webhook/main.ts'),
   'skein.dev/identity': node('operator/identity/main.ts'),
+  // The proxy image: `skein-proxy` by default, and `skein-init` for the init container.
+  'skein.dev/proxy': {
+    ...node('proxy-image/proxy/main.ts'),
+    bin: { 'skein-proxy': script('proxy-image/proxy/main.ts'), 'skein-init': script('proxy-image/init/main.ts') },
+  },
   // Runs the container's own command with the host's tools (sh, iptables, curl), like a busybox image.
   'skein.dev/e2e/shell': { entrypoint: ['/bin/sh'], cmd: [] },
 };
@@ -49,8 +57,15 @@ export function lookupImage(image: string): Image {
   return found;
 }
 
+/** A command as the image's PATH resolves it: a bare name the image provides runs the image's executable. */
+export function resolveCommand(image: Image, argv: readonly string[]): string[] {
+  const [first, ...rest] = argv;
+  const provided = first !== undefined ? image.bin?.[first] : undefined;
+  return provided ? [...provided, ...rest] : [...argv];
+}
+
 /** Docker semantics: command replaces ENTRYPOINT (and drops CMD), args replace CMD. */
 export function argvFor(image: Image, command: readonly string[] | undefined, args: readonly string[] | undefined): string[] {
-  if (command && command.length > 0) return [...command, ...(args ?? [])];
+  if (command && command.length > 0) return resolveCommand(image, [...command, ...(args ?? [])]);
   return [...image.entrypoint, ...(args && args.length > 0 ? args : image.cmd)];
 }

@@ -6,7 +6,7 @@ import { mkdirSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CoreV1Api, V1Pod, V1Container, V1ContainerStatus, V1PodStatus, V1PodCondition, V1LifecycleHandler, V1Service } from '@kubernetes/client-node';
-import { lookupImage, argvFor, ImagePullError } from './images.ts';
+import { lookupImage, argvFor, resolveCommand, ImagePullError } from './images.ts';
 import { privilegesOf, envFor, shouldRestart, restartBackoffMs, isNativeSidecar, type RestartPolicy, EnvError } from './podspec.ts';
 import { PodVolumes, MountError } from './volumes.ts';
 import { startProcess, type RunningProcess, type Exit, type Mount } from './runtime.ts';
@@ -361,7 +361,8 @@ export class PodWorker {
   }
 
   async #execInContainer(r: ContainerRecord, command: string[], timeoutMs: number, what: string): Promise<number> {
-    const proc = await this.#spawn(r, command, join(this.#dir, 'logs', `${r.spec.name}.${what}.log`), `.${what}`);
+    // Exec'd commands resolve through the image's PATH too (e.g. `skein-proxy await`).
+    const proc = await this.#spawn(r, resolveCommand(lookupImage(r.spec.image ?? ''), command), join(this.#dir, 'logs', `${r.spec.name}.${what}.log`), `.${what}`);
     const timer = setTimeout(() => proc.child.kill('SIGKILL'), timeoutMs);
     try { return (await proc.exited).code; } finally { clearTimeout(timer); }
   }
