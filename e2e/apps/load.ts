@@ -8,7 +8,7 @@ const rps = Number(process.env.RPS ?? 50);
 const durationS = Number(process.env.DURATION ?? 0);
 const agent = new http.Agent({ keepAlive: true, maxSockets: Number(process.env.CONNECTIONS ?? 16) });
 
-const totals = { sent: 0, ok: 0, failed: {} as Record<string, number>, latenciesMs: [] as number[] };
+const totals = { sent: 0, ok: 0, failed: {} as Record<string, number>, byPod: {} as Record<string, number>, latenciesMs: [] as number[] };
 const fail = (cause: string) => { totals.failed[cause] = (totals.failed[cause] ?? 0) + 1; };
 
 function once(): void {
@@ -18,6 +18,9 @@ function once(): void {
     res.resume();
     res.on('end', () => {
       totals.latenciesMs.push(performance.now() - t0);
+      // Which pod answered (the echo app's x-pod header): shows how the load spread.
+      const pod = res.headers['x-pod'];
+      if (typeof pod === 'string') totals.byPod[pod] = (totals.byPod[pod] ?? 0) + 1;
       if ((res.statusCode ?? 0) < 500) totals.ok++;
       else fail(`http_${res.statusCode ?? 0}`);
     });
@@ -29,7 +32,7 @@ function once(): void {
 function summary(final: boolean): string {
   const sorted = [...totals.latenciesMs].sort((a, b) => a - b);
   const q = (p: number) => sorted.length ? Number((sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? 0).toFixed(2)) : null;
-  return JSON.stringify({ final, target: target.href, sent: totals.sent, ok: totals.ok, failed: totals.failed, p50Ms: q(0.5), p99Ms: q(0.99) });
+  return JSON.stringify({ final, target: target.href, sent: totals.sent, ok: totals.ok, failed: totals.failed, byPod: totals.byPod, p50Ms: q(0.5), p99Ms: q(0.99) });
 }
 
 const tick = setInterval(once, 1000 / rps);

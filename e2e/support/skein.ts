@@ -1,0 +1,35 @@
+// Skein installed on the test cluster the way a user installs it: the CRDs,
+// `kubectl apply -k manifests/base`, and a trust anchor and issuer made by
+// the bootstrap helper. Removed again when the test ends.
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { TestContext } from 'node:test';
+import { kubectl } from './kube.ts';
+import { bootstrapIdentity, renderIdentityObjects, type Bootstrap } from '../../operator/identity/bootstrap.ts';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+export const BASE = join(REPO, 'manifests/base');
+export const CRDS = join(REPO, 'crds');
+
+const DEPLOYMENTS = ['skein-webhook', 'skein-identity', 'skein-controller'];
+
+export interface Installed { trust: Bootstrap }
+
+export async function installSkein(t: TestContext, trustDomain = 'cluster.local'): Promise<Installed> {
+  const dir = mkdtempSync(join(tmpdir(), 'skein-install-'));
+  t.after(async () => {
+    await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await kubectl('apply', '--server-side', '-f', CRDS);
+  await kubectl('apply', '-k', BASE);
+  const trust = await bootstrapIdentity(trustDomain);
+  writeFileSync(join(dir, 'identity.yaml'), renderIdentityObjects(trust));
+  await kubectl('apply', '-f', join(dir, 'identity.yaml'));
+  const present = (await kubectl('-n', 'skein-system', 'get', 'deployments', '-o', 'jsonpath={.items[*].metadata.name}')).split(' ');
+  for (const d of DEPLOYMENTS.filter((name) => present.includes(name))) {
+    await kubectl('-n', 'skein-system', 'rollout', 'status', `deployment/${d}`, '--timeout=180s');
+  }
+  return { trust };
+}
