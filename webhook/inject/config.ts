@@ -4,8 +4,10 @@
 // breaks a pod or the webhook.
 import { z } from 'zod';
 import { CONFIG_PREFIX } from './names.ts';
+import { parsePortRanges, type PortRange } from '../../shared/port-ranges.ts';
 
-export interface PortRange { from: number; to: number }
+// Kept here too: the injector's modules import port ranges from their config.
+export { parsePortRanges, formatPortRanges, type PortRange } from '../../shared/port-ranges.ts';
 
 export interface ProxyConfig {
   image: string;
@@ -51,23 +53,6 @@ export const DEFAULTS: ProxyConfig = {
 export function supportsNativeSidecars(gitVersion: string): boolean {
   const m = /^v?(\d+)\.(\d+)/.exec(gitVersion);
   return m !== null && (Number(m[1]) > 1 || Number(m[2]) >= 29);
-}
-
-export function parsePortRanges(value: string): PortRange[] {
-  if (value.trim() === '') return [];
-  return value.split(',').map((part) => {
-    const m = /^\s*(\d{1,5})(?:\s*-\s*(\d{1,5}))?\s*$/.exec(part);
-    const from = Number(m?.[1]);
-    const to = m?.[2] === undefined ? from : Number(m[2]);
-    if (!m || from < 1 || to > 65535 || from > to) {
-      throw new Error(`"${part.trim()}" is not a port (1-65535) or a range like 8000-8010`);
-    }
-    return { from, to };
-  });
-}
-
-export function formatPortRanges(ranges: readonly PortRange[]): string {
-  return ranges.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`)).join(',');
 }
 
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
