@@ -1,0 +1,127 @@
+// Power of two choices over peak-EWMA latency (Finagle, tower, Linkerd): pick
+// two distinct endpoints at random and send to the cheaper, where cost is the
+// endpoint's latency estimate times its outstanding requests plus one. Random
+// pairs avoid the herd that "always the fastest" causes; the pending factor
+// reacts to a slow endpoint before its responses arrive.
+
+export interface Pick<E> {
+  readonly endpoint: E;
+  /** Call once, when the response head (or the failure) is known. Later calls are ignored. */
+  done(outcome: { ok: boolean }): void;
+}
+
+export interface Balancer<E> {
+  /** Replace the endpoint set; endpoints that remain (by key) keep their latency and pending counts. */
+  update(endpoints: readonly E[]): void;
+  /** undefined when there is no endpoint. */
+  pick(): Pick<E> | undefined;
+  readonly size: number;
+}
+
+export interface BalancerOptions {
+  /** Time constant of the moving average; also how fast an idle estimate decays toward 0. */
+  decayMs?: number;
+  /** The estimate a new endpoint starts with, so it is neither shunned nor flooded. */
+  defaultRttMs?: number;
+  /** A failed request counts as at least this slow, so failing endpoints are avoided. */
+  failurePenaltyMs?: number;
+  random?: () => number;
+  now?: () => number;
+}
+
+// Linkerd's defaults (linkerd-facts §8.1); the penalty is Linkerd's load-biaser penalty.
+export const DEFAULT_DECAY_MS = 10_000;
+export const DEFAULT_RTT_MS = 30;
+export const DEFAULT_FAILURE_PENALTY_MS = 5_000;
+
+/** Mutable per-endpoint state; a Pick holds it, so dropping it from the balancer makes a late done() harmless. */
+export interface PeakEwma {
+  rttMs: number;
+  updatedAt: number;
+  pending: number;
+}
+
+/** The estimate at `now` without a new sample: it decays toward 0, so a penalised endpoint is retried eventually. */
+export function decayed(s: Readonly<PeakEwma>, now: number, decayMs: number): number {
+  const elapsed = Math.max(0, now - s.updatedAt);
+  return s.rttMs * Math.exp(-elapsed / decayMs);
+}
+
+/** Folds a sample in: a slower sample replaces the estimate at once ("peak"), a faster one is averaged in by elapsed time. */
+export function observe(s: PeakEwma, rttMs: number, now: number, decayMs: number): void {
+  if (rttMs > s.rttMs) {
+    s.rttMs = rttMs;
+  } else {
+    const w = Math.exp(-Math.max(0, now - s.updatedAt) / decayMs);
+    s.rttMs = s.rttMs * w + rttMs * (1 - w);
+  }
+  s.updatedAt = now;
+}
+
+export function cost(s: Readonly<PeakEwma>, now: number, decayMs: number, defaultRttMs: number): number {
+  const rtt = decayed(s, now, decayMs);
+  // An estimate decayed to ~0 must still count its pending requests.
+  return (rtt > 0 ? rtt : defaultRttMs) * (s.pending + 1);
+}
+
+/** Two distinct indices in [0, n) from two draws; n >= 2. */
+export function twoDistinct(n: number, random: () => number): [number, number] {
+  const a = Math.min(n - 1, Math.floor(random() * n));
+  let b = Math.min(n - 2, Math.floor(random() * (n - 1)));
+  if (b >= a) b += 1;
+  return [a, b];
+}
+
+interface Slot<E> { endpoint: E; state: PeakEwma }
+
+export function p2cPeakEwma<E>(key: (e: E) => string, opts: BalancerOptions = {}): Balancer<E> {
+  const decayMs = opts.decayMs ?? DEFAULT_DECAY_MS;
+  const defaultRttMs = opts.defaultRttMs ?? DEFAULT_RTT_MS;
+  const penaltyMs = opts.failurePenaltyMs ?? DEFAULT_FAILURE_PENALTY_MS;
+  const random = opts.random ?? Math.random;
+  const now = opts.now ?? performance.now.bind(performance);
+  let slots: Slot<E>[] = [];
+
+  function start(slot: Slot<E>): Pick<E> {
+    const { state } = slot;
+    const startedAt = now();
+    state.pending += 1;
+    let finished = false;
+    return {
+      endpoint: slot.endpoint,
+      done({ ok }) {
+        if (finished) return;
+        finished = true;
+        state.pending -= 1;
+        const t = now();
+        const rtt = t - startedAt;
+        observe(state, ok ? rtt : Math.max(rtt, penaltyMs), t, decayMs);
+      },
+    };
+  }
+
+  return {
+    get size() { return slots.length; },
+    update(endpoints) {
+      const previous = new Map(slots.map((s) => [key(s.endpoint), s.state]));
+      const seen = new Set<string>();
+      const next: Slot<E>[] = [];
+      for (const endpoint of endpoints) {
+        const k = key(endpoint);
+        if (seen.has(k)) continue;
+        seen.add(k);
+        next.push({ endpoint, state: previous.get(k) ?? { rttMs: defaultRttMs, updatedAt: now(), pending: 0 } });
+      }
+      slots = next;
+    },
+    pick() {
+      if (slots.length === 0) return undefined;
+      if (slots.length === 1) return start(slots[0] as Slot<E>);
+      const [i, j] = twoDistinct(slots.length, random);
+      const a = slots[i] as Slot<E>;
+      const b = slots[j] as Slot<E>;
+      const t = now();
+      return start(cost(b.state, t, decayMs, defaultRttMs) < cost(a.state, t, decayMs, defaultRttMs) ? b : a);
+    },
+  };
+}
