@@ -1,0 +1,25 @@
+// skein-init's failures: a stable code (also the exit status) and a message
+// that says what to change in the pod or the image. The init container's
+// terminationMessagePolicy is FallbackToLogsOnError, so this line is what
+// `kubectl describe pod` shows.
+
+export const EXIT_STATUS = {
+  UsageError: 2,
+  IptablesMissing: 3,
+  PermissionDenied: 4,
+  RestoreFailed: 5,
+} as const;
+
+export type InitErrorCode = keyof typeof EXIT_STATUS;
+
+export class InitError extends Error {
+  readonly code: InitErrorCode;
+  constructor(code: InitErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export function describeFailure(err: InitError): string {
+  return `skein-init: ${err.code}: ${err.message}`;
+}
