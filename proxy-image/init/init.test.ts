@@ -23,10 +23,12 @@ const POD = `sktest-init-pod-${id}`;
 const PEER = `sktest-init-peer-${id}`;
 const POD_IP = '192.0.2.2';
 const PEER_IP = '192.0.2.1';
+const POD_IP6 = 'fd00:5e1::2';
+const PEER_IP6 = 'fd00:5e1::1';
 const PROXY_UID = 2102;
 
 const ARGS = ['--inbound-port', '4143', '--outbound-port', '4140', '--proxy-uid', String(PROXY_UID),
-  '--skip-inbound-ports', '4190,4191,9000', '--skip-outbound-ports', '3306,5000-5010'];
+  '--skip-inbound-ports', '4190,4191,9000', '--skip-outbound-ports', '3306,5000-5010', '--ipv6'];
 
 const notRoot = process.getuid?.() !== 0 ? 'needs root to create network namespaces and write iptables rules' : false;
 
@@ -59,10 +61,11 @@ async function skeinInit(ns: string, args: readonly string[], wrapper: readonly 
   }
 }
 
-/** The nat table without iptables-save's timestamped comment lines. */
-async function natRules(ns: string): Promise<string> {
-  return (await inNs(ns, 'iptables-save', '-t', 'nat')).split('\n').filter((l) => !l.startsWith('#')).join('\n');
+/** A nat table without iptables-save's timestamped comment lines. */
+async function natRules(ns: string, save: 'iptables-save' | 'ip6tables-save' = 'iptables-save'): Promise<string> {
+  return (await inNs(ns, save, '-t', 'nat')).split('\n').filter((l) => !l.startsWith('#')).join('\n');
 }
+const SAVES = ['iptables-save', 'ip6tables-save'] as const;
 
 const servers: ChildProcess[] = [];
 
@@ -94,8 +97,9 @@ describe('skein-init in a network namespace', { skip: notRoot, timeout: 120_000 
       await sh('ip', 'netns', 'add', POD);
       await sh('ip', 'netns', 'add', PEER);
       await sh('ip', '-n', POD, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', PEER);
-      for (const [ns, ip] of [[POD, POD_IP], [PEER, PEER_IP]] as const) {
+      for (const [ns, ip, ip6] of [[POD, POD_IP, POD_IP6], [PEER, PEER_IP, PEER_IP6]] as const) {
         await sh('ip', '-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0');
+        await sh('ip', '-n', ns, 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad');
         await sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
         await sh('ip', '-n', ns, 'link', 'set', 'eth0', 'up');
       }
@@ -132,18 +136,26 @@ describe('skein-init in a network namespace', { skip: notRoot, timeout: 120_000 
     const first = await skeinInit(POD, ARGS);
     assert.equal(first.status, 0, first.stderr);
     assert.match(first.stdout, /-A SKEIN_OUTBOUND_REDIRECT -p tcp .*-j REDIRECT --to-ports 4140/);
-    const afterFirst = await natRules(POD);
+    const afterFirst = await Promise.all(SAVES.map((save) => natRules(POD, save)));
     const second = await skeinInit(POD, ARGS);
     assert.equal(second.status, 0, second.stderr);
-    assert.equal(await natRules(POD), afterFirst);
-    assert.equal(afterFirst.split('\n').filter((l) => l.endsWith('-j SKEIN_OUTPUT')).length, 1);
-    assert.equal(afterFirst.split('\n').filter((l) => l.endsWith('-j SKEIN_PREROUTING')).length, 1);
+    assert.deepEqual(await Promise.all(SAVES.map((save) => natRules(POD, save))), afterFirst);
+    for (const dump of afterFirst) {
+      assert.equal(dump.split('\n').filter((l) => l.endsWith('-j SKEIN_OUTPUT')).length, 1);
+      assert.equal(dump.split('\n').filter((l) => l.endsWith('-j SKEIN_PREROUTING')).length, 1);
+    }
   });
 
   test('outbound TCP lands on 4140 and originalDestination gives the address the app dialled', async () => {
     assert.deepEqual(await dial(POD, PEER_IP, 8080), viaPodProxy(4140, PEER_IP, 8080));
     // Nothing listens there: the redirect does not care whether the destination exists.
     assert.deepEqual(await dial(POD, '198.51.100.7', 443), viaPodProxy(4140, '198.51.100.7', 443));
+  });
+
+  test('with --ipv6, IPv6 is redirected both ways and its original destination recovered', async () => {
+    assert.deepEqual(await dial(POD, PEER_IP6, 8080), { server: 'pod', port: 4140, original: { ip: PEER_IP6, port: 8080, family: 6 } });
+    assert.deepEqual(await dial(PEER, POD_IP6, 8080), { server: 'pod', port: 4143, original: { ip: POD_IP6, port: 8080, family: 6 } });
+    assert.deepEqual(await dial(POD, PEER_IP6, 8080, PROXY_UID), atPeer(8080));
   });
 
   test("the proxy's uid goes out untouched", async () => {
@@ -175,5 +187,23 @@ describe('skein-init in a network namespace', { skip: notRoot, timeout: 120_000 
     assert.equal(run.status, 0, run.stderr);
     assert.deepEqual(await dial(POD, PEER_IP, 8080), atPeer(8080));
     assert.deepEqual(await dial(POD, PEER_IP, 3306), viaPodProxy(4140, PEER_IP, 3306));
+  });
+});
+
+describe('skein-init with the legacy backend', { skip: notRoot, timeout: 60_000 }, () => {
+  const LEGACY = `sktest-init-legacy-${id}`;
+  before(() => sh('ip', 'netns', 'add', LEGACY));
+  after(() => sh('ip', 'netns', 'del', LEGACY).catch(() => undefined));
+
+  test('writes with iptables-legacy when asked, and auto-detection then stays with legacy', async () => {
+    const forced = await skeinInit(LEGACY, [...ARGS.filter((a) => a !== '--ipv6'), '--iptables-mode', 'legacy']);
+    assert.equal(forced.status, 0, forced.stderr);
+    assert.match(forced.stdout, /applied with iptables-legacy-restore \(backend legacy, IPv4\)/);
+    const detected = await skeinInit(LEGACY, ARGS.filter((a) => a !== '--ipv6'));
+    assert.equal(detected.status, 0, detected.stderr);
+    assert.match(detected.stdout, /backend legacy/);
+    const legacy = await inNs(LEGACY, 'iptables-legacy-save', '-t', 'nat');
+    assert.equal(legacy.split('\n').filter((l) => l.endsWith('-j SKEIN_OUTPUT')).length, 1);
+    assert.equal(skeinRules(await inNs(LEGACY, 'iptables-nft-save', '-t', 'nat')).length, 0);
   });
 });

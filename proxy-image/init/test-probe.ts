@@ -1,5 +1,5 @@
 // A helper the netns tests run inside the namespaces they create.
-//   serve <label> <port>...   listen on 0.0.0.0; answer each connection with one
+//   serve <label> <port>...   listen on :: (IPv4 too, v4-mapped); answer each connection with one
 //                             JSON line: who answered, on which port, and what
 //                             originalDestination() says; prints "ready".
 //   dial <ip> <port> [uid]    connect (as uid if given), print the answer line,
@@ -24,7 +24,7 @@ async function serve(label: string, ports: number[]): Promise<void> {
     const server = createServer((socket) => {
       socket.end(`${JSON.stringify({ server: label, port: socket.localPort, original: describeOriginal(socket) })}\n`);
     });
-    server.listen(port, '0.0.0.0');
+    server.listen(port, '::');
     await once(server, 'listening');
   }
   process.stdout.write('ready\n');
