@@ -116,6 +116,19 @@ function schema(env: NodeJS.ProcessEnv) {
   });
 }
 
+/** Each proxy port listens on its own number; a clash would only show as EADDRINUSE later. */
+function portClashes(ports: Record<string, number>): ConfigProblem[] {
+  const owner = new Map<number, string>();
+  const problems: ConfigProblem[] = [];
+  for (const [name, port] of Object.entries(ports)) {
+    const variable = `SKEIN_${name.toUpperCase()}_PORT`;
+    const earlier = owner.get(port);
+    if (earlier) problems.push({ variable, message: `is ${port}, the same as ${earlier}; each proxy port needs its own` });
+    else owner.set(port, variable);
+  }
+  return problems;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv): ProxyConfig {
   const parsed = schema(env).safeParse(env);
   if (!parsed.success) {
@@ -123,8 +136,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): ProxyConfig {
   }
   const e = parsed.data;
   const ports = { inbound: e.SKEIN_INBOUND_PORT, outbound: e.SKEIN_OUTBOUND_PORT, control: e.SKEIN_CONTROL_PORT, admin: e.SKEIN_ADMIN_PORT };
-  const clash = Object.entries(ports).find(([k, v]) => Object.entries(ports).some(([k2, v2]) => k2 !== k && v2 === v));
-  if (clash) throw new ConfigError([{ variable: `SKEIN_${clash[0].toUpperCase()}_PORT`, message: `is ${clash[1]}, which another proxy port also uses; each needs its own` }]);
+  const clashes = portClashes(ports);
+  if (clashes.length > 0) throw new ConfigError(clashes);
   return {
     pod: { name: e.SKEIN_POD_NAME, namespace: e.SKEIN_POD_NAMESPACE, ip: e.SKEIN_POD_IP, nodeName: e.SKEIN_NODE_NAME || undefined, serviceAccount: e.SKEIN_SERVICE_ACCOUNT },
     identity: {
