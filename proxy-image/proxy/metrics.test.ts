@@ -16,10 +16,10 @@ function setup() {
 const outbound: TrafficLabels = {
   direction: 'outbound', authority: 'web.shop.svc.cluster.local:80', targetAddr: '10.1.0.7:8080', tls: 'true',
   serverId: 'web.shop.serviceaccount.identity.skein-system.cluster.local',
-  dst: { namespace: 'shop', deployment: 'web', pod: 'web-6d5f-abcde', 'pod-template-hash': '6d5f' },
+  dst: { namespace: 'shop', pod: 'web-6d5f-abcde', serviceaccount: 'web', replicaset: 'web-6d5f', deployment: 'web', 'pod-template-hash': '6d5f' },
 };
 const OUT = 'direction="outbound",authority="web.shop.svc.cluster.local:80",target_addr="10.1.0.7:8080",tls="true",'
-  + 'server_id="web.shop.serviceaccount.identity.skein-system.cluster.local",dst_namespace="shop",dst_deployment="web",dst_pod="web-6d5f-abcde"';
+  + 'server_id="web.shop.serviceaccount.identity.skein-system.cluster.local",dst_namespace="shop",dst_deployment="web",dst_replicaset="web-6d5f",dst_pod="web-6d5f-abcde",dst_serviceaccount="web"';
 
 test('classify: 5xx and gRPC errors fail, everything else succeeds', () => {
   assert.equal(classify(200), 'success');
@@ -32,7 +32,7 @@ test('classify: 5xx and gRPC errors fail, everything else succeeds', () => {
 });
 
 test('trafficLabelValues leaves absent identities and unknown dst keys out', () => {
-  assert.deepEqual(trafficLabelValues({ direction: 'inbound', authority: 'a:80', targetAddr: '127.0.0.1:80', tls: 'no_identity', dst: { zone: 'z1' } }), {
+  assert.deepEqual(trafficLabelValues({ direction: 'inbound', authority: 'a:80', targetAddr: '127.0.0.1:80', tls: 'no_identity', dst: { zone: 'z1', namespace: '' } }), {
     direction: 'inbound', authority: 'a:80', target_addr: '127.0.0.1:80', tls: 'no_identity',
   });
 });

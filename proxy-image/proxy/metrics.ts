@@ -16,7 +16,7 @@ export interface TrafficLabels {
   clientId?: string;
   /** Outbound: the identity the server proved. */
   serverId?: string;
-  /** The discovery endpoint's labels; `namespace`, `deployment` and `pod` become dst_*. */
+  /** The discovery endpoint's labels; the workload keys in DST_LABELS become dst_*, others are dropped. */
   dst?: Readonly<Record<string, string>>;
 }
 
@@ -39,7 +39,8 @@ export const LATENCY_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 10, 20, 30, 40
 export const MAX_AUTHORITIES = 500;
 export const OVERFLOW_AUTHORITY = 'other';
 
-const DST_LABELS = ['namespace', 'deployment', 'pod'] as const;
+// The workload keys discovery sends (operator/discovery/resolve.ts workloadLabels), as Linkerd's dst_* labels.
+const DST_LABELS = ['namespace', 'deployment', 'statefulset', 'daemonset', 'replicaset', 'job', 'pod', 'serviceaccount'] as const;
 const TRAFFIC_LABEL_NAMES = ['direction', 'authority', 'target_addr', 'tls', 'client_id', 'server_id', ...DST_LABELS.map((k) => `dst_${k}`)];
 const RESPONSE_LABEL_NAMES = [...TRAFFIC_LABEL_NAMES, 'status_code', 'classification', 'error'];
 
@@ -56,45 +57,78 @@ export function trafficLabelValues(l: TrafficLabels): Record<string, string> {
   if (l.serverId !== undefined) out.server_id = l.serverId;
   for (const k of DST_LABELS) {
     const v = l.dst?.[k];
-    if (v !== undefined) out[`dst_${k}`] = v;
+    if (v !== undefined && v !== '') out[`dst_${k}`] = v;
   }
   return out;
 }
 
-interface OpenConnection { labels: Record<string, string>; read: number; wrote: number }
+/** Everything counted for one set of traffic labels, summed here and added to prom-client at scrape time. */
+interface Series {
+  readonly labels: Record<string, string>;
+  requests: number;
+  opens: number;
+  closes: number;
+  openNow: number;
+  readBytes: number;
+  wroteBytes: number;
+  /** Once a connection used it, the open gauge reports it (0 included) for good. */
+  tcp: boolean;
+  readonly responses: Map<string, ResponseSeries>;
+}
+
+interface ResponseSeries { readonly labels: Record<string, string>; count: number }
+
+const SEPARATOR = '\u0000';
+
+/** A cheap identity for a label set: one string, no object, on every request. */
+function seriesKey(l: TrafficLabels, authority: string): string {
+  let key = `${l.direction}${SEPARATOR}${authority}${SEPARATOR}${l.targetAddr}${SEPARATOR}${l.tls}${SEPARATOR}${l.clientId ?? ''}${SEPARATOR}${l.serverId ?? ''}`;
+  if (l.dst) for (const k of DST_LABELS) key += SEPARATOR + (l.dst[k] ?? '');
+  return key;
+}
 
 export class ProxyMetrics {
-  readonly #requests: Counter;
-  readonly #responses: Counter;
   readonly #latency: Histogram;
-  readonly #tcpOpen: Counter;
-  readonly #tcpClose: Counter;
-  readonly #tcpRead: Counter;
-  readonly #tcpWrite: Counter;
-  readonly #tcpOpenNow: Gauge;
   readonly #refused: Record<Direction, Counter>;
   readonly #protocolErrors: Counter;
   readonly #now: () => number;
   readonly #authorities: Record<Direction, Set<string>> = { inbound: new Set(), outbound: new Set() };
-  // Bytes are summed per connection and flushed at close or scrape: a labelled
-  // counter update per socket chunk would cost more than the chunk's forwarding.
-  readonly #open = new Set<OpenConnection>();
+  // Counts are summed per label set in plain numbers and handed to prom-client
+  // when it collects: a prom-client update hashes and validates its labels
+  // (about 1 µs each), which per request and per socket chunk would cost more
+  // than the forwarding. Only the latency histogram is observed directly.
+  readonly #series = new Map<string, Series>();
 
   constructor(registry: Registry, now: () => number = performance.now.bind(performance)) {
     this.#now = now;
     const registers = [registry];
-    const flush = (): void => { for (const c of this.#open) this.#flushBytes(c); };
-    this.#requests = new Counter({ name: 'request_total', help: 'HTTP requests, counted when the request head arrives', labelNames: TRAFFIC_LABEL_NAMES, registers });
-    this.#responses = new Counter({ name: 'response_total', help: 'HTTP responses, counted when the response head is known', labelNames: RESPONSE_LABEL_NAMES, registers });
+    const counter = (name: string, help: string, labelNames: string[], delta: (s: Series, c: Counter) => void): Counter => {
+      const c: Counter = new Counter({ name, help, labelNames, registers, collect: () => { for (const s of this.#series.values()) delta(s, c); } });
+      return c;
+    };
+    const take = (s: Series, c: Counter, field: 'requests' | 'opens' | 'closes' | 'readBytes' | 'wroteBytes'): void => {
+      if (s[field] > 0) c.inc(s.labels, s[field]);
+      s[field] = 0;
+    };
+    counter('request_total', 'HTTP requests, counted when the request head arrives', TRAFFIC_LABEL_NAMES, (s, c) => take(s, c, 'requests'));
+    counter('response_total', 'HTTP responses, counted when the response head is known', RESPONSE_LABEL_NAMES, (s, c) => {
+      for (const r of s.responses.values()) {
+        if (r.count > 0) c.inc(r.labels, r.count);
+        r.count = 0;
+      }
+    });
     this.#latency = new Histogram({
       name: 'response_latency_ms', help: 'Time from request head to response head, in milliseconds',
       labelNames: RESPONSE_LABEL_NAMES, buckets: LATENCY_BUCKETS_MS, registers,
     });
-    this.#tcpOpen = new Counter({ name: 'tcp_open_total', help: 'TCP connections opened', labelNames: TRAFFIC_LABEL_NAMES, registers });
-    this.#tcpClose = new Counter({ name: 'tcp_close_total', help: 'TCP connections closed', labelNames: TRAFFIC_LABEL_NAMES, registers });
-    this.#tcpRead = new Counter({ name: 'tcp_read_bytes_total', help: 'Bytes read from peers', labelNames: TRAFFIC_LABEL_NAMES, registers, collect: flush });
-    this.#tcpWrite = new Counter({ name: 'tcp_write_bytes_total', help: 'Bytes written to peers', labelNames: TRAFFIC_LABEL_NAMES, registers, collect: flush });
-    this.#tcpOpenNow = new Gauge({ name: 'tcp_open_connections', help: 'TCP connections open now', labelNames: TRAFFIC_LABEL_NAMES, registers });
+    counter('tcp_open_total', 'TCP connections opened', TRAFFIC_LABEL_NAMES, (s, c) => take(s, c, 'opens'));
+    counter('tcp_close_total', 'TCP connections closed', TRAFFIC_LABEL_NAMES, (s, c) => take(s, c, 'closes'));
+    counter('tcp_read_bytes_total', 'Bytes read from peers', TRAFFIC_LABEL_NAMES, (s, c) => take(s, c, 'readBytes'));
+    counter('tcp_write_bytes_total', 'Bytes written to peers', TRAFFIC_LABEL_NAMES, (s, c) => take(s, c, 'wroteBytes'));
+    const openNow: Gauge = new Gauge({
+      name: 'tcp_open_connections', help: 'TCP connections open now', labelNames: TRAFFIC_LABEL_NAMES, registers,
+      collect: () => { for (const s of this.#series.values()) if (s.tcp) openNow.set(s.labels, s.openNow); },
+    });
     this.#refused = {
       inbound: new Counter({ name: 'inbound_refused_total', help: 'Inbound connections or requests the proxy refused', labelNames: ['reason'], registers }),
       outbound: new Counter({ name: 'outbound_refused_total', help: 'Outbound connections or requests the proxy refused', labelNames: ['reason'], registers }),
@@ -105,35 +139,43 @@ export class ProxyMetrics {
   }
 
   request(labels: TrafficLabels): RequestMetrics {
-    const values = this.#labels(labels);
+    const series = this.#seriesFor(labels);
     const startedAt = this.#now();
-    this.#requests.inc(values);
+    series.requests += 1;
     let answered = false;
     return {
       respond: (status, opts = {}) => {
         if (answered) return;
         answered = true;
-        const r: Record<string, string> = { ...values, status_code: String(status), classification: classify(status, opts.grpcStatus) };
-        if (opts.error !== undefined) r.error = opts.error;
-        this.#responses.inc(r);
-        this.#latency.observe(r, Math.max(0, this.#now() - startedAt));
+        const classification = classify(status, opts.grpcStatus);
+        const key = `${status}${SEPARATOR}${classification}${SEPARATOR}${opts.error ?? ''}`;
+        let r = series.responses.get(key);
+        if (!r) {
+          const values: Record<string, string> = { ...series.labels, status_code: String(status), classification };
+          if (opts.error !== undefined) values.error = opts.error;
+          r = { labels: values, count: 0 };
+          series.responses.set(key, r);
+        }
+        r.count += 1;
+        this.#latency.observe(r.labels, Math.max(0, this.#now() - startedAt));
       },
     };
   }
 
   connection(labels: TrafficLabels): ConnectionMetrics {
-    const c: OpenConnection = { labels: this.#labels(labels), read: 0, wrote: 0 };
-    this.#open.add(c);
-    this.#tcpOpen.inc(c.labels);
-    this.#tcpOpenNow.inc(c.labels);
+    const series = this.#seriesFor(labels);
+    series.tcp = true;
+    series.opens += 1;
+    series.openNow += 1;
+    let open = true;
     return {
-      read: (n) => { c.read += n; },
-      wrote: (n) => { c.wrote += n; },
+      read: (n) => { series.readBytes += n; },
+      wrote: (n) => { series.wroteBytes += n; },
       close: () => {
-        if (!this.#open.delete(c)) return;
-        this.#flushBytes(c);
-        this.#tcpClose.inc(c.labels);
-        this.#tcpOpenNow.dec(c.labels);
+        if (!open) return;
+        open = false;
+        series.closes += 1;
+        series.openNow -= 1;
       },
     };
   }
@@ -148,10 +190,15 @@ export class ProxyMetrics {
     this.#protocolErrors.inc({ direction, protocol });
   }
 
-  #labels(l: TrafficLabels): Record<string, string> {
-    const values = trafficLabelValues(l);
-    values.authority = this.#boundedAuthority(l.direction, l.authority);
-    return values;
+  #seriesFor(l: TrafficLabels): Series {
+    const authority = this.#boundedAuthority(l.direction, l.authority);
+    const key = seriesKey(l, authority);
+    let s = this.#series.get(key);
+    if (!s) {
+      s = { labels: { ...trafficLabelValues(l), authority }, requests: 0, opens: 0, closes: 0, openNow: 0, readBytes: 0, wroteBytes: 0, tcp: false, responses: new Map() };
+      this.#series.set(key, s);
+    }
+    return s;
   }
 
   #boundedAuthority(direction: Direction, authority: string): string {
@@ -160,12 +207,5 @@ export class ProxyMetrics {
     if (seen.size >= MAX_AUTHORITIES) return OVERFLOW_AUTHORITY;
     seen.add(authority);
     return authority;
-  }
-
-  #flushBytes(c: OpenConnection): void {
-    if (c.read > 0) this.#tcpRead.inc(c.labels, c.read);
-    if (c.wrote > 0) this.#tcpWrite.inc(c.labels, c.wrote);
-    c.read = 0;
-    c.wrote = 0;
   }
 }
