@@ -1,0 +1,115 @@
+// What the outbound proxy knows about each destination (an ip:port the app
+// dialled): one discovery watch per destination shared by every connection
+// to it, the last good Update kept while discovery is away, and a balancer
+// fed with the endpoints. A destination nobody used for a while is dropped.
+import type { Endpoint, Update } from '../../shared/discovery-protocol.ts';
+import type { Balancer } from './balancer.ts';
+
+/** The part of shared/discovery-client.ts the proxy uses. */
+export interface Discovery {
+  watch(target: string, onUpdate: (u: Update) => void): () => void;
+}
+
+export type BalancerFactory = () => Balancer<Endpoint>;
+
+export interface DestinationsOptions {
+  discovery: Discovery;
+  balancer: BalancerFactory;
+  /** How long a new destination waits for its first Update before it is passed through as unknown. */
+  firstUpdateTimeoutMs: number;
+  /** A destination with no connection for this long stops its watch. */
+  idleMs: number;
+}
+
+export class Destination {
+  readonly target: string;
+  readonly balancer: Balancer<Endpoint>;
+  #update: Update | undefined;
+  #waiters: (() => void)[] = [];
+  connections = 0;
+  idleSince = Date.now();
+  unwatch: () => void = () => {};
+
+  constructor(target: string, balancer: Balancer<Endpoint>) {
+    this.target = target;
+    this.balancer = balancer;
+  }
+
+  /** The latest Update; undefined until discovery first answered. */
+  get update(): Update | undefined {
+    return this.#update;
+  }
+
+  apply(u: Update): void {
+    this.#update = u;
+    this.balancer.update(u.endpoints);
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Resolves true once an Update is in, false if none came within `timeoutMs`. */
+  answered(timeoutMs: number): Promise<boolean> {
+    if (this.#update) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => { clearTimeout(timer); resolve(true); };
+      this.#waiters.push(done);
+    });
+  }
+}
+
+export class Destinations {
+  readonly #o: DestinationsOptions;
+  readonly #byTarget = new Map<string, Destination>();
+  readonly #sweeper: NodeJS.Timeout;
+
+  constructor(o: DestinationsOptions) {
+    this.#o = o;
+    this.#sweeper = setInterval(() => this.sweep(Date.now()), Math.max(1000, o.idleMs / 2));
+    this.#sweeper.unref();
+  }
+
+  get size(): number {
+    return this.#byTarget.size;
+  }
+
+  /** Takes a reference on a destination for the life of one connection; call the returned release when it closes. */
+  acquire(target: string): { destination: Destination; release: () => void } {
+    let d = this.#byTarget.get(target);
+    if (!d) {
+      const created = new Destination(target, this.#o.balancer());
+      created.unwatch = this.#o.discovery.watch(target, (u) => created.apply(u));
+      this.#byTarget.set(target, created);
+      d = created;
+    }
+    const destination = d;
+    destination.connections++;
+    let released = false;
+    return {
+      destination,
+      release: () => {
+        if (released) return;
+        released = true;
+        if (--destination.connections === 0) destination.idleSince = Date.now();
+      },
+    };
+  }
+
+  /** Drops destinations idle since before `now - idleMs`. */
+  sweep(now: number): void {
+    for (const [target, d] of this.#byTarget) {
+      if (d.connections === 0 && now - d.idleSince >= this.#o.idleMs) {
+        d.unwatch();
+        this.#byTarget.delete(target);
+      }
+    }
+  }
+
+  close(): void {
+    clearInterval(this.#sweeper);
+    for (const d of this.#byTarget.values()) d.unwatch();
+    this.#byTarget.clear();
+  }
+}

@@ -1,0 +1,68 @@
+// Header rules for a forwarding proxy: hop-by-hop headers belong to one
+// connection and never cross the proxy (RFC 9110 §7.6.1); HTTP/2 forbids them
+// outright, so the same filter serves the h1 <-> h2 translation. Pure functions.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+/** Always connection-specific, whatever the request. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'transfer-encoding', 'upgrade', 'te', 'http2-settings', 'host']);
+
+/** Marks a request an outbound proxy carried over h2 that the client sent as HTTP/1.1 (Linkerd's l5d-orig-proto). */
+export const ORIG_PROTO = 'skein-orig-proto';
+/** On a response the proxy produced itself; says why. */
+export const PROXY_ERROR = 'skein-proxy-error';
+/** The verified identity of the calling workload, set by the inbound proxy for the app. */
+export const CLIENT_ID = 'skein-client-id';
+
+export interface FilterOptions {
+  /** Keep `Upgrade` and `Connection: upgrade` (the request is a websocket or similar upgrade over HTTP/1.1). */
+  upgrade?: boolean;
+}
+
+/**
+ * Copies headers without pseudo-headers, hop-by-hop headers and any header the
+ * `Connection` header names. `TE: trailers` survives (gRPC needs it); Host is
+ * dropped here because callers carry the authority themselves (`:authority`
+ * on h2, `Host` on h1) so it is never lost nor doubled.
+ */
+export function endToEndHeaders(headers: IncomingHttpHeaders, opts: FilterOptions = {}): OutgoingHttpHeaders {
+  const named = connectionTokens(headers.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || name.startsWith(':')) continue;
+    if (name === 'te') {
+      if (hasToken(value, 'trailers')) out.te = 'trailers';
+      continue;
+    }
+    if (opts.upgrade && name === 'upgrade') { out.upgrade = Array.isArray(value) ? value.join(', ') : value; continue; }
+    if (HOP_BY_HOP.has(name) || named.has(name)) continue;
+    out[name] = value;
+  }
+  if (opts.upgrade && out.upgrade !== undefined) out.connection = 'upgrade';
+  return out;
+}
+
+export function isUpgradeRequest(headers: IncomingHttpHeaders): boolean {
+  return headers.upgrade !== undefined && connectionTokens(headers.connection).has('upgrade');
+}
+
+export function isGrpc(headers: IncomingHttpHeaders): boolean {
+  return (headers['content-type'] ?? '').startsWith('application/grpc');
+}
+
+/** The authority a request was addressed to, from whichever header its protocol uses. */
+export function authorityOf(headers: IncomingHttpHeaders): string | undefined {
+  const a = headers[':authority'] ?? headers.host;
+  return typeof a === 'string' && a !== '' ? a : undefined;
+}
+
+function connectionTokens(value: string | string[] | undefined): Set<string> {
+  const out = new Set<string>();
+  for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
+    for (const t of v.split(',')) if (t.trim() !== '') out.add(t.trim().toLowerCase());
+  }
+  return out;
+}
+
+function hasToken(value: string | string[], token: string): boolean {
+  return connectionTokens(value).has(token);
+}

@@ -1,0 +1,95 @@
+// The HTTP servers a proxy feeds detected connections into (they never listen
+// themselves): one for HTTP/1.1, one for HTTP/2 prior knowledge, with the
+// limits that keep a bad client from hurting the proxy: header size,
+// slow headers, idle keep-alive, and malformed requests answered with 400
+// (431 for oversized headers), counted, and never thrown.
+import http, { type IncomingMessage } from 'node:http';
+import http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { Direction, ProxyMetrics } from './metrics.ts';
+import type { DownstreamRequest, DownstreamResponse } from './relay.ts';
+import { PROXY_ERROR } from './headers.ts';
+
+export interface HttpLimits {
+  maxHeaderBytes: number;
+  headersTimeoutMs: number;
+  idleMs: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = { maxHeaderBytes: 64 * 1024, headersTimeoutMs: 10_000, idleMs: 60_000 };
+
+export interface HttpFrontOptions {
+  direction: Direction;
+  metrics: ProxyMetrics;
+  limits: HttpLimits;
+  onRequest: (req: DownstreamRequest, res: DownstreamResponse) => void;
+  onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+}
+
+export interface HttpFront {
+  /** Hands a connection whose first bytes are an HTTP/1.x request. */
+  http1(socket: Duplex): void;
+  /** Hands a connection that starts with the HTTP/2 preface (or negotiated h2). */
+  http2(socket: Duplex): void;
+  /** Stops keep-alive reuse and sends GOAWAY, so in-flight requests finish and clients reconnect elsewhere. */
+  drain(): void;
+  /** Connections still open. */
+  readonly open: number;
+  destroy(): void;
+}
+
+/** The raw answer to a request Node's parser rejected; pure so tests can read it. */
+export function clientErrorResponse(code: string | undefined): string {
+  const [status, reason] = code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+  return `HTTP/1.1 ${status} ${reason}\r\n${PROXY_ERROR}: malformed-request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
+}
+
+export function createHttpFront(o: HttpFrontOptions): HttpFront {
+  const sockets = new Set<Duplex>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const track = (s: Duplex) => { sockets.add(s); s.once('close', () => sockets.delete(s)); };
+
+  const h1 = http.createServer({
+    maxHeaderSize: o.limits.maxHeaderBytes, headersTimeout: o.limits.headersTimeoutMs, requestTimeout: 0,
+    keepAliveTimeout: o.limits.idleMs, connectionsCheckingInterval: 1_000,
+  }, o.onRequest);
+  h1.on('checkContinue', o.onRequest);
+  h1.on('upgrade', o.onUpgrade);
+  h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    o.metrics.refused(o.direction, 'malformed_http');
+    o.metrics.protocolError(o.direction, 'http1');
+    if (socket.writable && !(socket as Partial<Socket>).destroyed) socket.end(clientErrorResponse(err.code));
+    else socket.destroy();
+  });
+
+  const h2 = http2.createServer({
+    maxHeaderListPairs: 256, maxSessionMemory: 32,
+    settings: { maxHeaderListSize: o.limits.maxHeaderBytes, initialWindowSize: 1 << 20 },
+  }, o.onRequest);
+  h2.on('checkContinue', o.onRequest);
+  h2.on('session', (session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    session.setTimeout(o.limits.idleMs, () => session.close());
+    session.on('error', () => {
+      o.metrics.protocolError(o.direction, 'h2');
+      session.destroy();
+    });
+  });
+  h2.on('sessionError', () => o.metrics.protocolError(o.direction, 'h2'));
+
+  return {
+    http1(socket) { track(socket); h1.emit('connection', socket); },
+    http2(socket) { track(socket); h2.emit('connection', socket); },
+    drain() {
+      h1.closeIdleConnections();
+      for (const s of sessions) s.close();
+    },
+    get open() { return sockets.size; },
+    destroy() {
+      for (const s of sessions) s.destroy();
+      for (const s of sockets) s.destroy();
+    },
+  };
+}

@@ -1,0 +1,177 @@
+// The inbound proxy (4143): iptables sends every connection to the pod here.
+// A TLS ClientHello means a peer proxy: mutual TLS with a certificate that
+// chains to the trust roots is required, its identity recorded, and ALPN says
+// what follows (h2, http/1.1 for upgrades, skein-opaque). Anything else is a
+// plaintext client, detected like outbound. Requests go to the app on
+// 127.0.0.1 at the port the client dialled (SO_ORIGINAL_DST).
+//
+// Which protocol to the app: HTTP/1.1 unless the request arrived as HTTP/2
+// and was HTTP/2 at its origin (no `skein-orig-proto: HTTP/1.1` from the
+// client's proxy). gRPC and h2c clients thus reach their app in h2, HTTP/1.1
+// clients in HTTP/1.1, with no per-app setting.
+import http, { type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { TrafficLabels } from './metrics.ts';
+import { admit, contextOf, countConnection, hostPort, recordOutcome, setContext, splice, type DirectionOptions, type Proxy } from './connection.ts';
+import { detect } from './detect.ts';
+import { toProxyError } from './errors.ts';
+import { authorityOf, CLIENT_ID, ORIG_PROTO } from './headers.ts';
+import { createHttpFront } from './http-front.ts';
+import { ALPN, identityOf } from './mesh-tls.ts';
+import { dialPlain } from './outbound.ts';
+import { relayOverH1, relayOverH2, requestHead, sendProxyError, type DownstreamRequest, type DownstreamResponse, type Outcome } from './relay.ts';
+import { SessionPool } from './sessions.ts';
+import { refuseUpgrade, relayUpgrade } from './upgrade.ts';
+
+/** How long an opaque port waits for a peer's ClientHello before piping plaintext. */
+export const OPAQUE_PEEK_MS = 300;
+
+export interface InboundOptions extends DirectionOptions {
+  /** The app's address; 127.0.0.1 in a pod. */
+  appHost?: string;
+}
+
+interface ConnectionContext {
+  appPort: number;
+  /** The verified peer identity; undefined for plaintext clients. */
+  clientId: string | undefined;
+  h2: boolean;
+}
+
+export function createInbound(o: InboundOptions): Proxy {
+  const appHost = o.appHost ?? '127.0.0.1';
+  const appAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: o.limits.idleMs });
+  const appSessions = new SessionPool({ idleMs: o.limits.idleMs });
+  const open = new Set<Socket>();
+  // The TLS server wraps the raw socket in a new one; the app port travels by the peer's address.
+  const pendingTls = new Map<string, number>();
+
+  const front = createHttpFront({
+    direction: 'inbound', metrics: o.metrics, limits: o.limits,
+    onRequest: (req, res) => { void onRequest(req, res); },
+    onUpgrade: (req, socket, head) => { void onUpgrade(req, socket, head); },
+  });
+
+  const tlsServer = o.tls.createServer((socket) => onSecure(socket));
+  tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    o.metrics.refused('inbound', /certificate|CERT/i.test(`${err.code ?? ''} ${err.message}`) ? 'no_client_certificate' : 'tls_handshake');
+    o.log.debug({ err: err.message, peer: socket.remoteAddress }, 'inbound TLS handshake refused');
+    socket.destroy();
+  });
+
+  function labels(req: { headers: IncomingMessage['headers'] }, ctx: ConnectionContext): TrafficLabels {
+    const target = hostPort(appHost, ctx.appPort);
+    return {
+      direction: 'inbound', authority: authorityOf(req.headers) ?? target, targetAddr: target,
+      tls: ctx.clientId ? 'true' : 'no_identity',
+      ...(ctx.clientId ? { clientId: ctx.clientId } : {}),
+    };
+  }
+
+  /** Headers for the app: the verified client identity, never one a client claimed itself. */
+  function appHeaders(ctx: ConnectionContext): Record<string, string> {
+    return ctx.clientId ? { [CLIENT_ID]: ctx.clientId } : {};
+  }
+
+  async function onRequest(req: DownstreamRequest, res: DownstreamResponse): Promise<void> {
+    const ctx = contextOf<ConnectionContext>(req.socket);
+    if (!ctx) { req.socket.destroy(); return; }
+    const m = o.metrics.request(labels(req, ctx));
+    const wasH1 = req.headers[ORIG_PROTO] === 'HTTP/1.1';
+    delete req.headers[ORIG_PROTO];
+    delete req.headers[CLIENT_ID];
+    const head = requestHead(req, appHeaders(ctx));
+    let outcome: Outcome;
+    if (ctx.h2 && !wasH1) {
+      try {
+        const session = await appSessions.get(`app/${ctx.appPort}`, () => dialPlain(appHost, ctx.appPort, o.connectTimeoutMs));
+        outcome = await relayOverH2(session, head, req, res);
+      } catch (err) {
+        outcome = sendProxyError(req, res, toProxyError(err));
+      }
+    } else {
+      outcome = await relayOverH1({ agent: appAgent, host: appHost, port: ctx.appPort }, head, req, res);
+    }
+    recordOutcome(m, outcome);
+  }
+
+  async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const ctx = contextOf<ConnectionContext>(req.socket);
+    if (!ctx) { socket.destroy(); return; }
+    const m = o.metrics.request(labels(req, ctx));
+    delete req.headers[CLIENT_ID];
+    try {
+      const app = await dialPlain(appHost, ctx.appPort, o.connectTimeoutMs);
+      m.respond(await relayUpgrade(req, socket, head, app, o.limits.idleMs, appHeaders(ctx)));
+    } catch (err) {
+      const pe = toProxyError(err);
+      m.respond(refuseUpgrade(socket, pe), { error: pe.code });
+    }
+  }
+
+  function toApp(socket: Duplex, ctx: ConnectionContext): void {
+    dialPlain(appHost, ctx.appPort, o.connectTimeoutMs).then((app) => splice(socket, app, o.limits.idleMs), () => socket.destroy());
+  }
+
+  function onSecure(socket: TLSSocket): void {
+    const key = `${socket.remoteAddress}:${socket.remotePort}`;
+    const appPort = pendingTls.get(key);
+    pendingTls.delete(key);
+    const clientId = identityOf(socket.getPeerCertificate());
+    if (appPort === undefined || !clientId) {
+      o.metrics.refused('inbound', 'no_identity');
+      socket.destroy();
+      return;
+    }
+    const ctx: ConnectionContext = { appPort, clientId, h2: socket.alpnProtocol === ALPN.http2 };
+    setContext(socket, ctx);
+    const target = hostPort(appHost, appPort);
+    countConnection(o.metrics, socket, { direction: 'inbound', authority: target, targetAddr: target, tls: 'true', clientId });
+    if (socket.alpnProtocol === ALPN.opaque) {
+      toApp(socket, ctx);
+    } else if (ctx.h2) front.http2(socket);
+    else front.http1(socket);
+  }
+
+  async function accept(socket: Socket): Promise<void> {
+    const original = admit(o, 'inbound', open, socket);
+    if (!original) return;
+    const appPort = original.port;
+    // On an opaque port only a peer's ClientHello is looked for, and briefly: a
+    // plaintext client of a server-speaks-first protocol sends nothing first.
+    const opaque = o.isOpaquePort(appPort);
+    const { protocol } = await detect(socket, opaque ? Math.min(o.detectTimeoutMs, OPAQUE_PEEK_MS) : o.detectTimeoutMs);
+    if (socket.destroyed) return;
+    if (protocol === 'tls') {
+      const key = `${socket.remoteAddress}:${socket.remotePort}`;
+      pendingTls.set(key, appPort);
+      socket.once('close', () => pendingTls.delete(key));
+      tlsServer.emit('connection', socket);
+      return;
+    }
+    const ctx: ConnectionContext = { appPort, clientId: undefined, h2: protocol === 'http2' };
+    const target = hostPort(appHost, appPort);
+    countConnection(o.metrics, socket, { direction: 'inbound', authority: target, targetAddr: target, tls: 'false' });
+    if (protocol === 'opaque' || opaque) {
+      toApp(socket, ctx);
+      return;
+    }
+    setContext(socket, ctx);
+    if (ctx.h2) front.http2(socket);
+    else front.http1(socket);
+  }
+
+  return {
+    accept(socket) { void accept(socket); },
+    drain() { front.drain(); },
+    get open() { return open.size; },
+    close() {
+      front.destroy();
+      appSessions.close();
+      appAgent.destroy();
+      for (const s of open) s.destroy();
+    },
+  };
+}

@@ -1,0 +1,223 @@
+// The outbound proxy (4140): every connection the app opens arrives here via
+// iptables. Its original destination names a discovery target; HTTP is then
+// balanced per request (opaque TCP per connection) over the target's
+// endpoints: mutual TLS over a shared HTTP/2 session to meshed endpoints,
+// plaintext to the others. Destinations discovery does not know (or does not
+// answer for in time) are passed through untouched.
+import http, { type IncomingMessage } from 'node:http';
+import net, { type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Endpoint, Update } from '../../shared/discovery-protocol.ts';
+import type { OriginalDestination } from './original-dst.ts';
+import type { Pick } from './balancer.ts';
+import type { TrafficLabels } from './metrics.ts';
+import { admit, contextOf, countConnection, hostPort, recordOutcome, setContext, splice, type DirectionOptions, type Proxy } from './connection.ts';
+import { detect } from './detect.ts';
+import type { Destination, Destinations } from './destinations.ts';
+import { ProxyError, toProxyError } from './errors.ts';
+import { authorityOf, isUpgradeRequest, ORIG_PROTO } from './headers.ts';
+import { createHttpFront, type HttpFront } from './http-front.ts';
+import { ALPN, type Alpn } from './mesh-tls.ts';
+import { relayOverH1, relayOverH2, requestHead, sendProxyError, type DownstreamRequest, type DownstreamResponse, type Outcome } from './relay.ts';
+import { SessionPool } from './sessions.ts';
+import { relayUpgrade, refuseUpgrade } from './upgrade.ts';
+
+export interface OutboundOptions extends DirectionOptions {
+  destinations: Destinations;
+  firstUpdateTimeoutMs: number;
+  responseTimeoutMs?: number;
+  /** Where to dial an endpoint; the default is the endpoint itself (its pod's iptables sends meshed traffic to its proxy). */
+  dialAddress?: (e: Endpoint) => { host: string; port: number };
+}
+
+interface ConnectionContext {
+  destination: Destination;
+  original: OriginalDestination;
+  /** The client spoke HTTP/2 to us. */
+  h2: boolean;
+}
+
+export function createOutbound(o: OutboundOptions): Proxy {
+  const dialAddress = o.dialAddress ?? ((e: Endpoint) => ({ host: e.ip, port: e.port }));
+  const sessions = new SessionPool({ idleMs: o.limits.idleMs });
+  const plainAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: o.limits.idleMs });
+  const open = new Set<Socket>();
+
+  const dialMesh = (e: Endpoint & { identity: string }, alpn: Alpn) => {
+    const a = dialAddress(e);
+    return o.tls.connect({ ...a, identity: e.identity, alpn, timeoutMs: o.connectTimeoutMs });
+  };
+
+  const front: HttpFront = createHttpFront({
+    direction: 'outbound', metrics: o.metrics, limits: o.limits,
+    onRequest: (req, res) => { void onRequest(req, res); },
+    onUpgrade: (req, socket, head) => { void onUpgrade(req, socket, head); },
+  });
+
+  function labels(req: { headers: IncomingMessage['headers'] }, ctx: ConnectionContext, e: Endpoint | undefined): TrafficLabels {
+    return {
+      direction: 'outbound',
+      authority: authorityOf(req.headers) ?? hostPort(ctx.original.ip, ctx.original.port),
+      targetAddr: e ? hostPort(e.ip, e.port) : hostPort(ctx.original.ip, ctx.original.port),
+      tls: e?.identity ? 'true' : 'no_identity',
+      ...(e?.identity ? { serverId: e.identity } : {}),
+      ...(e ? { dst: e.labels } : {}),
+    };
+  }
+
+  /** A balanced endpoint for one request, or the error the request gets instead. */
+  function choose(d: Destination): Pick<Endpoint> | ProxyError {
+    const u = d.update;
+    if (!u?.exists) return new ProxyError('no-endpoint', `discovery knows nothing at ${d.target}`);
+    const pick = d.balancer.pick();
+    return pick ?? new ProxyError('no-ready-endpoint', `${serviceName(u) ?? d.target} has no ready endpoint`);
+  }
+
+  async function onRequest(req: DownstreamRequest, res: DownstreamResponse): Promise<void> {
+    const ctx = contextOf<ConnectionContext>(req.socket);
+    if (!ctx) { req.socket.destroy(); return; }
+    const chosen = choose(ctx.destination);
+    const endpoint = chosen instanceof ProxyError ? undefined : chosen.endpoint;
+    const m = o.metrics.request(labels(req, ctx, endpoint));
+    let outcome: Outcome;
+    if (chosen instanceof ProxyError) {
+      outcome = sendProxyError(req, res, chosen);
+    } else {
+      outcome = await forward(chosen.endpoint, ctx, req, res);
+      chosen.done({ ok: outcome.error === undefined && outcome.status < 500 });
+    }
+    recordOutcome(m, outcome);
+    if (outcome.error && outcome.status !== 499) o.log.debug({ target: ctx.destination.target, code: outcome.error.code, err: outcome.error.message }, 'outbound request failed');
+  }
+
+  async function forward(e: Endpoint, ctx: ConnectionContext, req: DownstreamRequest, res: DownstreamResponse): Promise<Outcome> {
+    const relay = o.responseTimeoutMs === undefined ? {} : { responseTimeoutMs: o.responseTimeoutMs };
+    const identity = e.identity;
+    if (identity) {
+      // HTTP/1.1 rides the peers' h2 session too; the header tells the far side to speak HTTP/1.1 to its app.
+      const head = requestHead(req, ctx.h2 ? {} : { [ORIG_PROTO]: 'HTTP/1.1' });
+      try {
+        const session = await sessions.get(`mtls/${hostPort(e.ip, e.port)}/${identity}`, () => dialMesh({ ...e, identity }, ALPN.http2));
+        return await relayOverH2(session, head, req, res, relay);
+      } catch (err) {
+        return sendProxyError(req, res, toProxyError(err));
+      }
+    }
+    const a = dialAddress(e);
+    const head = requestHead(req);
+    if (ctx.h2) {
+      try {
+        const session = await sessions.get(`plain/${hostPort(a.host, a.port)}`, () => dialPlain(a.host, a.port, o.connectTimeoutMs));
+        return await relayOverH2(session, head, req, res, relay);
+      } catch (err) {
+        return sendProxyError(req, res, toProxyError(err));
+      }
+    }
+    return relayOverH1({ agent: plainAgent, ...a }, head, req, res, relay);
+  }
+
+  async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const ctx = contextOf<ConnectionContext>(req.socket);
+    if (!ctx || !isUpgradeRequest(req.headers)) { socket.destroy(); return; }
+    const chosen = choose(ctx.destination);
+    const endpoint = chosen instanceof ProxyError ? undefined : chosen.endpoint;
+    const m = o.metrics.request(labels(req, ctx, endpoint));
+    if (chosen instanceof ProxyError) { m.respond(refuseUpgrade(socket, chosen), { error: chosen.code }); return; }
+    const e = chosen.endpoint;
+    try {
+      const identity = e.identity;
+      const a = dialAddress(e);
+      const upstream = identity ? await dialMesh({ ...e, identity }, ALPN.http1) : await dialPlain(a.host, a.port, o.connectTimeoutMs);
+      const status = await relayUpgrade(req, socket, head, upstream, o.limits.idleMs);
+      chosen.done({ ok: status < 500 });
+      m.respond(status);
+    } catch (err) {
+      const pe = toProxyError(err);
+      chosen.done({ ok: false });
+      m.respond(refuseUpgrade(socket, pe), { error: pe.code });
+    }
+  }
+
+  async function forwardOpaque(socket: Socket, ctx: ConnectionContext): Promise<void> {
+    const chosen = choose(ctx.destination);
+    if (chosen instanceof ProxyError) {
+      o.metrics.refused('outbound', chosen.code === 'no-ready-endpoint' ? 'no_ready_endpoint' : 'no_endpoint');
+      socket.destroy();
+      return;
+    }
+    const e = chosen.endpoint;
+    countConnection(o.metrics, socket, labels({ headers: {} }, ctx, e));
+    try {
+      const identity = e.identity;
+      const a = dialAddress(e);
+      const upstream = identity ? await dialMesh({ ...e, identity }, ALPN.opaque) : await dialPlain(a.host, a.port, o.connectTimeoutMs);
+      chosen.done({ ok: true });
+      splice(socket, upstream, o.limits.idleMs);
+    } catch (err) {
+      chosen.done({ ok: false });
+      o.log.debug({ target: ctx.destination.target, err: toProxyError(err).message }, 'opaque connect failed');
+      socket.destroy();
+    }
+  }
+
+  async function passThrough(socket: Socket, original: OriginalDestination): Promise<void> {
+    const target = hostPort(original.ip, original.port);
+    countConnection(o.metrics, socket, { direction: 'outbound', authority: target, targetAddr: target, tls: 'false' });
+    try {
+      splice(socket, await dialPlain(original.ip, original.port, o.connectTimeoutMs), o.limits.idleMs);
+    } catch {
+      socket.destroy();
+    }
+  }
+
+  async function accept(socket: Socket): Promise<void> {
+    const original = admit(o, 'outbound', open, socket);
+    if (!original) return;
+    const { destination, release } = o.destinations.acquire(hostPort(original.ip, original.port));
+    socket.once('close', release);
+    const known = await destination.answered(o.firstUpdateTimeoutMs);
+    if (socket.destroyed) return;
+    if (!known || !destination.update?.exists) { await passThrough(socket, original); return; }
+    const ctx: ConnectionContext = { destination, original, h2: false };
+    if (destination.update.opaque || o.isOpaquePort(original.port)) { await forwardOpaque(socket, ctx); return; }
+    const { protocol } = await detect(socket, o.detectTimeoutMs);
+    if (socket.destroyed) return;
+    if (protocol === 'http1' || protocol === 'http2') {
+      ctx.h2 = protocol === 'http2';
+      setContext(socket, ctx);
+      const target = hostPort(original.ip, original.port);
+      countConnection(o.metrics, socket, { direction: 'outbound', authority: target, targetAddr: target, tls: 'false' });
+      if (ctx.h2) front.http2(socket);
+      else front.http1(socket);
+      return;
+    }
+    await forwardOpaque(socket, ctx);
+  }
+
+  return {
+    accept(socket) { void accept(socket); },
+    drain() { front.drain(); },
+    get open() { return open.size; },
+    close() {
+      front.destroy();
+      sessions.close();
+      plainAgent.destroy();
+      for (const s of open) s.destroy();
+    },
+  };
+}
+
+function serviceName(u: Update): string | undefined {
+  return u.service ? `${u.service.name}.${u.service.namespace}:${u.service.port}` : undefined;
+}
+
+/** A plaintext TCP connection with a bounded connect time. */
+export function dialPlain(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
+    const timer = setTimeout(() => { socket.destroy(); reject(new ProxyError('connect-timeout', `no connection to ${hostPort(host, port)} within ${timeoutMs} ms`)); }, timeoutMs);
+    socket.once('connect', () => { clearTimeout(timer); resolve(socket); });
+    // Stays attached: an error after connect (before the caller wires the socket) only destroys it.
+    socket.on('error', (err) => { clearTimeout(timer); socket.destroy(); reject(err); });
+  });
+}

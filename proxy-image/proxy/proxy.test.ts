@@ -1,0 +1,335 @@
+// Both proxies in one process on loopback, composed as main.ts composes them:
+// apps behind inbound proxies, an outbound proxy in front, real mutual TLS
+// with certificates from shared/tls.ts, and a fake discovery. The client
+// chooses the "address it dialled" by its source address (127.0.0.x), which
+// the injected original-destination function maps, as conntrack would.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import http2 from 'node:http2';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import tls from 'node:tls';
+import { once } from 'node:events';
+import { Registry } from 'prom-client';
+import { pino } from 'pino';
+import { createCa, issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tls.ts';
+import type { Update } from '../../shared/discovery-protocol.ts';
+import { p2cPeakEwma } from './balancer.ts';
+import { Destinations } from './destinations.ts';
+import { DEFAULT_HTTP_LIMITS } from './http-front.ts';
+import { createInbound } from './inbound.ts';
+import { MeshTls, type WorkloadCertificate } from './mesh-tls.ts';
+import { ProxyMetrics } from './metrics.ts';
+import { createOutbound } from './outbound.ts';
+import type { Proxy } from './connection.ts';
+
+const log = pino({ level: 'silent' });
+const CLIENT_ID = 'web.shop.serviceaccount.identity.skein-system.cluster.local';
+const SERVER_ID = 'api.shop.serviceaccount.identity.skein-system.cluster.local';
+const servers: { close(): void }[] = [];
+
+async function listen(server: net.Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  servers.push({ close: () => server.close() });
+  return (server.address() as AddressInfo).port;
+}
+
+async function leaf(ca: KeyedCertificate, identity: string): Promise<WorkloadCertificate> {
+  const { cert, keys } = await issueLeaf(ca, { subject: `CN=${identity}`, dnsNames: [identity], usages: ['server', 'client'], validForMs: 3_600_000 });
+  return { certPem: cert.toString('pem'), chainPem: [], keyPem: await privateKeyPem(keys!.privateKey) };
+}
+
+/** An HTTP/1.1 app that says who it is and what it got; upgrades become an echo. */
+function h1App(name: string): http.Server {
+  const s = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.url === '/stream') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        let i = 0;
+        const tick = () => { if (i++ < 5) { res.write(`chunk${i}\n`); setImmediate(tick); } else res.end(); };
+        tick();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive', 'keep-alive': 'timeout=5' });
+      res.end(JSON.stringify({ app: name, method: req.method, url: req.url, httpVersion: req.httpVersion, headers: req.headers, bytes: Buffer.concat(chunks).length }));
+    });
+  });
+  s.on('upgrade', (_req, socket: Socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n');
+    socket.pipe(socket);
+  });
+  return s;
+}
+
+/** A gRPC-shaped h2c app: streams messages, ends with grpc-status in trailers (or trailers-only when asked to fail). */
+function grpcApp(): http2.Http2Server {
+  const s = http2.createServer();
+  s.on('stream', (stream, headers) => {
+    stream.on('data', () => {});
+    stream.on('end', () => {
+      if (headers[':path'] === '/pkg.Svc/Fail') {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'not found' }, { endStream: true });
+        return;
+      }
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'x-proto': String(headers['skein-client-id'] ?? '') }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'ok' }));
+      stream.write('m1');
+      stream.write('m2');
+      stream.end('m3');
+    });
+  });
+  return s;
+}
+
+interface Pod { inboundPort: number; metrics: Registry; proxy: Proxy }
+
+async function podFor(appPort: number, ca: KeyedCertificate, caPem: string, identity: string): Promise<Pod> {
+  const meshTls = new MeshTls(caPem);
+  meshTls.update(await leaf(ca, identity));
+  const registry = new Registry();
+  const proxy = createInbound({
+    tls: meshTls, metrics: new ProxyMetrics(registry), log,
+    originalDestination: () => ({ ip: '127.0.0.1', port: appPort, family: 4 }),
+    isOpaquePort: () => false, detectTimeoutMs: 1_000, connectTimeoutMs: 1_000, limits: DEFAULT_HTTP_LIMITS,
+  });
+  const server = net.createServer({ allowHalfOpen: true }, (s) => proxy.accept(s));
+  const inboundPort = await listen(server);
+  servers.push({ close: () => proxy.close() });
+  return { inboundPort, metrics: registry, proxy };
+}
+
+const meshed = (port: number, identity = SERVER_ID, app = '') => ({ ip: '127.0.0.1', port, identity, protocolHint: 'http' as const, labels: app ? { pod: app } : {} });
+const service = (endpoints: Update['endpoints'], opaque = false): Update => ({ type: 'update', exists: true, opaque, endpoints, service: { name: 'svc', namespace: 'shop', port: 80 } });
+
+let outPort = 0;
+let outMetrics: Registry;
+let pods: Pod[] = [];
+let grpcPod: Pod;
+let h1AppPort = 0;
+
+/** The "address the app dialled", chosen by the client's source address. */
+const DIALLED: Record<string, { ip: string; port: number }> = {};
+const via = (src: string, ip: string, port: number) => { DIALLED[src] = { ip, port }; return src; };
+const SVC = via('127.0.0.2', '10.96.0.1', 80);
+const GRPC = via('127.0.0.3', '10.96.0.2', 50051);
+const ECHO = via('127.0.0.4', '10.96.0.3', 7);
+const PLAIN = via('127.0.0.5', '10.96.0.4', 80);
+const IMPOSTOR = via('127.0.0.6', '10.96.0.5', 80);
+const EMPTY = via('127.0.0.7', '10.96.0.6', 80);
+const UNKNOWN = '127.0.0.8';
+
+before(async () => {
+  const ca = await createCa({ commonName: 'test root', validForMs: 3_600_000 });
+  const caPem = ca.cert.toString('pem');
+  const apps = ['api-0', 'api-1', 'api-2'];
+  const appPorts = await Promise.all(apps.map((n) => listen(h1App(n))));
+  h1AppPort = appPorts[0]!;
+  DIALLED[UNKNOWN] = { ip: '127.0.0.1', port: h1AppPort };
+  pods = await Promise.all(appPorts.map((p) => podFor(p, ca, caPem, SERVER_ID)));
+  grpcPod = await podFor(await listen(grpcApp()), ca, caPem, SERVER_ID);
+  const echo = net.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+  const echoPod = await podFor(await listen(echo), ca, caPem, SERVER_ID);
+  const impostor = await podFor(appPorts[0]!, ca, caPem, 'someone.else.serviceaccount.identity.skein-system.cluster.local');
+
+  const table: Record<string, Update> = {
+    '10.96.0.1:80': service(pods.map((p, i) => meshed(p.inboundPort, SERVER_ID, apps[i]))),
+    '10.96.0.2:50051': service([meshed(grpcPod.inboundPort)]),
+    '10.96.0.3:7': service([meshed(echoPod.inboundPort)], true),
+    '10.96.0.4:80': service([{ ip: '127.0.0.1', port: appPorts[1]!, protocolHint: 'unknown', labels: {} }]),
+    '10.96.0.5:80': service([meshed(impostor.inboundPort)]),
+    '10.96.0.6:80': service([]),
+  };
+  const discovery = {
+    watch(target: string, onUpdate: (u: Update) => void) {
+      const u = table[target] ?? { type: 'update', exists: false, opaque: false, endpoints: [] };
+      const t = setImmediate(() => onUpdate(u));
+      return () => clearImmediate(t);
+    },
+  };
+  const meshTls = new MeshTls(caPem);
+  meshTls.update(await leaf(ca, CLIENT_ID));
+  outMetrics = new Registry();
+  const destinations = new Destinations({ discovery, balancer: () => p2cPeakEwma((e) => `${e.ip}:${e.port}`, { decayMs: 20 }), firstUpdateTimeoutMs: 1_000, idleMs: 60_000 });
+  const outbound = createOutbound({
+    tls: meshTls, destinations, metrics: new ProxyMetrics(outMetrics), log,
+    originalDestination: (s) => ({ ...DIALLED[s.remoteAddress ?? '']!, family: 4 }),
+    isOpaquePort: () => false, detectTimeoutMs: 1_000, firstUpdateTimeoutMs: 1_000, connectTimeoutMs: 1_000, limits: DEFAULT_HTTP_LIMITS,
+  });
+  outPort = await listen(net.createServer({ allowHalfOpen: true }, (s) => outbound.accept(s)));
+  servers.push({ close: () => { outbound.close(); destinations.close(); } });
+});
+
+after(() => { for (const s of servers.reverse()) s.close(); });
+
+interface Reply { status: number; headers: http.IncomingHttpHeaders; body: string }
+
+function get(src: string, path: string, init: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: outPort, localAddress: src, path, method: init.method ?? 'GET', headers: { host: 'api.shop.svc', ...init.headers }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+test('HTTP/1.1 crosses mutual TLS: the app sees the verified client identity, the inbound metrics name it', async () => {
+  const r = await get(SVC, '/hello?x=1', { headers: { connection: 'keep-alive, x-hop', 'x-hop': 'drop me', 'x-end': 'keep me' } });
+  assert.equal(r.status, 200);
+  const seen = JSON.parse(r.body) as { headers: Record<string, string>; url: string; httpVersion: string };
+  assert.equal(seen.url, '/hello?x=1');
+  assert.equal(seen.httpVersion, '1.1', 'the inbound proxy speaks HTTP/1.1 to an HTTP/1.1 client\'s app');
+  assert.equal(seen.headers['skein-client-id'], CLIENT_ID);
+  assert.equal(seen.headers.host, 'api.shop.svc', 'the authority survives both hops');
+  assert.equal(seen.headers['x-end'], 'keep me');
+  assert.equal(seen.headers['x-hop'], undefined, 'headers named by Connection are hop-by-hop');
+  assert.equal(seen.headers['skein-orig-proto'], undefined);
+  assert.notEqual(r.headers['keep-alive'], 'timeout=5', 'the app\'s hop-by-hop response headers stay on its hop');
+  const inbound = (await Promise.all(pods.map((p) => p.metrics.metrics()))).join('\n');
+  assert.match(inbound, new RegExp(`request_total\\{direction="inbound"[^}]*tls="true",client_id="${CLIENT_ID.replaceAll('.', '\\.')}"`));
+  assert.match(await outMetrics.metrics(), new RegExp(`response_total\\{direction="outbound"[^}]*server_id="${SERVER_ID.replaceAll('.', '\\.')}"[^}]*status_code="200"`));
+});
+
+test('requests spread over every endpoint, per request, on one client connection', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: SVC });
+  const seen = new Set<string>();
+  // Bounded: the balancer's short test decay lets an endpoint slowed by its first handshake back in.
+  for (let i = 0; i < 400 && seen.size < 3; i++) {
+    const body = await new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: outPort, path: '/', agent }, (res) => {
+        let b = '';
+        res.on('data', (c: Buffer) => { b += c.toString(); });
+        res.on('end', () => resolve(b));
+      }).on('error', reject);
+    });
+    seen.add((JSON.parse(body) as { app: string }).app);
+  }
+  agent.destroy();
+  assert.deepEqual([...seen].sort(), ['api-0', 'api-1', 'api-2']);
+});
+
+test('streaming bodies survive both ways', async () => {
+  const big = 'x'.repeat(3 * 1024 * 1024);
+  const up = await get(SVC, '/upload', { method: 'POST', body: big, headers: { 'content-type': 'application/octet-stream' } });
+  assert.equal((JSON.parse(up.body) as { bytes: number }).bytes, big.length);
+  const down = await get(SVC, '/stream');
+  assert.equal(down.body, 'chunk1\nchunk2\nchunk3\nchunk4\nchunk5\n');
+});
+
+test('Expect: 100-continue: the client gets 100 before it sends the body', async () => {
+  const reply = await new Promise<Reply & { continued: boolean }>((resolve, reject) => {
+    let continued = false;
+    const req = http.request({ host: '127.0.0.1', port: outPort, localAddress: SVC, path: '/c', method: 'PUT', agent: false, headers: { expect: '100-continue', 'content-length': '5' } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, continued }));
+    });
+    req.on('continue', () => { continued = true; req.end('hello'); });
+    req.on('error', reject);
+  });
+  assert.equal(reply.continued, true);
+  assert.equal((JSON.parse(reply.body) as { bytes: number }).bytes, 5);
+});
+
+async function rawExchange(port: number, src: string, send: string, until: (s: string) => boolean): Promise<string> {
+  const s = net.connect({ host: '127.0.0.1', port, localAddress: src });
+  let got = '';
+  s.write(send);
+  s.on('data', (c: Buffer) => { got += c.toString('latin1'); if (until(got)) s.destroy(); });
+  await once(s, 'close');
+  return got;
+}
+
+test('an HTTP/1.1 upgrade crosses the mesh and then carries raw bytes', async () => {
+  const got = await rawExchange(outPort, SVC, 'GET /ws HTTP/1.1\r\nhost: api\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\nping', (g) => g.endsWith('ping'));
+  assert.match(got, /^HTTP\/1\.1 101 /);
+  assert.ok(got.endsWith('\r\n\r\nping'));
+});
+
+test('gRPC over h2: streamed messages and grpc-status trailers arrive; trailers-only errors too', async () => {
+  const session = http2.connect(`http://127.0.0.1:${outPort}`, { createConnection: () => net.connect({ host: '127.0.0.1', port: outPort, localAddress: GRPC }) });
+  const call = (path: string) => new Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const st = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+    let headers: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders = {};
+    let body = '';
+    st.on('response', (h) => { headers = h; });
+    st.on('trailers', (t: http2.IncomingHttpHeaders) => { trailers = t; });
+    st.on('data', (c: Buffer) => { body += c.toString(); });
+    st.on('end', () => resolve({ headers, trailers, body }));
+    st.on('error', reject);
+    st.end('request');
+  });
+  try {
+    const ok = await call('/pkg.Svc/Get');
+    assert.equal(ok.body, 'm1m2m3');
+    assert.equal(ok.trailers['grpc-status'], '0');
+    assert.equal(ok.headers['x-proto'], CLIENT_ID, 'the h2 app got the client identity too');
+    const fail = await call('/pkg.Svc/Fail');
+    assert.equal(fail.headers['grpc-status'], '5');
+    assert.equal(fail.body, '');
+  } finally {
+    session.close();
+  }
+  assert.match(await grpcPod.metrics.metrics(), /response_total\{direction="inbound"[^}]*classification="failure"/);
+});
+
+test('a peer presenting another identity is refused: 502 with skein-proxy-error', async () => {
+  const r = await get(IMPOSTOR, '/');
+  assert.equal(r.status, 502);
+  assert.equal(r.headers['skein-proxy-error'], 'peer-identity-mismatch');
+});
+
+test('a destination without ready endpoints answers 503', async () => {
+  const r = await get(EMPTY, '/');
+  assert.equal(r.status, 503);
+  assert.equal(r.headers['skein-proxy-error'], 'no-ready-endpoint');
+});
+
+test('an unmeshed endpoint is reached in plain text', async () => {
+  const r = await get(PLAIN, '/plain');
+  assert.equal(r.status, 200);
+  const seen = JSON.parse(r.body) as { app: string; headers: Record<string, string> };
+  assert.equal(seen.app, 'api-1');
+  assert.equal(seen.headers['skein-client-id'], undefined);
+  assert.match(await outMetrics.metrics(), /response_total\{direction="outbound"[^}]*tls="no_identity"/);
+});
+
+test('a destination discovery does not know is passed through to the address dialled', async () => {
+  const r = await get(UNKNOWN, '/direct');
+  assert.equal(r.status, 200);
+  assert.equal((JSON.parse(r.body) as { app: string }).app, 'api-0');
+});
+
+test('opaque TCP echoes through both proxies', async () => {
+  const got = await rawExchange(outPort, ECHO, 'hello opaque\n', (g) => g === 'hello opaque\n');
+  assert.equal(got, 'hello opaque\n');
+});
+
+test('malformed HTTP gets 400 and is counted; the proxy stays up', async () => {
+  const got = await rawExchange(outPort, SVC, 'GET / HTTP/1.1\r\nbad header line\r\n\r\n', (g) => g.includes('\r\n\r\n'));
+  assert.match(got, /^HTTP\/1\.1 400 /);
+  assert.match(got, /skein-proxy-error: malformed-request/);
+  assert.match(await outMetrics.metrics(), /outbound_refused_total\{reason="malformed_http"\} [1-9]/);
+  assert.equal((await get(SVC, '/')).status, 200);
+});
+
+test('a TLS client without a certificate is refused on the inbound port, counted, and the proxy stays up', async () => {
+  const pod = pods[2]!;
+  const s = tls.connect({ host: '127.0.0.1', port: pod.inboundPort, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+  let refused: unknown;
+  s.on('error', (err) => { refused = err; });
+  s.on('secureConnect', () => s.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
+  await new Promise((resolve) => s.on('close', resolve));
+  assert.match(String(refused), /certificate required/);
+  assert.match(await pod.metrics.metrics(), /inbound_refused_total\{reason="no_client_certificate"\} [1-9]/);
+  const seen = new Set<string>();
+  for (let i = 0; i < 60 && !seen.has('api-2'); i++) seen.add((JSON.parse((await get(SVC, '/')).body) as { app: string }).app);
+  assert.ok(seen.has('api-2'), 'the pod whose proxy refused the client still serves');
+});

@@ -1,0 +1,201 @@
+// Moves one HTTP exchange from a downstream request (HTTP/1.1 or HTTP/2, via
+// Node's compatibility API, so both look alike) to an upstream (an HTTP/2
+// session or an HTTP/1.1 agent) and the response back: bodies streamed with
+// backpressure both ways, trailers, 100-continue, hop-by-hop headers dropped,
+// the authority kept. Errors before the response head become the proxy's own
+// answer; after it, the downstream stream is reset (a status cannot change).
+import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { Http2ServerResponse, constants as h2, type ClientHttp2Session, type ClientHttp2Stream, type Http2ServerRequest } from 'node:http2';
+import type { Socket } from 'node:net';
+import { ProxyError, errorResponse, toProxyError } from './errors.ts';
+import { authorityOf, endToEndHeaders } from './headers.ts';
+
+export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
+export type DownstreamResponse = ServerResponse | Http2ServerResponse;
+
+export interface Outcome {
+  /** The status the client saw (the proxy's own on error). */
+  status: number;
+  grpcStatus?: number;
+  error?: ProxyError;
+}
+
+export interface RequestHead {
+  method: string;
+  path: string;
+  authority: string | undefined;
+  /** End-to-end headers only. */
+  headers: OutgoingHttpHeaders;
+}
+
+export function requestHead(req: DownstreamRequest, extra: OutgoingHttpHeaders = {}): RequestHead {
+  return { method: req.method ?? 'GET', path: req.url ?? '/', authority: authorityOf(req.headers), headers: { ...endToEndHeaders(req.headers), ...extra } };
+}
+
+export interface RelayOptions {
+  /** Time allowed until the response head arrives; 504 after it. Absent: no limit. */
+  responseTimeoutMs?: number;
+}
+
+/** Answers with the proxy's own error (status, `skein-proxy-error`, grpc-status for gRPC) or resets if too late. */
+export function sendProxyError(req: DownstreamRequest, res: DownstreamResponse, err: ProxyError): Outcome {
+  const r = errorResponse(err, req.headers);
+  if (res.headersSent || res.destroyed) {
+    destroyResponse(res);
+    return { status: res.statusCode, error: err };
+  }
+  if (res instanceof Http2ServerResponse && r.body === undefined) {
+    // Trailers-only: one HEADERS frame with END_STREAM, as gRPC clients expect.
+    res.stream.respond({ ':status': r.status, ...r.headers }, { endStream: true });
+  } else {
+    writeHead(res, r.status, r.headers);
+    res.end(r.body ?? '');
+  }
+  const grpc = r.headers['grpc-status'];
+  return { status: r.status, error: err, ...(grpc === undefined ? {} : { grpcStatus: Number(grpc) }) };
+}
+
+export function relayOverH2(session: ClientHttp2Session, head: RequestHead, req: DownstreamRequest, res: DownstreamResponse, o: RelayOptions = {}): Promise<Outcome> {
+  return new Promise((resolve) => {
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request({ ...head.headers, ':method': head.method, ':path': head.path, ':scheme': 'http', ...(head.authority ? { ':authority': head.authority } : {}) });
+    } catch (err) {
+      resolve(sendProxyError(req, res, toProxyError(err)));
+      return;
+    }
+    const exchange = new Exchange(req, res, resolve, () => stream.close(h2.NGHTTP2_CANCEL), o);
+    stream.on('continue', () => exchange.continue());
+    stream.on('response', (headers) => {
+      exchange.head(Number(headers[':status']), headers, stream.endAfterHeaders);
+      if (!stream.endAfterHeaders) stream.pipe(res, { end: false });
+    });
+    stream.on('trailers', (trailers: IncomingHttpHeaders) => exchange.trailers(trailers));
+    stream.on('end', () => exchange.end());
+    stream.on('error', (err) => exchange.fail(err));
+    stream.on('close', () => exchange.fail(new ProxyError('upstream-reset', `stream closed with code ${stream.rstCode ?? 0}`)));
+    req.pipe(stream);
+  });
+}
+
+export interface H1Target {
+  agent: http.Agent | false;
+  host: string;
+  port: number;
+  createConnection?: () => Socket;
+}
+
+export function relayOverH1(target: H1Target, head: RequestHead, req: DownstreamRequest, res: DownstreamResponse, o: RelayOptions = {}): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const up = http.request({
+      agent: target.agent, host: target.host, port: target.port, method: head.method, path: head.path, setHost: false,
+      headers: { ...head.headers, ...(head.authority ? { host: head.authority } : {}) },
+      ...(target.createConnection ? { createConnection: target.createConnection } : {}),
+    });
+    const exchange = new Exchange(req, res, resolve, () => up.destroy(), o);
+    up.on('continue', () => exchange.continue());
+    up.on('response', (upRes) => {
+      exchange.head(upRes.statusCode ?? 502, upRes.headers, false);
+      upRes.pipe(res, { end: false });
+      upRes.on('end', () => {
+        if (upRes.rawTrailers.length > 0) exchange.trailers(upRes.trailers);
+        exchange.end();
+      });
+      upRes.on('error', (err) => exchange.fail(err));
+    });
+    up.on('error', (err) => exchange.fail(err));
+    req.pipe(up);
+  });
+}
+
+/** One request's state: exactly one outcome, whatever order the events come in. */
+class Exchange {
+  readonly #req: DownstreamRequest;
+  readonly #res: DownstreamResponse;
+  readonly #resolve: (o: Outcome) => void;
+  readonly #abortUpstream: () => void;
+  #status = 0;
+  #grpcStatus: number | undefined;
+  #done = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(req: DownstreamRequest, res: DownstreamResponse, resolve: (o: Outcome) => void, abortUpstream: () => void, o: RelayOptions) {
+    this.#req = req;
+    this.#res = res;
+    this.#resolve = resolve;
+    this.#abortUpstream = abortUpstream;
+    if (o.responseTimeoutMs !== undefined) {
+      this.#timer = setTimeout(() => this.fail(new ProxyError('response-timeout', `no response within ${o.responseTimeoutMs} ms`)), o.responseTimeoutMs);
+    }
+    // The client went away: stop the upstream work too.
+    res.once('close', () => {
+      if (!this.#done) {
+        this.#abortUpstream();
+        this.#finish({ status: 499, error: new ProxyError('upstream-reset', 'the client closed the request') });
+      }
+    });
+  }
+
+  continue(): void {
+    if (!this.#res.headersSent) this.#res.writeContinue();
+  }
+
+  head(status: number, headers: IncomingHttpHeaders, endsHere: boolean): void {
+    clearTimeout(this.#timer);
+    this.#status = status;
+    this.#grpcStatus = grpcOf(headers) ?? this.#grpcStatus;
+    const out = endToEndHeaders(headers);
+    const res = this.#res;
+    if (endsHere && res instanceof Http2ServerResponse) {
+      res.stream.respond({ ...out, ':status': status }, { endStream: true });
+      this.#finish({ status });
+      return;
+    }
+    writeHead(res, status, out);
+    if (endsHere) this.end();
+  }
+
+  trailers(trailers: IncomingHttpHeaders): void {
+    this.#grpcStatus = grpcOf(trailers) ?? this.#grpcStatus;
+    this.#res.addTrailers(endToEndHeaders(trailers));
+  }
+
+  end(): void {
+    if (this.#done) return;
+    this.#res.end();
+    this.#finish({ status: this.#status });
+  }
+
+  fail(err: unknown): void {
+    if (this.#done) return;
+    this.#abortUpstream();
+    const e = toProxyError(err);
+    if (this.#status === 0) this.#finish(sendProxyError(this.#req, this.#res, e));
+    else {
+      destroyResponse(this.#res);
+      this.#finish({ status: this.#status, error: e });
+    }
+  }
+
+  #finish(o: Outcome): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.#resolve(this.#grpcStatus === undefined || o.grpcStatus !== undefined ? o : { ...o, grpcStatus: this.#grpcStatus });
+  }
+}
+
+function grpcOf(headers: IncomingHttpHeaders): number | undefined {
+  const v = headers['grpc-status'];
+  return typeof v === 'string' ? Number(v) : undefined;
+}
+
+function writeHead(res: DownstreamResponse, status: number, headers: OutgoingHttpHeaders): void {
+  if (res instanceof Http2ServerResponse) res.writeHead(status, headers);
+  else res.writeHead(status, headers);
+}
+
+function destroyResponse(res: DownstreamResponse): void {
+  if (res instanceof Http2ServerResponse) res.stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+  else res.destroy();
+}
