@@ -15,6 +15,8 @@ export interface CrdDefinition {
   /** A conversion webhook Service; its caBundle is applied at run time by the webhook. */
   conversion?: { service: string; namespace: string; path: string };
   status?: boolean;
+  /** The status subresource's schema; without it the status is kept as it is written. */
+  statusSchema?: z.ZodType;
 }
 
 type Json = Record<string, unknown>;
@@ -49,8 +51,9 @@ export function crdObject(d: CrdDefinition): Json {
           apiVersion: { type: 'string' },
           kind: { type: 'string' },
           metadata: { type: 'object' },
-          spec: structural(z.toJSONSchema(spec, { target: 'openapi-3.0' })),
-          ...(d.status ? { status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } : {}),
+          // The input side: a field with a default is optional to the user, and the API server fills it in.
+          spec: structural(z.toJSONSchema(spec, { target: 'openapi-3.0', io: 'input' })),
+          ...(d.status ? { status: d.statusSchema ? structural(z.toJSONSchema(d.statusSchema, { target: 'openapi-3.0' })) : { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } : {}),
         },
       },
     },
@@ -86,7 +89,8 @@ export function renderCrd(d: CrdDefinition): string {
 
 export async function allCrds(): Promise<CrdDefinition[]> {
   const { trafficSplitCrd } = await import('./schema/trafficsplit.ts');
-  return [trafficSplitCrd];
+  const { meshIdentityCrd } = await import('./schema/meshidentity.ts');
+  return [trafficSplitCrd, meshIdentityCrd];
 }
 
 export const fileOf = (d: CrdDefinition) => join(import.meta.dirname, `${d.names.plural}.${d.group}.yaml`);

@@ -7,6 +7,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { caFromPem, type KeyedCertificate } from '../../shared/tls.ts';
 import { Informer } from '../../shared/informer.ts';
+import type { SecretState } from './status.ts';
 
 export class IssuerInvalid extends Error {
   readonly code = 'IssuerInvalid';
@@ -45,31 +46,48 @@ export interface IssuerEvents {
   onRejected: (err: IssuerInvalid) => void;
 }
 
-/** Watches one Secret and keeps the last good issuer. */
+/** Watches one Secret and keeps the last good issuer; `state()` says what the Secret itself holds. */
 export class IssuerSource {
   #current: KeyedCertificate | undefined;
+  #state: SecretState = { state: 'waiting' };
   readonly #informer: Informer<V1Secret>;
+  readonly #anchors: () => string;
+  readonly #events: IssuerEvents;
   #loading = Promise.resolve();
 
   constructor(kc: KubeConfig, namespace: string, name: string, anchors: () => string, events: IssuerEvents) {
+    this.#anchors = anchors;
+    this.#events = events;
     this.#informer = new Informer<V1Secret>({
       kubeConfig: kc,
       path: `/api/v1/namespaces/${namespace}/secrets`,
       fieldSelector: `metadata.name=${name}`,
       onEvent: (type, secret) => {
-        if (type === 'deleted') return; // keep signing with the last issuer; the status reports the Secret is gone
-        this.#loading = this.#loading.then(async () => {
-          const d = secret.data ?? {};
-          const dec = (k: string) => Buffer.from(d[k] ?? '', 'base64').toString('utf8');
-          try {
-            this.#current = await loadIssuer(dec('tls.crt'), dec('tls.key'), anchors());
-            events.onLoaded(this.#current);
-          } catch (err) {
-            events.onRejected(err instanceof IssuerInvalid ? err : new IssuerInvalid(String(err)));
-          }
-        });
+        // Deleted: keep signing with the last issuer; the status reports the Secret is gone.
+        if (type === 'deleted') void this.#enqueue(() => { this.#state = { state: 'missing' }; });
+        else void this.#enqueue(() => this.#load(secret));
       },
+      onSync: (secrets) => { if (secrets.length === 0) void this.#enqueue(() => { this.#state = { state: 'missing' }; }); },
     });
+  }
+
+  #enqueue(step: () => void | Promise<void>): Promise<void> {
+    this.#loading = this.#loading.then(step);
+    return this.#loading;
+  }
+
+  async #load(secret: V1Secret): Promise<void> {
+    const d = secret.data ?? {};
+    const dec = (k: string) => Buffer.from(d[k] ?? '', 'base64').toString('utf8');
+    try {
+      this.#current = await loadIssuer(dec('tls.crt'), dec('tls.key'), this.#anchors());
+      this.#state = { state: 'loaded' };
+      this.#events.onLoaded(this.#current);
+    } catch (err) {
+      const invalid = err instanceof IssuerInvalid ? err : new IssuerInvalid(String(err));
+      this.#state = { state: 'invalid', reason: invalid.message, ...certificateOf(dec('tls.crt')) };
+      this.#events.onRejected(invalid);
+    }
   }
 
   start(): Promise<void> {
@@ -81,8 +99,34 @@ export class IssuerSource {
     this.#informer.stop();
   }
 
+  /** Checks the Secret again (the anchors changed): an issuer no anchor signs is refused, a fixed one taken. */
+  recheck(): Promise<void> {
+    const secret = this.#informer.list()[0];
+    return secret ? this.#enqueue(() => this.#load(secret)) : this.#loading;
+  }
+
+  /** Resolves once every change seen so far has been applied. */
+  settled(): Promise<void> {
+    return this.#loading;
+  }
+
+  state(): SecretState {
+    return this.#state;
+  }
+
+  /** The issuer in use, if any; current() throws instead. */
+  peek(): KeyedCertificate | undefined {
+    return this.#current;
+  }
+
   current(): KeyedCertificate {
     if (!this.#current) throw new IssuerInvalid('no valid issuer has been loaded yet');
     return this.#current;
   }
+}
+
+/** The Secret's certificate even when it is refused, so the status can name it. */
+function certificateOf(pem: string): { cert?: X509Certificate } {
+  const first = splitPem(pem)[0];
+  try { return first ? { cert: new X509Certificate(first) } : {}; } catch { return {}; }
 }

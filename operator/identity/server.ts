@@ -26,11 +26,15 @@ const STATUS: Record<RefusalCode, number> = {
   csr_malformed: 400, csr_signature_invalid: 400, key_not_p256: 400,
 };
 
-/** A real TokenReview, audience included, bounded so a slow API server cannot hold a certify call forever. */
-export function tokenReviewer(kc: KubeConfig, audience: string, timeoutMs = 5_000): (token: string) => Promise<Review> {
+/**
+ * A real TokenReview, audience included, bounded so a slow API server cannot hold a certify call forever.
+ * The audience may be a function: it follows the trust domain of the MeshIdentity.
+ */
+export function tokenReviewer(kc: KubeConfig, audience: string | (() => string), timeoutMs = 5_000): (token: string) => Promise<Review> {
   const authn = kc.makeApiClient(AuthenticationV1Api);
+  const audienceNow = typeof audience === 'string' ? () => audience : audience;
   return async (token) => {
-    const review = authn.createTokenReview({ body: { spec: { token, audiences: [audience] } } });
+    const review = authn.createTokenReview({ body: { spec: { token, audiences: [audienceNow()] } } });
     const timeout = new Promise<never>((_r, reject) => setTimeout(() => reject(new Error(`TokenReview took longer than ${timeoutMs} ms`)), timeoutMs).unref());
     const status = (await Promise.race([review, timeout])).status;
     return {
