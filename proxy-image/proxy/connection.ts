@@ -87,9 +87,11 @@ export function countConnection(metrics: ProxyMetrics, socket: Socket, labels: T
  * both down. Half-close is kept: one side's FIN is passed on and the other
  * direction keeps flowing. `idleMs` bounds a connection where nothing moves.
  */
-export function splice(a: Duplex, b: Duplex, idleMs: number): void {
+export function splice(a: Duplex, b: Duplex, idleMs: number, unread?: Buffer): void {
   const destroyBoth = () => { a.destroy(); b.destroy(); };
-  a.pipe(b);
+  // `a` already ended after sending `unread` (see detect.ts): pass both on at once.
+  if (unread) b.end(unread);
+  else a.pipe(b);
   b.pipe(a);
   a.on('error', destroyBoth);
   b.on('error', destroyBoth);

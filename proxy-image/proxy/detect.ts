@@ -49,6 +49,12 @@ export interface Detection {
   protocol: Protocol;
   /** Why the protocol was chosen, for logs: `bytes`, `timeout`, `closed`. */
   by: 'bytes' | 'timeout' | 'closed';
+  /**
+   * Bytes that could not be put back because the client had already ended its
+   * side (a stream cannot be unshifted after `end`): the next layer must send
+   * them on itself. Only with `by: 'closed'`.
+   */
+  unread?: Buffer;
 }
 
 /**
@@ -68,7 +74,9 @@ export function detect(socket: Socket, timeoutMs: number): Promise<Detection> {
       socket.off('end', onEnd);
       socket.off('close', onEnd);
       socket.off('error', onEnd);
-      if (chunks.length > 0) socket.unshift(Buffer.concat(chunks));
+      const head = Buffer.concat(chunks);
+      if (head.length > 0 && socket.readableEnded) { resolve({ protocol, by, unread: head }); return; }
+      if (head.length > 0) socket.unshift(head);
       resolve({ protocol, by });
     };
     const onReadable = () => {

@@ -111,8 +111,8 @@ export function createInbound(o: InboundOptions): Proxy {
     }
   }
 
-  function toApp(socket: Duplex, ctx: ConnectionContext): void {
-    dialPlain(appHost, ctx.appPort, o.connectTimeoutMs).then((app) => splice(socket, app, o.limits.idleMs), () => socket.destroy());
+  function toApp(socket: Duplex, ctx: ConnectionContext, unread?: Buffer): void {
+    dialPlain(appHost, ctx.appPort, o.connectTimeoutMs).then((app) => splice(socket, app, o.limits.idleMs, unread), () => socket.destroy());
   }
 
   function onSecure(socket: TLSSocket): void {
@@ -142,7 +142,7 @@ export function createInbound(o: InboundOptions): Proxy {
     // On an opaque port only a peer's ClientHello is looked for, and briefly: a
     // plaintext client of a server-speaks-first protocol sends nothing first.
     const opaque = o.isOpaquePort(appPort);
-    const { protocol } = await detect(socket, opaque ? Math.min(o.detectTimeoutMs, OPAQUE_PEEK_MS) : o.detectTimeoutMs);
+    const { protocol, unread } = await detect(socket, opaque ? Math.min(o.detectTimeoutMs, OPAQUE_PEEK_MS) : o.detectTimeoutMs);
     if (socket.destroyed) return;
     if (protocol === 'tls') {
       const key = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -155,7 +155,7 @@ export function createInbound(o: InboundOptions): Proxy {
     const target = hostPort(appHost, appPort);
     countConnection(o.metrics, socket, { direction: 'inbound', authority: target, targetAddr: target, tls: 'false' });
     if (protocol === 'opaque' || opaque) {
-      toApp(socket, ctx);
+      toApp(socket, ctx, unread);
       return;
     }
     setContext(socket, ctx);

@@ -138,7 +138,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
     }
   }
 
-  async function forwardOpaque(socket: Socket, ctx: ConnectionContext): Promise<void> {
+  async function forwardOpaque(socket: Socket, ctx: ConnectionContext, unread?: Buffer): Promise<void> {
     const chosen = choose(ctx.destination);
     if (chosen instanceof ProxyError) {
       o.metrics.refused('outbound', chosen.code === 'no-ready-endpoint' ? 'no_ready_endpoint' : 'no_endpoint');
@@ -152,7 +152,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
       const a = dialAddress(e);
       const upstream = identity ? await dialMesh({ ...e, identity }, ALPN.opaque) : await dialPlain(a.host, a.port, o.connectTimeoutMs);
       chosen.done({ ok: true });
-      splice(socket, upstream, o.limits.idleMs);
+      splice(socket, upstream, o.limits.idleMs, unread);
     } catch (err) {
       chosen.done({ ok: false });
       o.log.debug({ target: ctx.destination.target, err: toProxyError(err).message }, 'opaque connect failed');
@@ -180,7 +180,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
     if (!known || !destination.update?.exists) { await passThrough(socket, original); return; }
     const ctx: ConnectionContext = { destination, original, h2: false };
     if (destination.update.opaque || o.isOpaquePort(original.port)) { await forwardOpaque(socket, ctx); return; }
-    const { protocol } = await detect(socket, o.detectTimeoutMs);
+    const { protocol, unread } = await detect(socket, o.detectTimeoutMs);
     if (socket.destroyed) return;
     if (protocol === 'http1' || protocol === 'http2') {
       ctx.h2 = protocol === 'http2';
@@ -191,7 +191,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
       else front.http1(socket);
       return;
     }
-    await forwardOpaque(socket, ctx);
+    await forwardOpaque(socket, ctx, unread);
   }
 
   return {

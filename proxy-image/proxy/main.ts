@@ -1,0 +1,183 @@
+// skein-proxy: the wiring, and the only place that touches process state.
+// `skein-proxy` runs the sidecar; `skein-proxy await` waits for it to be ready
+// (the postStart hook of classic sidecars). Everything else is in the modules.
+import { readFile } from 'node:fs/promises';
+import net, { type Socket } from 'node:net';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { IdentityClient } from '../../shared/identity-client.ts';
+import { createLogger, type Logger } from '../../shared/log.ts';
+import { runAwait } from './await.ts';
+import { startAdmin } from './admin.ts';
+import { p2cPeakEwma } from './balancer.ts';
+import { ConfigError, inPortRanges, loadConfig, type HostPort, type ProxyConfig } from './config.ts';
+import { hostPort, type Proxy } from './connection.ts';
+import { Destinations, type Discovery } from './destinations.ts';
+import { DEFAULT_HTTP_LIMITS } from './http-front.ts';
+import { createInbound } from './inbound.ts';
+import { MeshTls } from './mesh-tls.ts';
+import { ProxyMetrics } from './metrics.ts';
+import { originalDestination, OriginalDstError, type OriginalDestination } from './original-dst.ts';
+import { createOutbound } from './outbound.ts';
+
+/** Linkerd's detection timeout (linkerd-facts §8.6): after it a silent client is opaque TCP. */
+const DETECT_TIMEOUT_MS = 10_000;
+/** How long a new destination waits for discovery before it is passed through untouched. */
+const FIRST_UPDATE_TIMEOUT_MS = 1_000;
+/** Linkerd's connect timeouts: 1 s to another pod, less to the app on loopback. */
+const OUTBOUND_CONNECT_TIMEOUT_MS = 1_000;
+const INBOUND_CONNECT_TIMEOUT_MS = 300;
+const DESTINATION_IDLE_MS = 60_000;
+const MAX_CONNECTIONS = 10_000;
+const DRAIN_POLL_MS = 100;
+
+/** The shape of shared/discovery-client.ts that the proxy uses. */
+interface DiscoveryClientLike extends Discovery {
+  readonly connected: boolean;
+  close(): void;
+}
+type DiscoveryClientClass = new (o: { url: string; serverName: string; credentials: () => { cert: string; key: string; ca: string } }) => DiscoveryClientLike;
+
+/**
+ * A socket that reached a proxy port without a redirect has itself as its
+ * "original" destination; forwarding there would loop, so it is refused.
+ */
+function redirectedDestination(socket: Socket): OriginalDestination {
+  const d = originalDestination(socket);
+  if (d.port === socket.localPort && d.ip === socket.localAddress) {
+    throw new OriginalDstError('NotRedirected', `connection to ${hostPort(d.ip, d.port)} was not redirected by skein-init: refusing to forward it to itself`);
+  }
+  return d;
+}
+
+const url = (scheme: string, a: HostPort, path = '') => `${scheme}://${hostPort(a.host, a.port)}${path}`;
+
+async function listen(proxy: Proxy, port: number, log: Logger, name: string): Promise<net.Server> {
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => proxy.accept(s));
+  server.maxConnections = MAX_CONNECTIONS;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '0.0.0.0', () => { server.off('error', reject); resolve(); });
+  });
+  log.info({ port }, `${name} listening`);
+  return server;
+}
+
+async function run(config: ProxyConfig, log: Logger): Promise<void> {
+  const trustRoots = await readFile(config.identity.trustRootsFile, 'utf8');
+  const meshTls = new MeshTls(trustRoots);
+  const identity = new IdentityClient({
+    url: url('https', config.identity.addr, '/certify'),
+    identity: config.identity.name,
+    tokenFile: config.identity.tokenFile,
+    trustRoots: () => readFile(config.identity.trustRootsFile, 'utf8'),
+    serverName: config.identity.serverName,
+    onCertificate: (c) => {
+      meshTls.update(c);
+      log.info({ identity: config.identity.name, notAfter: c.notAfter.toISOString() }, 'workload certificate installed');
+    },
+    onError: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'certify failed; retrying'),
+  });
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = new ProxyMetrics(registry);
+
+  // Set once the certificate is in: the client authenticates with it.
+  const live: { discovery?: DiscoveryClientLike } = {};
+  // Watches made before the client exists (it needs the certificate) wait here.
+  const early: { target: string; onUpdate: Parameters<Discovery['watch']>[1]; stop?: () => void; cancelled?: boolean }[] = [];
+  const lazyDiscovery: Discovery = {
+    watch(target, onUpdate) {
+      if (live.discovery) return live.discovery.watch(target, onUpdate);
+      const w: (typeof early)[number] = { target, onUpdate };
+      early.push(w);
+      return () => { w.cancelled = true; w.stop?.(); };
+    },
+  };
+
+  let draining: Promise<void> | undefined;
+  const shutdown = (why: string) => { draining ??= drain(why); };
+  const admin = await startAdmin({
+    host: '0.0.0.0', port: config.ports.admin, registry, shutdownEnabled: config.shutdownEndpoint,
+    onShutdown: () => shutdown('admin /shutdown'),
+    ready: () => {
+      const missing: string[] = [];
+      if (!identity.ready()) missing.push('identity: no valid certificate yet');
+      if (!live.discovery?.connected) missing.push('discovery: not connected');
+      return { ready: missing.length === 0, missing };
+    },
+  });
+
+  const destinations = new Destinations({ discovery: lazyDiscovery, balancer: () => p2cPeakEwma((e) => hostPort(e.ip, e.port)), firstUpdateTimeoutMs: FIRST_UPDATE_TIMEOUT_MS, idleMs: DESTINATION_IDLE_MS });
+  const common = { tls: meshTls, metrics, originalDestination: redirectedDestination, detectTimeoutMs: DETECT_TIMEOUT_MS, limits: DEFAULT_HTTP_LIMITS };
+  const outbound = createOutbound({
+    ...common, log: log.child({ direction: 'outbound' }), destinations, connectTimeoutMs: OUTBOUND_CONNECT_TIMEOUT_MS, firstUpdateTimeoutMs: FIRST_UPDATE_TIMEOUT_MS,
+    isOpaquePort: (p) => inPortRanges(p, config.opaquePorts),
+  });
+  const inbound = createInbound({
+    ...common, log: log.child({ direction: 'inbound' }), connectTimeoutMs: INBOUND_CONNECT_TIMEOUT_MS,
+    isOpaquePort: (p) => inPortRanges(p, config.opaquePorts),
+  });
+  const listeners = [await listen(outbound, config.ports.outbound, log, 'outbound'), await listen(inbound, config.ports.inbound, log, 'inbound')];
+
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+
+  await identity.start();
+  if (draining) return;
+  const { DiscoveryClient } = await import(DISCOVERY_CLIENT_MODULE) as { DiscoveryClient: DiscoveryClientClass };
+  const discovery = new DiscoveryClient({
+    url: url('https', config.discovery.addr),
+    serverName: config.discovery.serverName,
+    credentials: () => {
+      const c = identity.current;
+      if (!c) throw new Error('no workload certificate yet');
+      return { cert: [c.certPem, ...c.chainPem].join('\n'), key: c.keyPem, ca: trustRoots };
+    },
+  });
+  live.discovery = discovery;
+  for (const w of early.splice(0)) if (!w.cancelled) w.stop = discovery.watch(w.target, w.onUpdate);
+
+  async function drain(why: string): Promise<void> {
+    log.info({ why, gracePeriodMs: config.shutdownGracePeriodMs }, 'draining');
+    for (const l of listeners) l.close();
+    const deadline = Date.now() + config.shutdownGracePeriodMs;
+    while (Date.now() < deadline && outbound.open + inbound.open > 0) {
+      outbound.drain();
+      inbound.drain();
+      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    }
+    log.info({ abandoned: outbound.open + inbound.open }, 'drained; exiting');
+    outbound.close();
+    inbound.close();
+    destinations.close();
+    identity.stop();
+    live.discovery?.close();
+    await admin.close();
+    process.exit(0);
+  }
+}
+
+/** A variable so the module is loaded at run time; see the report on #7 until shared/discovery-client.ts lands. */
+const DISCOVERY_CLIENT_MODULE = '../../shared/discovery-client.ts';
+
+const [subcommand, ...args] = process.argv.slice(2);
+if (subcommand === 'await') {
+  process.exit(await runAwait(args, process.env));
+} else if (subcommand !== undefined && subcommand !== 'run') {
+  console.error(`skein-proxy: unknown subcommand "${subcommand}"; use \`skein-proxy\` (run) or \`skein-proxy await [--timeout 120s]\``);
+  process.exit(2);
+} else {
+  let config: ProxyConfig;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    console.error(err instanceof ConfigError ? err.message : `skein-proxy: ${String(err)}`);
+    process.exit(2);
+  }
+  const log = createLogger('skein-proxy', config.log.level);
+  await run(config, log).catch((err: unknown) => {
+    log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'skein-proxy failed to start');
+    process.exit(1);
+  });
+}
