@@ -13,9 +13,10 @@ import { Informer } from '../../shared/informer.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { KeyedCertificate } from '../../shared/tls.ts';
 import { parseMeshIdentitySpec, durationMs, type MeshIdentitySettings, type MeshIdentityStatusValue } from '../../crds/schema/meshidentity.ts';
-import { MESHED_LABEL } from '../../webhook/inject/names.ts';
+import { MESHED_LABEL, identityAudience } from '../../webhook/inject/names.ts';
 import { IssuerSource, splitPem } from './issuer.ts';
-import type { IdentityMetrics } from './server.ts';
+import { tokenReviewer, type IdentityMetrics } from './server.ts';
+import type { CertifyDeps } from './certify.ts';
 import { desiredStatus, statusChange, eventsBetween, type IdentityEvent } from './status.ts';
 import { meshedNamespaces, staleNamespaces, trustRootsConfigMap, TRUST_ROOTS_FIELD_MANAGER, TRUST_ROOTS_KEY, MANAGED_BY_LABEL, MANAGED_BY } from './trust-roots.ts';
 
@@ -305,4 +306,17 @@ export class IdentityController {
       this.#o.log.warn({ err: err instanceof Error ? err.message : String(err), reason: e.reason }, 'could not record an Event on the MeshIdentity');
     }
   }
+}
+
+/** What certify needs, following the controller: its issuer and its current settings on every call. */
+export function certifyDepsOf(controller: IdentityController, kc: KubeConfig): CertifyDeps {
+  const settings = () => controller.settings();
+  return {
+    review: tokenReviewer(kc, () => identityAudience(settings().trustDomain)),
+    issuer: () => controller.issuer(),
+    get trustDomain() { return settings().trustDomain; },
+    get audience() { return identityAudience(settings().trustDomain); },
+    get lifetimeMs() { return durationMs(settings().leafLifetime); },
+    get clockSkewMs() { return durationMs(settings().clockSkew); },
+  };
 }

@@ -10,10 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../shared/log.ts';
 import { identityName, spiffeId, IDENTITY_NAMESPACE } from '../../shared/identity.ts';
 import { issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tls.ts';
-import { identityAudience } from '../../webhook/inject/names.ts';
 import { MeshIdentitySpec, MESH_IDENTITY_NAME, durationMs } from '../../crds/schema/meshidentity.ts';
-import { IdentityController } from './controller.ts';
-import { buildIdentityServer, identityMetrics, tokenReviewer } from './server.ts';
+import { IdentityController, certifyDepsOf } from './controller.ts';
+import { buildIdentityServer, identityMetrics } from './server.ts';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
 const config = {
@@ -59,14 +58,7 @@ for (;;) {
 
 const app = buildIdentityServer({
   tls: await servingTls(issuer),
-  deps: {
-    review: tokenReviewer(kc, () => identityAudience(settings().trustDomain)),
-    issuer: () => controller.issuer(),
-    get trustDomain() { return settings().trustDomain; },
-    get audience() { return identityAudience(settings().trustDomain); },
-    get lifetimeMs() { return durationMs(settings().leafLifetime); },
-    get clockSkewMs() { return durationMs(settings().clockSkew); },
-  },
+  deps: certifyDepsOf(controller, kc),
   metrics, logger: log,
 });
 serving.app = app;
