@@ -4,11 +4,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
 import { X509Certificate } from 'node:crypto';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { kubeConfig, testNamespace, kubectl } from '../support/kube.ts';
+import { kubeConfig, testNamespace, kubectl, eventually } from '../support/kube.ts';
 import { IdentityClient } from '../../shared/identity-client.ts';
 import { bootstrapIdentity, renderIdentityObjects } from '../../operator/identity/bootstrap.ts';
 import { createCa, createIntermediateCa, issueLeaf, privateKeyPem } from '../../shared/tls.ts';
@@ -79,11 +79,48 @@ test('a pod\'s ServiceAccount token gets a certificate for exactly its identity;
   const malformed = await call(webToken, 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A');
   assert.deepEqual([malformed.status, malformed.body.error], [400, 'csr_malformed']);
 
+  const extraSans = await call(webToken, await csrWith(web, [{ type: 'dns', value: web }, { type: 'dns', value: 'kubernetes.default.svc' }], 'P-256'));
+  assert.deepEqual([extraSans.status, extraSans.body.error], [403, 'extra_names']);
+  const p384 = await call(webToken, await csrWith(web, [{ type: 'dns', value: web }], 'P-384'));
+  assert.deepEqual([p384.status, p384.body.error], [400, 'key_not_p256']);
+
+  // A token cannot be made to expire quickly (TokenRequest's minimum is 600 s); the API server
+  // refuses an expired one exactly as it refuses a token whose bound object is gone, which is
+  // what this checks for real. Expiry's own message is covered by certify.test.ts with a fake review.
+  const bound = await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'bound' } } });
+  const boundToken = (await core.createNamespacedServiceAccountToken({ name: 'web', namespace: ns, body: { spec: { audiences: [AUD], expirationSeconds: 600, boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: 'bound', uid: bound.metadata?.uid ?? '' } } } })).status?.token ?? '';
+  const whileBound = await call(boundToken, (await createCsr(web)).csrPem);
+  assert.equal(whileBound.status, 200, 'a bound token works while its object exists');
+  await core.deleteNamespacedSecret({ namespace: ns, name: 'bound' });
+  // The API server reads the bound object from its cache, so it may take a moment to notice.
+  let issuedMeanwhile = 0;
+  const afterDelete = await eventually('the bound token to be refused', async () => {
+    const r = await call(boundToken, (await createCsr(web)).csrPem);
+    if (r.status === 200) issuedMeanwhile++;
+    return r.status === 200 ? undefined : r;
+  }, 30_000);
+  assert.deepEqual([afterDelete.status, afterDelete.body.error], [401, 'token_invalid'], 'a token whose bound object is gone proves nothing');
+
   const text = await metrics.registry.metrics();
-  assert.match(text, /skein_identity_certify_total\{result="issued"\} 1/);
+  assert.match(text, new RegExp(`skein_identity_certify_total\\{result="issued"\\} ${2 + issuedMeanwhile}\n`));
   assert.match(text, /skein_identity_refused_total\{reason="name_mismatch"\} 2/);
-  assert.match(text, /skein_identity_refused_total\{reason="token_invalid"\} 2/);
+  assert.match(text, /skein_identity_refused_total\{reason="token_invalid"\} 3/);
+  assert.match(text, /skein_identity_refused_total\{reason="extra_names"\} 1/);
+  assert.match(text, /skein_identity_refused_total\{reason="key_not_p256"\} 1/);
+  assert.match(text, /skein_identity_certify_duration_seconds_count\{result="refused"\} 8/);
 });
+
+/** A CSR the client library would never make: several names, or another curve. */
+async function csrWith(cn: string, names: { type: 'dns' | 'url'; value: string }[], curve: 'P-256' | 'P-384'): Promise<string> {
+  const { webcrypto } = await import('node:crypto');
+  const { x509 } = await import('../../shared/x509.ts');
+  const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, ['sign', 'verify']);
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: `CN=${cn}`, keys, signingAlgorithm: { name: 'ECDSA', hash: curve === 'P-256' ? 'SHA-256' : 'SHA-384' },
+    extensions: [new x509.SubjectAlternativeNameExtension(names)],
+  });
+  return csr.toString('pem');
+}
 
 test('issuer rotation under load: the Secret changes, certify calls keep succeeding, new leaves chain to the new issuer', async (t) => {
   const { IssuerSource } = await import('../../operator/identity/issuer.ts');
@@ -147,8 +184,12 @@ test('issuer rotation under load: the Secret changes, certify calls keep succeed
 
 test('skein-identity installed from manifests/base certifies a workload through its Service, as a proxy would', async (t) => {
   const BASE = resolve(import.meta.dirname, '../../manifests/base');
+  await kubectl('apply', '--server-side', '-f', resolve(import.meta.dirname, '../../crds/meshidentities.skein.dev.yaml'));
   await kubectl('apply', '-k', BASE);
-  t.after(async () => { await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found'); });
+  t.after(async () => {
+    await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found');
+    await kubectl('delete', 'meshidentity', 'default', '--ignore-not-found');
+  });
   const boot = await bootstrapIdentity('cluster.local');
   const dir = mkdtempSync(join(tmpdir(), 'skein-identity-e2e-'));
   writeFileSync(join(dir, 'identity.yaml'), renderIdentityObjects(boot));
@@ -171,4 +212,15 @@ test('skein-identity installed from manifests/base certifies a workload through 
   const leaf = new X509Certificate(client.current?.certPem ?? '');
   assert.match(leaf.subjectAltName ?? '', new RegExp(`DNS:${identity.replace(/\./g, '\\.')}`));
   assert.ok(leaf.checkIssued(new X509Certificate(client.current?.chainPem[0] ?? '')), 'the leaf is issued by the installed issuer');
+
+  // The installed service made MeshIdentity default, keeps its status, and publishes the anchors.
+  const issuerFingerprint = new X509Certificate(boot.issuerCertPem).fingerprint256;
+  await eventually('MeshIdentity default: IssuerValid=True with the bootstrap issuer', async () => {
+    const out = await kubectl('get', 'meshidentity', 'default', '-o', 'jsonpath={.status.issuer.fingerprintSHA256} {.status.conditions[?(@.type=="IssuerValid")].status} {.status.certificatesIssued}');
+    const [fp, valid, issued] = out.split(' ');
+    return fp === issuerFingerprint && valid === 'True' && Number(issued) >= 1 ? out : undefined;
+  }, 60_000);
+  await core.patchNamespace({ name: ns, body: { metadata: { annotations: { 'skein.dev/inject': 'enabled' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  const roots = await eventually(`ConfigMap skein-trust-roots in ${ns}`, async () => (await core.readNamespacedConfigMap({ namespace: ns, name: 'skein-trust-roots' })).data?.['ca-bundle.crt'], 60_000);
+  assert.equal(roots, boot.anchorPem);
 });
