@@ -1,0 +1,47 @@
+// Usage text for each command: `kubectl skein <command> --help`.
+export const HELP: Record<string, string> = {
+  skein: `kubectl skein: install, check and inject the Skein service mesh
+
+Usage: kubectl skein <command> [flags]
+
+Commands:
+  install     print the CRDs, the control plane and its identity for \`kubectl apply --server-side -f -\`
+  uninstall   print what to delete for \`kubectl delete -f -\` (CRDs only with --crds)
+  inject      add skein.dev/inject: enabled to the pod templates of manifests (or the full sidecar with --manual)
+  check       check the cluster before (--pre) or after an install
+  version     print the CLI version
+  help        this text; \`kubectl skein <command> --help\` for a command`,
+  install: `Usage: kubectl skein install [--overlay base|ha|cert-manager] [--trust-domain D] [--identity-issuer-dir DIR] | kubectl apply --server-side -f -
+
+Prints the CRDs, then manifests/ rendered by \`kubectl kustomize\` (kubectl from $SKEIN_KUBECTL, PATH, or
+~/.cache/skein/k8s/<version>/), then the identity objects for this install.
+
+  --overlay              base (default), ha (3 replicas, PodDisruptionBudgets, failurePolicy Fail), or
+                         cert-manager (cert-manager issues the identity issuer and the webhook certificate)
+  --trust-domain         the mesh's trust domain (default cluster.local)
+  --identity-issuer-dir  use your own issuer: tls.crt, tls.key and ca.crt (the trust anchors), checked before
+                         printing. With --overlay cert-manager: the trust anchor's tls.crt and tls.key.
+                         Without it, a trust anchor and issuer are generated on this machine.`,
+  uninstall: `Usage: kubectl skein uninstall [--overlay base|ha|cert-manager] [--crds] | kubectl delete --ignore-not-found -f -
+
+Prints the control plane's objects, webhook configurations first. CRDs (and every object of their kinds)
+are kept unless --crds is given.`,
+  inject: `Usage: kubectl skein inject [-f FILE|DIR|-]... [--manual]
+
+Reads manifests (files, directories, stdin; multi-document YAML and Lists) and writes them to stdout with
+skein.dev/inject: enabled on every pod template (Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets,
+Jobs, CronJobs). Nothing else changes, so a GitOps diff shows only the added lines. Other documents pass
+through untouched. What was done goes to stderr.
+
+  -f, --filename  a file, a directory of .yaml/.yml/.json files, or - for stdin (default: stdin)
+  --manual        write the init container, proxy and volumes the webhook would add (its defaults)`,
+  check: `Usage: kubectl skein check [--pre] [--output text|json] [--namespace NS] [--kubeconfig FILE] [--context NAME]
+
+Checks the cluster and prints a line per check, ✓ or ×, with a hint under each failure. Exits 1 when any
+check fails.
+
+  --pre         before installing: API server and version, permissions, no existing install
+  --output      text (default) or json
+  --namespace   where the dry-run probe pod is created (default: default)`,
+  version: 'Usage: kubectl skein version',
+};

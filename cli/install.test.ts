@@ -1,0 +1,73 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { createCa, createIntermediateCa, toPemPair } from '../shared/tls.ts';
+import { composeInstall, identityFromFiles, identityObjects, isDnsName, readPemDir, withTrustDomain } from './install.ts';
+import { composeUninstall } from './uninstall.ts';
+import { CliError } from './errors.ts';
+import { parseObjects, valueAt } from './manifests.ts';
+
+const CONTROL_PLANE = `apiVersion: v1
+kind: Namespace
+metadata: {name: skein-system}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: skein-identity, namespace: skein-system, labels: {skein.dev/control-plane-component: identity}}
+spec:
+  template:
+    spec:
+      containers:
+      - name: identity
+        env: [{name: SKEIN_TRUST_DOMAIN, value: cluster.local}]
+      - name: other
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {name: skein-webhook}
+`;
+const CRDS = 'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: x.skein.dev}\n';
+
+test('the install stream: CRDs first, then the control plane with the trust domain, then identity', () => {
+  const docs = parseAllDocuments(composeInstall(CRDS, CONTROL_PLANE, 'apiVersion: v1\nkind: Secret\nmetadata: {name: skein-issuer}\n', 'mesh.example.com'))
+    .map((d) => d.toJS() as unknown);
+  assert.deepEqual(docs.map((d) => valueAt(d, 'kind')), ['CustomResourceDefinition', 'Namespace', 'Deployment', 'MutatingWebhookConfiguration', 'Secret']);
+  const containers = valueAt(docs[2], 'spec', 'template', 'spec', 'containers') as { env: unknown[] }[];
+  assert.deepEqual(containers.map((c) => c.env), [[{ name: 'SKEIN_TRUST_DOMAIN', value: 'mesh.example.com' }], [{ name: 'SKEIN_TRUST_DOMAIN', value: 'mesh.example.com' }]]);
+  assert.deepEqual(withTrustDomain(parseObjects(CONTROL_PLANE), 'x')[0], parseObjects(CONTROL_PLANE)[0], 'only control-plane Deployments change');
+});
+
+test('trust domains are DNS names', () => {
+  assert.equal(isDnsName('cluster.local'), true);
+  assert.equal(isDnsName('Mesh_1'), false);
+});
+
+test('uninstall lists webhook configurations first, CRDs only when asked, names only', () => {
+  const kinds = (s: string) => parseObjects(s).map((o) => o.kind);
+  assert.deepEqual(kinds(composeUninstall(CONTROL_PLANE, undefined)), ['MutatingWebhookConfiguration', 'Namespace', 'Deployment']);
+  assert.deepEqual(kinds(composeUninstall(CONTROL_PLANE, CRDS)), ['MutatingWebhookConfiguration', 'Namespace', 'Deployment', 'CustomResourceDefinition']);
+  assert.deepEqual(parseObjects(composeUninstall(CONTROL_PLANE, undefined))[2], { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'skein-identity', namespace: 'skein-system' } });
+});
+
+test('a brought issuer is checked before anything is printed; a generated one is printed as Secret and ConfigMap', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'skein-issuer-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const anchor = await createCa({ commonName: 'anchor', validForMs: 86_400_000 * 30, pathLength: 1 });
+  const other = await createCa({ commonName: 'other', validForMs: 86_400_000 * 30, pathLength: 1 });
+  const issuer = await toPemPair(await createIntermediateCa(anchor, { commonName: 'issuer', validForMs: 86_400_000 * 10 }));
+  writeFileSync(join(dir, 'tls.crt'), issuer.certPem);
+  writeFileSync(join(dir, 'tls.key'), issuer.keyPem);
+  await assert.rejects(identityFromFiles(await readPemDir(dir), dir), (e: unknown) => e instanceof CliError && /ca\.crt is missing/.test(e.message));
+  writeFileSync(join(dir, 'ca.crt'), other.cert.toString('pem'));
+  await assert.rejects(identityObjects({ overlay: 'base', trustDomain: 'cluster.local', issuerDir: dir }),
+    (e: unknown) => e instanceof CliError && e.code === 'InvalidIssuer' && /not signed by any current trust anchor/.test(e.message));
+  writeFileSync(join(dir, 'ca.crt'), anchor.cert.toString('pem'));
+  const objs = parseObjects(await identityObjects({ overlay: 'base', trustDomain: 'cluster.local', issuerDir: dir }));
+  assert.deepEqual(objs.map((o) => `${o.kind}/${o.metadata.name}`), ['Secret/skein-issuer', 'ConfigMap/skein-trust-anchors']);
+  const generated = parseObjects(await identityObjects({ overlay: 'cert-manager', trustDomain: 'cluster.local', issuerDir: undefined }));
+  assert.deepEqual(generated.map((o) => `${o.kind}/${o.metadata.name}`), ['Secret/skein-trust-anchor', 'ConfigMap/skein-trust-anchors']);
+  assert.equal(valueAt(generated[0], 'stringData', 'tls.crt'), valueAt(generated[1], 'data', 'ca-bundle.crt'));
+});

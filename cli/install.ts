@@ -1,0 +1,99 @@
+// `kubectl skein install`: the CRDs, the rendered control plane and the
+// per-install identity objects (a trust anchor and issuer generated here, or
+// read from files), as one stream for `kubectl apply --server-side -f -`.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { bootstrapIdentity, renderIdentityObjects } from '../operator/identity/bootstrap.ts';
+import { IssuerInvalid, loadIssuer } from '../operator/identity/issuer.ts';
+import { IDENTITY_NAMESPACE } from '../shared/identity.ts';
+import { createCa, toPemPair } from '../shared/tls.ts';
+import { CliError } from './errors.ts';
+import { joinStreams, parseObjects, toStream, type KubeObject, type Overlay } from './manifests.ts';
+
+export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+const CONTROL_PLANE_LABEL = 'skein.dev/control-plane-component';
+const TRUST_DOMAIN_ENV = 'SKEIN_TRUST_DOMAIN';
+
+export function isDnsName(name: string): boolean {
+  return /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name);
+}
+
+interface Container { name: string; env?: { name: string; value?: string }[] }
+
+/** Every control-plane container gets SKEIN_TRUST_DOMAIN, so the webhook and identity agree on names. */
+export function withTrustDomain(objects: readonly KubeObject[], trustDomain: string): KubeObject[] {
+  return objects.map((o) => {
+    if (o.kind !== 'Deployment' || o.metadata.labels?.[CONTROL_PLANE_LABEL] === undefined) return o;
+    const copy = structuredClone(o) as KubeObject & { spec?: { template?: { spec?: { containers?: Container[] } } } };
+    for (const c of copy.spec?.template?.spec?.containers ?? []) {
+      const env = c.env ?? [];
+      const existing = env.find((e) => e.name === TRUST_DOMAIN_ENV);
+      if (existing) existing.value = trustDomain;
+      else env.push({ name: TRUST_DOMAIN_ENV, value: trustDomain });
+      c.env = env;
+    }
+    return copy;
+  });
+}
+
+export interface PemFiles { cert: string; key: string; ca: string }
+
+export async function readPemDir(dir: string): Promise<PemFiles> {
+  const read = (f: string) => readFile(join(dir, f), 'utf8').catch(() => '');
+  const [cert, key, ca] = await Promise.all([read('tls.crt'), read('tls.key'), read('ca.crt')]);
+  return { cert, key, ca };
+}
+
+/** An issuer the user brought: checked as skein-identity will check it, before anything is applied. */
+export async function identityFromFiles(files: PemFiles, dir: string): Promise<string> {
+  if (!files.ca) throw new CliError('InvalidIssuer', `${dir}/ca.crt is missing: it must hold the trust anchor(s) that signed tls.crt`);
+  try {
+    await loadIssuer(files.cert, files.key, files.ca);
+  } catch (err) {
+    if (err instanceof IssuerInvalid) throw new CliError('InvalidIssuer', `${dir}: ${err.message}`);
+    throw err;
+  }
+  return renderIdentityObjects({ anchorPem: files.ca, issuerCertPem: files.cert, issuerKeyPem: files.key });
+}
+
+/**
+ * cert-manager issues the issuer; it needs the trust anchor (certificate and
+ * key) as Secret skein-trust-anchor for its CA Issuer, and the proxies need
+ * the anchor's certificate in ConfigMap skein-trust-anchors.
+ */
+export function renderAnchorObjects(anchor: { certPem: string; keyPem: string }): string {
+  const labels = { [CONTROL_PLANE_LABEL]: 'identity' };
+  return toStream([
+    { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'skein-trust-anchor', namespace: IDENTITY_NAMESPACE, labels }, stringData: { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPem } },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'skein-trust-anchors', namespace: IDENTITY_NAMESPACE, labels }, data: { 'ca-bundle.crt': anchor.certPem } },
+  ]);
+}
+
+export async function generateAnchor(trustDomain: string, days = 3650): Promise<{ certPem: string; keyPem: string }> {
+  const ca = await createCa({ commonName: `root.${IDENTITY_NAMESPACE}.${trustDomain}`, validForMs: days * 86_400_000, pathLength: 1 });
+  return toPemPair(ca);
+}
+
+export interface InstallOptions {
+  overlay: Overlay;
+  trustDomain: string;
+  issuerDir: string | undefined;
+}
+
+/** The identity objects for this install: generated, or from --identity-issuer-dir. */
+export async function identityObjects(opts: InstallOptions): Promise<string> {
+  if (opts.overlay === 'cert-manager') {
+    if (!opts.issuerDir) return renderAnchorObjects(await generateAnchor(opts.trustDomain));
+    const files = await readPemDir(opts.issuerDir);
+    if (!files.cert || !files.key) throw new CliError('InvalidIssuer', `${opts.issuerDir} must hold the trust anchor as tls.crt and tls.key (with --overlay cert-manager, cert-manager issues the issuer from it)`);
+    return renderAnchorObjects({ certPem: files.cert, keyPem: files.key });
+  }
+  if (opts.issuerDir) return identityFromFiles(await readPemDir(opts.issuerDir), opts.issuerDir);
+  return renderIdentityObjects(await bootstrapIdentity(opts.trustDomain));
+}
+
+/** The whole install stream: CRDs first (the rest may use them), the control plane, then its identity. */
+export function composeInstall(crds: string, controlPlane: string, identity: string, trustDomain: string): string {
+  return joinStreams([crds, toStream(withTrustDomain(parseObjects(controlPlane), trustDomain)), identity]);
+}
+

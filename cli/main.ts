@@ -1,0 +1,108 @@
+// kubectl-skein: parses the command line, runs one command, maps errors to
+// exit codes. Each command's logic lives in its own module.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CliError, usageError } from './errors.ts';
+import { HELP } from './help.ts';
+import { CLI_VERSION } from './version.ts';
+import { kustomize } from './kubectl.ts';
+import { CRDS_DIR, OVERLAYS, overlayDir, type Overlay } from './manifests.ts';
+import { composeInstall, identityObjects, isDnsName, DEFAULT_TRUST_DOMAIN } from './install.ts';
+import { composeUninstall } from './uninstall.ts';
+import { injectYaml } from './inject/inject.ts';
+import { readInputs } from './inject/read.ts';
+import { loadKubeConfig, runChecks } from './check/run.ts';
+import { formatJson, formatLine, formatSummary } from './check/format.ts';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+function parse<O extends Options>(command: string, args: string[], options: O) {
+  try {
+    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true });
+  } catch (err) {
+    throw usageError((err as Error).message, command);
+  }
+}
+
+function overlayOf(value: unknown, command: string): Overlay {
+  const v = typeof value === 'string' ? value : 'base';
+  if (!(OVERLAYS as readonly string[]).includes(v)) throw usageError(`--overlay must be one of ${OVERLAYS.join(', ')}, not "${v}"`, command);
+  return v as Overlay;
+}
+
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+
+async function install(args: string[]): Promise<number> {
+  const { values } = parse('install', args, { overlay: { type: 'string' }, 'trust-domain': { type: 'string' }, 'identity-issuer-dir': { type: 'string' } });
+  if (values.help) return help('install');
+  const trustDomain = values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN;
+  if (!isDnsName(trustDomain)) throw usageError(`--trust-domain "${trustDomain}" is not a DNS name; use something like cluster.local or mesh.example.com`, 'install');
+  const overlay = overlayOf(values.overlay, 'install');
+  const [crds, controlPlane, identity] = await Promise.all([
+    kustomize(CRDS_DIR), kustomize(overlayDir(overlay)), identityObjects({ overlay, trustDomain, issuerDir: values['identity-issuer-dir'] }),
+  ]);
+  out(composeInstall(crds, controlPlane, identity, trustDomain));
+  return 0;
+}
+
+async function uninstall(args: string[]): Promise<number> {
+  const { values } = parse('uninstall', args, { overlay: { type: 'string' }, crds: { type: 'boolean' } });
+  if (values.help) return help('uninstall');
+  const controlPlane = await kustomize(overlayDir(overlayOf(values.overlay, 'uninstall')));
+  out(composeUninstall(controlPlane, values.crds ? await kustomize(CRDS_DIR) : undefined));
+  return 0;
+}
+
+async function inject(args: string[]): Promise<number> {
+  const { values } = parse('inject', args, { filename: { type: 'string', short: 'f', multiple: true }, manual: { type: 'boolean' } });
+  if (values.help) return help('inject');
+  const outputs = (await readInputs(values.filename ?? [])).map((i) => injectYaml(i.yaml, i.source, { manual: values.manual ?? false, version: CLI_VERSION }));
+  // Files are joined as documents of one stream, as kubectl would read them.
+  process.stdout.write(outputs.map((o) => o.text).map((t) => (t.endsWith('\n') || t === '' ? t : `${t}\n`)).join('---\n'));
+  for (const line of outputs.flatMap((o) => o.report)) process.stderr.write(`${line}\n`);
+  return 0;
+}
+
+async function check(args: string[]): Promise<number> {
+  const { values } = parse('check', args, {
+    pre: { type: 'boolean' }, output: { type: 'string', short: 'o' }, namespace: { type: 'string', short: 'n' },
+    kubeconfig: { type: 'string' }, context: { type: 'string' },
+  });
+  if (values.help) return help('check');
+  const output = values.output ?? 'text';
+  if (output !== 'text' && output !== 'json') throw usageError(`--output must be text or json, not "${output}"`, 'check');
+  const kc = loadKubeConfig({ kubeconfig: values.kubeconfig, context: values.context });
+  const results = await runChecks(kc, { pre: values.pre ?? false, cliVersion: CLI_VERSION, namespace: values.namespace ?? 'default' },
+    (r) => { if (output === 'text') out(formatLine(r)); });
+  out(output === 'json' ? formatJson(results) : `\n${formatSummary(results)}`);
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+function help(command = 'skein'): number {
+  out(HELP[command] ?? HELP.skein ?? '');
+  return 0;
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
+  install, uninstall, inject, check,
+  version: () => { out(`kubectl-skein ${CLI_VERSION}`); return 0; },
+  help: (args) => help(args[0]),
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h') return help();
+  if (command === '--version') return COMMANDS.version!(rest);
+  const run = COMMANDS[command];
+  if (!run) throw usageError(`unknown command "${command}"`);
+  return run(rest);
+}
+
+if (import.meta.main) {
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof CliError)) throw err;
+    process.stderr.write(`kubectl skein: ${err.message}\n`);
+    process.exitCode = err.exitCode;
+  }
+}
