@@ -1,0 +1,85 @@
+// kubectl-skein against the real cluster, as a user runs it: install piped
+// into `kubectl apply --server-side`, check green, check red with a hint when
+// the webhook is scaled away, uninstall piped into `kubectl delete`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { ApiextensionsV1Api, AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { eventually, isNotFound, kubeConfig, kubectl } from '../support/kube.ts';
+import { REPO, BASE } from '../support/skein.ts';
+import type { CheckResult } from '../../cli/check/checks.ts';
+
+const run = promisify(execFile);
+const CLI = join(REPO, 'cli/bin/kubectl-skein');
+
+/** The cluster's kubectl binary; the CLI renders with the same one. */
+async function kubectlBin(): Promise<string> {
+  const bin = process.env.SKEIN_K8S_BIN ?? (await run(join(REPO, 'e2e/cluster/build-binaries.sh'))).stdout.trim().split('\n').pop() ?? '';
+  return join(bin, 'kubectl');
+}
+
+/** `kubectl skein <args> | kubectl <then...>` in bash with pipefail: either side failing fails the pipe. */
+async function pipe(args: string, then: string): Promise<string> {
+  const k = await kubectlBin();
+  const env = { ...process.env, SKEIN_KUBECTL: k, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` };
+  const { stdout } = await run('bash', ['-o', 'pipefail', '-c', `"${CLI}" ${args} | "${k}" --kubeconfig "${process.env.KUBECONFIG ?? ''}" ${then}`], { env, maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
+
+/** `kubectl skein check`: its exit code and output, without throwing on failure. */
+async function check(...args: string[]): Promise<{ code: number; stdout: string }> {
+  const env = { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` };
+  try {
+    return { code: 0, stdout: (await run(CLI, ['check', ...args], { env })).stdout };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '' };
+  }
+}
+
+test('install | kubectl apply gives a control plane that check passes; a scaled-away webhook fails check with a hint; uninstall removes it', async (t) => {
+  const kc = kubeConfig();
+  const core = kc.makeApiClient(CoreV1Api);
+  const uninstall = () => pipe('uninstall', 'delete --ignore-not-found --wait=true -f -');
+  t.after(async () => { await uninstall(); });
+
+  await pipe('install', 'apply --server-side -f -');
+  // Only what manifests/base carries can be waited for; skein-controller is checked below either way.
+  const deployments = parseAllDocuments(await kubectl('kustomize', BASE)).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string } })
+    .filter((o) => o.kind === 'Deployment').map((o) => o.metadata?.name ?? '');
+  assert.ok(deployments.includes('skein-webhook') && deployments.includes('skein-identity'), `base has ${deployments.join(', ')}`);
+  for (const d of deployments) await kubectl('-n', 'skein-system', 'rollout', 'status', `deployment/${d}`, '--timeout=180s');
+
+  const green = await check('--output', 'json');
+  const { checks } = JSON.parse(green.stdout) as { checks: CheckResult[] };
+  const failed = checks.filter((c) => !c.ok);
+  // The controller is checked as every user's cluster will be; until manifests/base carries it, that check fails, and only that one.
+  const controllerShipped = deployments.includes('skein-controller');
+  const expected = controllerShipped ? [] : ['Deployment skein-controller is ready'];
+  assert.deepEqual(failed.map((c) => c.name), expected, JSON.stringify(failed, null, 2));
+  assert.equal(green.code, controllerShipped ? 0 : 1);
+  for (const name of ['the API server reaches the webhook (a dry-run pod is injected)', 'Deployment skein-webhook is ready', 'Deployment skein-identity is ready']) {
+    assert.ok(checks.some((c) => c.name === name && c.ok), name);
+  }
+  assert.ok(checks.some((c) => c.category === 'identity' && c.ok && /issuer is valid/.test(c.name)));
+  assert.ok(checks.some((c) => c.category === 'crds' && c.ok));
+
+  await kubectl('-n', 'skein-system', 'scale', 'deployment/skein-webhook', '--replicas=0');
+  const red = await eventually('check to see the webhook gone', async () => {
+    const r = await check();
+    return /× the API server reaches the webhook/.test(r.stdout) ? r : undefined;
+  }, 90_000);
+  assert.equal(red.code, 1);
+  assert.match(red.stdout, /× Deployment skein-webhook is ready \(scaled to 0 replicas\)\n {4}hint: scale it up/);
+  assert.match(red.stdout, /× the API server reaches the webhook.*\n {4}hint: /);
+  assert.match(red.stdout, /Status check results are ×/);
+
+  await uninstall();
+  await eventually('namespace skein-system gone', async () => core.readNamespace({ name: 'skein-system' }).then(() => undefined, (err: unknown) => (isNotFound(err) ? true : undefined)), 120_000);
+  await assert.rejects(kc.makeApiClient(AdmissionregistrationV1Api).readMutatingWebhookConfiguration({ name: 'skein-webhook' }), isNotFound);
+  // CRDs stay (and with them users' objects) unless --crds is given.
+  await kc.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name: 'trafficsplits.split.smi-spec.io' });
+});

@@ -1,0 +1,78 @@
+// Every kustomization renders deterministically and carries no secret
+// material: what Argo CD and Flux apply is the same in every cluster and
+// every run, and nothing in Git needs hiding.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parse, parseAllDocuments } from 'yaml';
+import type { KubernetesObject, V1Deployment, V1PodDisruptionBudget } from '@kubernetes/client-node';
+
+const run = promisify(execFile);
+const REPO = join(import.meta.dirname, '..');
+
+/** The cluster's kubectl, found as the cluster tests find it: SKEIN_K8S_BIN, else the (cached) build. */
+async function kubectl(): Promise<string> {
+  const bin = process.env.SKEIN_K8S_BIN ?? (await run(join(REPO, 'e2e/cluster/build-binaries.sh'), { maxBuffer: 64 * 1024 * 1024 })).stdout.trim().split('\n').pop() ?? '';
+  return join(bin, 'kubectl');
+}
+
+const KUSTOMIZATIONS = [
+  'crds',
+  'manifests/base',
+  ...readdirSync(join(REPO, 'manifests/overlays')).map((o) => `manifests/overlays/${o}`),
+];
+
+async function render(dir: string): Promise<string> {
+  return (await run(await kubectl(), ['kustomize', join(REPO, dir)], { maxBuffer: 64 * 1024 * 1024 })).stdout;
+}
+
+for (const dir of KUSTOMIZATIONS) {
+  test(`${dir}: renders byte-identical twice, with no caBundle, PEM block or Secret data`, async () => {
+    const [first, second] = [await render(dir), await render(dir)];
+    assert.ok(first.length > 0);
+    assert.equal(first, second);
+    assert.doesNotMatch(first, /caBundle:\s*\S/, 'caBundle is applied by skein-webhook at run time');
+    assert.doesNotMatch(first, /-----BEGIN /, 'no PEM block: keys and certificates are made per install');
+    for (const doc of parseAllDocuments(first).map((d) => d.toJS() as { kind?: string; data?: unknown; stringData?: unknown; metadata?: { name?: string } })) {
+      if (doc.kind === 'Secret') assert.ok(doc.data === undefined && doc.stringData === undefined, `Secret ${doc.metadata?.name ?? ''} carries data`);
+    }
+  });
+}
+
+test('crds/Kustomization lists every CRD file, so `kubectl apply -k crds` and `-f crds/` apply the same', () => {
+  const listed = (parse(readFileSync(join(REPO, 'crds/Kustomization'), 'utf8')) as { resources: string[] }).resources.sort();
+  assert.deepEqual(listed, readdirSync(join(REPO, 'crds')).filter((f) => f.endsWith('.yaml')).sort());
+});
+
+test('the ha overlay runs every control-plane Deployment three times, spread over nodes, behind a PodDisruptionBudget, failing closed', async () => {
+  const objs = parseAllDocuments(await render('manifests/overlays/ha')).map((d) => d.toJS() as KubernetesObject & { spec?: unknown; webhooks?: { failurePolicy?: string }[] });
+  const deployments = objs.filter((o): o is V1Deployment & KubernetesObject => o.kind === 'Deployment');
+  assert.ok(deployments.length >= 2);
+  for (const d of deployments) {
+    const name = d.metadata?.name ?? '';
+    assert.equal(d.spec?.replicas, 3, name);
+    assert.equal(d.spec?.template.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.[0]?.topologyKey, 'kubernetes.io/hostname');
+    assert.ok(objs.some((o) => o.kind === 'PodDisruptionBudget' && (o as V1PodDisruptionBudget).spec?.selector?.matchLabels?.['app.kubernetes.io/name'] === name), `PDB for ${name}`);
+  }
+  for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+    assert.deepEqual(objs.filter((o) => o.kind === kind).flatMap((o) => (o.webhooks ?? []).map((w) => w.failurePolicy)), ['Fail']);
+  }
+});
+
+test('the cert-manager overlay: skein-issuer and the webhook certificate are cert-manager Certificates the components read', async () => {
+  const objs = parseAllDocuments(await render('manifests/overlays/cert-manager')).map((d) => d.toJS() as KubernetesObject);
+  type Certificate = { spec: { secretName: string; isCA?: boolean; privateKey?: { algorithm?: string; encoding?: string } } };
+  const certs = objs.filter((o) => o.kind === 'Certificate') as unknown as Certificate[];
+  const issuer = certs.find((c) => c.spec.secretName === 'skein-issuer');
+  assert.deepEqual([issuer?.spec.isCA, issuer?.spec.privateKey?.algorithm, issuer?.spec.privateKey?.encoding], [true, 'ECDSA', 'PKCS8']);
+  const webhook = objs.find((o) => o.kind === 'Deployment' && o.metadata?.name === 'skein-webhook') as V1Deployment | undefined;
+  const pod = webhook?.spec?.template.spec;
+  const container = pod?.containers[0];
+  const dir = container?.env?.find((e) => e.name === 'SKEIN_WEBHOOK_TLS_DIR')?.value;
+  const mount = container?.volumeMounts?.find((m) => m.mountPath === dir);
+  const volume = pod?.volumes?.find((v) => v.name === mount?.name);
+  assert.ok(volume?.secret?.secretName && certs.some((c) => c.spec.secretName === volume.secret?.secretName), 'the mounted Secret is a Certificate\'s');
+});
