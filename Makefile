@@ -60,6 +60,8 @@ test: typecheck lint unit e2e
 
 # Benchmarks report numbers against references; they assert nothing and are not part of make test.
 bench: deps binaries
+	@scripts/system-deps.sh bench
+	node bench/proxy.ts
 	$(CLUSTER) run -- node bench/pod-startup.ts
 	$(CLUSTER) run -- node bench/inject.ts
 	$(CLUSTER) run -- node bench/identity.ts

@@ -80,7 +80,7 @@ export async function startHaproxy(port: number, upstreamPort: number): Promise<
   await writeFile(join(dir, 'haproxy.cfg'), `
 global
   nbthread 1
-  maxconn 10000
+  maxconn 4000
 defaults
   mode http
   timeout connect 5s

@@ -1,0 +1,114 @@
+// The proxy benchmark of issue #7: the same load direct to an nginx upstream,
+// through nginx and through HAProxy (single-hop references), and through two
+// Skein proxies with mutual TLS between them (outbound hop → inbound hop →
+// upstream), in one run on this machine. Everything on loopback; every run
+// bounded in time. Reports requests/s, p50/p99, each proxy's CPU and peak
+// RSS, and the ratios the issue sets goals for.
+//   node bench/proxy.ts [--duration 10] [--rounds 3]
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { parseArgs } from 'node:util';
+import { createCa, issueLeaf, privateKeyPem } from '../shared/tls.ts';
+import { identityName } from '../shared/identity.ts';
+import { runWrk, type WrkResult } from './lib/wrk.ts';
+import { cpuSeconds, peakRssMiB } from './lib/proc.ts';
+import { startUpstream, startNginxProxy, startHaproxy, type Running } from './lib/references.ts';
+import { percentile } from './stats.ts';
+
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' } } });
+const DURATION = Number(values.duration);
+const ROUNDS = Number(values.rounds);
+const PORTS = { upstream: 18080, nginx: 18081, haproxy: 18082, skeinOut: 18090, skeinIn: 18091 };
+
+async function certificates(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'skein-bench-certs-'));
+  const ca = await createCa({ commonName: 'bench root', validForMs: 86_400_000, pathLength: 1 });
+  await writeFile(join(dir, 'ca.pem'), ca.cert.toString('pem'));
+  for (const [role, sa] of [['outbound', 'client'], ['inbound', 'server']] as const) {
+    const id = identityName(sa, 'bench', 'cluster.local');
+    const { cert, keys } = await issueLeaf(ca, { subject: `CN=${id}`, dnsNames: [id], usages: ['server', 'client'], validForMs: 86_400_000 });
+    if (!keys) throw new Error('issueLeaf made no key pair');
+    await writeFile(join(dir, `${role}.crt`), cert.toString('pem'));
+    await writeFile(join(dir, `${role}.key`), await privateKeyPem(keys.privateKey));
+  }
+  return dir;
+}
+
+async function startSkeinChain(certDir: string): Promise<Running> {
+  const hop = resolve(import.meta.dirname, 'lib/skein-hop.ts');
+  const inbound = spawn(process.execPath, [hop, 'inbound', String(PORTS.skeinIn), String(PORTS.upstream), certDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const outbound = spawn(process.execPath, [hop, 'outbound', String(PORTS.skeinOut), String(PORTS.skeinIn), identityName('server', 'bench', 'cluster.local'), certDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await new Promise((r) => setTimeout(r, 1500));
+  const stop = (p: typeof inbound) => new Promise<void>((r) => { if (p.exitCode !== null) r(); else { p.once('exit', () => r()); p.kill('SIGTERM'); } });
+  return { url: `http://127.0.0.1:${PORTS.skeinOut}/`, pids: [outbound.pid ?? 0, inbound.pid ?? 0], stop: async () => { await stop(outbound); await stop(inbound); } };
+}
+
+interface Sample { name: string; round: number; sat: WrkResult; paced: WrkResult; cpuPctOfCore: number[]; peakRssMiB: number[] }
+
+async function measure(name: string, round: number, start: () => Promise<Running>): Promise<Sample> {
+  const t = await start();
+  try {
+    await runWrk({ url: t.url, connections: 50, durationS: 2 }); // warm-up: connections, JIT, TLS sessions
+    const cpu0 = await Promise.all(t.pids.map(cpuSeconds));
+    const sat = await runWrk({ url: t.url, connections: 50, durationS: DURATION });
+    const cpu1 = await Promise.all(t.pids.map(cpuSeconds));
+    // About 1,000 requests/s: 10 connections, each pausing 10 ms (exponential) after every answer.
+    const paced = await runWrk({ url: t.url, connections: 10, durationS: DURATION, paceMs: 10 });
+    const rss = await Promise.all(t.pids.map(peakRssMiB));
+    return { name, round, sat, paced, cpuPctOfCore: cpu1.map((c, i) => ((c - (cpu0[i] ?? 0)) / DURATION) * 100), peakRssMiB: rss };
+  } finally {
+    await t.stop();
+  }
+}
+
+const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+
+async function main(): Promise<void> {
+  const certDir = await certificates();
+  const upstream = await startUpstream(PORTS.upstream);
+  const direct: Running = { url: upstream.url, pids: [], stop: () => Promise.resolve() };
+  const targets: [string, () => Promise<Running>][] = [
+    ['direct', () => Promise.resolve(direct)],
+    ['nginx (1 hop)', () => startNginxProxy(PORTS.nginx, PORTS.upstream)],
+    ['haproxy (1 hop)', () => startHaproxy(PORTS.haproxy, PORTS.upstream)],
+    ['skein (2 hops, mTLS)', () => startSkeinChain(certDir)],
+  ];
+  const samples: Sample[] = [];
+  try {
+    // Round-robin, so drift on a shared machine hits every target alike.
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, start] of targets) {
+        const s = await measure(name, round, start);
+        samples.push(s);
+        console.error(`round ${round + 1}/${ROUNDS} ${name}: ${Math.round(s.sat.requestsPerSec)} req/s, paced ${Math.round(s.paced.requestsPerSec)} req/s p99 ${s.paced.p99Ms.toFixed(3)} ms, errors ${s.sat.errors + s.paced.errors}`);
+      }
+    }
+  } finally {
+    await upstream.stop();
+    await rm(certDir, { recursive: true, force: true });
+  }
+  const by = (name: string) => samples.filter((s) => s.name === name);
+  const med = (name: string, f: (s: Sample) => number) => median(by(name).map(f));
+  console.log(`\nProxy benchmark: wrk -c50 -d${DURATION}s (saturation) and wrk -c10 with 10 ms exponential think time (~1,000 req/s), ${ROUNDS} rounds, medians.\n`);
+  console.log('| target | req/s | p50 | p99 | paced req/s | paced p50 | paced p99 | proxy CPU (% of a core) | peak RSS (MiB) | errors |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const [name] of targets) {
+    const cpus = by(name)[0]?.cpuPctOfCore.map((_, i) => med(name, (s) => s.cpuPctOfCore[i] ?? 0).toFixed(0)).join(' + ') || '–';
+    const rss = by(name)[0]?.peakRssMiB.map((_, i) => Math.max(...by(name).map((s) => s.peakRssMiB[i] ?? 0)).toFixed(1)).join(' + ') || '–';
+    const errors = by(name).reduce((n, s) => n + s.sat.errors + s.paced.errors, 0);
+    console.log(`| ${name} | ${med(name, (s) => s.sat.requestsPerSec).toFixed(0)} | ${med(name, (s) => s.sat.p50Ms).toFixed(3)} ms | ${med(name, (s) => s.sat.p99Ms).toFixed(3)} ms | ${med(name, (s) => s.paced.requestsPerSec).toFixed(0)} | ${med(name, (s) => s.paced.p50Ms).toFixed(3)} ms | ${med(name, (s) => s.paced.p99Ms).toFixed(3)} ms | ${cpus} | ${rss} | ${errors} |`);
+  }
+  const ratio = (a: string, b: string, f: (s: Sample) => number) => median(by(a).map((s, i) => f(s) / f(by(b)[i] ?? s)));
+  const skein = 'skein (2 hops, mTLS)';
+  console.log('\nRatios (median of per-round ratios):');
+  console.log(`- skein req/s ÷ haproxy req/s: ${ratio(skein, 'haproxy (1 hop)', (s) => s.sat.requestsPerSec).toFixed(2)} (goal ≥ 0.33)`);
+  console.log(`- skein req/s ÷ nginx req/s: ${ratio(skein, 'nginx (1 hop)', (s) => s.sat.requestsPerSec).toFixed(2)}`);
+  console.log(`- skein req/s ÷ direct req/s: ${ratio(skein, 'direct', (s) => s.sat.requestsPerSec).toFixed(2)}`);
+  const added = median(by(skein).map((s, i) => s.paced.p99Ms - (by('direct')[i]?.paced.p99Ms ?? 0)));
+  console.log(`- p99 added by skein at ~1,000 req/s (paced p99 − direct paced p99): ${added.toFixed(3)} ms (goal < 1 ms)`);
+  console.log(`- peak RSS of each skein proxy: ${by(skein)[0]?.peakRssMiB.map((_, i) => Math.max(...by(skein).map((s) => s.peakRssMiB[i] ?? 0)).toFixed(1)).join(' MiB (outbound), ')} MiB (inbound) (goal < 64 MiB)`);
+}
+
+await main();
