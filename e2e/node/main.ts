@@ -10,6 +10,10 @@ import { join } from 'node:path';
 import { NETWORK, NODES, paths, kubeProxyCommand, type Layout, type Ports } from '../cluster/components.ts';
 import { NodeAgent } from './node-agent.ts';
 import { setupHost, cleanupAll } from './network.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { DnsServer, upstreamsOf } from './dns-server.ts';
+import { CatalogWatch } from './dns-catalog.ts';
+import { resolve } from './dns.ts';
 
 const execFileP = promisify(execFile);
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} local-node: ${msg}\n`);
@@ -75,6 +79,27 @@ function relayApiServer(port: number): Promise<net.Server> {
   });
 }
 
+/**
+ * Cluster DNS on the pods' host address, port 53, as CoreDNS is for a real
+ * cluster. It reads Services and EndpointSlices with kube-proxy's credentials,
+ * which may list and watch exactly those.
+ */
+async function startClusterDns(layout: Layout): Promise<{ stop: () => Promise<void> }> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(paths(layout.dir).kubeProxyKubeconfig);
+  const catalog = new CatalogWatch(kc, (what, err) => log(`dns: ${what} watch: ${err instanceof Error ? err.message : String(err)}`));
+  const server = new DnsServer({
+    host: NETWORK.hostIp,
+    port: 53,
+    resolve: (q) => resolve(q, NETWORK.clusterDomain, catalog.current()),
+    upstreams: upstreamsOf(readFileSync('/etc/resolv.conf', 'utf8'), NETWORK.hostIp),
+    log,
+  });
+  catalog.start();
+  await server.start();
+  return { stop: async () => { catalog.stop(); await server.stop(); } };
+}
+
 function startKubeProxy(layout: Layout): ChildProcess {
   const cmd = kubeProxyCommand(layout);
   const logFile = join(paths(layout.dir).logs, 'kube-proxy.log');
@@ -98,6 +123,7 @@ async function run(dir: string): Promise<void> {
   await setupHost();
   const relay = await relayApiServer(layout.ports.apiserver);
   const kubeProxy = startKubeProxy(layout);
+  const dns = await startClusterDns(layout);
   const pki = (f: string) => readFileSync(join(p.pki, f), 'utf8');
   const agents = NODES.map((n) => new NodeAgent({
     name: n.name,
@@ -125,6 +151,7 @@ async function run(dir: string): Promise<void> {
     kubeProxy.kill('SIGTERM');
     await proxyExited;
     relay.close();
+    await dns.stop();
     health.close();
     await cleanup(layout);
     releaseHost();

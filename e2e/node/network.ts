@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { NETWORK } from '../cluster/components.ts';
+import { removePodEtc, removeLeftoverPodEtc } from './dns-config.ts';
 
 const exec = promisify(execFile);
 
@@ -99,6 +100,7 @@ export async function pidsInNetns(netns: string): Promise<number[]> {
 export async function deleteSandbox(podUid: string): Promise<void> {
   const names = sandboxNames(podUid);
   await deleteNetns(names.netns);
+  removePodEtc(names.netns);
   await run('ip', ['link', 'del', names.hostVeth]).catch(() => undefined);
 }
 
@@ -154,6 +156,7 @@ export function splitRule(rule: string): string[] {
 export async function cleanupAll(): Promise<void> {
   await removeKubeChains();
   for (const ns of leftoverNetns()) await deleteNetns(ns);
+  removeLeftoverPodEtc(NETNS_PREFIX);
   for (const veth of leftoverVeths()) await run('ip', ['link', 'del', veth]).catch(() => undefined);
   await teardownHost();
 }

@@ -12,6 +12,7 @@ import { PodVolumes, MountError } from './volumes.ts';
 import { startProcess, type RunningProcess, type Exit, type Mount } from './runtime.ts';
 import { runProbe, ProbeState, httpGet, resolvePort } from './probes.ts';
 import { createSandbox, deleteSandbox, type Ipam } from './network.ts';
+import { podEtcFiles, writePodEtc } from './dns-config.ts';
 
 type Kind = 'init' | 'sidecar' | 'main';
 
@@ -129,6 +130,8 @@ export class PodWorker {
     }
     this.#podIP = this.#reservedIP ?? this.#node.ipam.allocate();
     this.#netns = (await createSandbox(this.uid, this.#podIP)).netns;
+    // Cluster DNS listens on the node's host address (see main.ts).
+    writePodEtc(this.#netns, podEtcFiles(this.pod, this.#podIP, this.#node.hostIP));
     this.#sandboxReady = true;
     this.#changed();
 

@@ -78,6 +78,8 @@ export function buildIdentityServer(o: { tls: SecureContextOptions; deps: Certif
   app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
     const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
     o.metrics.certified.inc({ result: status < 500 ? 'refused' : 'error' });
+    // A body fastify could not read (not JSON, too large) is a refusal with a reason too.
+    if (status < 500) o.metrics.refused.inc({ reason: 'bad_request' });
     return reply.code(status).send({ error: status < 500 ? 'bad_request' : 'error', message: err.message });
   });
   app.get('/metrics', async (_req, reply) => reply.type(o.metrics.registry.contentType).send(await o.metrics.registry.metrics()));
