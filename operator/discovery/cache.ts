@@ -1,0 +1,135 @@
+// The objects discovery reads, indexed the ways resolution looks them up
+// (Service by ClusterIP, slices by Service, Pod by IP). Fed by informer
+// events; every change returns the dependency keys it touched, so the hub
+// recomputes only the targets that read one of them.
+import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { EventType } from '../../shared/informer.ts';
+
+export interface ClusterView {
+  service(namespace: string, name: string): V1Service | undefined;
+  serviceByClusterIP(ip: string): V1Service | undefined;
+  slicesOf(namespace: string, service: string): V1EndpointSlice[];
+  pod(namespace: string, name: string): V1Pod | undefined;
+  podByIP(ip: string): V1Pod | undefined;
+}
+
+/** Dependency keys: what a lookup read, and what a change invalidates. Same strings on both sides. */
+export const dep = {
+  service: (ns: string, name: string) => `svc:${ns}/${name}`,
+  clusterIP: (ip: string) => `clusterip:${ip}`,
+  slices: (ns: string, service: string) => `slices:${ns}/${service}`,
+  pod: (ns: string, name: string) => `pod:${ns}/${name}`,
+  podIP: (ip: string) => `podip:${ip}`,
+};
+
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+const keyOf = (o: { metadata?: { namespace?: string; name?: string } }) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+function clusterIPs(s: V1Service): string[] {
+  const ips = s.spec?.clusterIPs ?? (s.spec?.clusterIP ? [s.spec.clusterIP] : []);
+  return ips.filter((ip) => ip !== 'None' && ip !== '');
+}
+
+/** Pods that own their IP: not host-network (that IP is the node's), not finished (the IP may be reused). */
+function podIPs(p: V1Pod): string[] {
+  if (p.spec?.hostNetwork === true || p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') return [];
+  const ips = (p.status?.podIPs ?? []).map((i) => i.ip).filter((ip): ip is string => typeof ip === 'string' && ip !== '');
+  return ips.length > 0 ? ips : p.status?.podIP ? [p.status.podIP] : [];
+}
+
+export class ClusterCache implements ClusterView {
+  readonly #services = new Map<string, V1Service>();
+  readonly #serviceByIP = new Map<string, string>();
+  readonly #slices = new Map<string, V1EndpointSlice>();
+  readonly #slicesByService = new Map<string, Set<string>>();
+  readonly #pods = new Map<string, V1Pod>();
+  readonly #podByIP = new Map<string, string>();
+
+  service(namespace: string, name: string): V1Service | undefined {
+    return this.#services.get(`${namespace}/${name}`);
+  }
+
+  serviceByClusterIP(ip: string): V1Service | undefined {
+    const key = this.#serviceByIP.get(ip);
+    return key === undefined ? undefined : this.#services.get(key);
+  }
+
+  slicesOf(namespace: string, service: string): V1EndpointSlice[] {
+    const keys = this.#slicesByService.get(`${namespace}/${service}`) ?? new Set<string>();
+    return [...keys].flatMap((k) => this.#slices.get(k) ?? []);
+  }
+
+  pod(namespace: string, name: string): V1Pod | undefined {
+    return this.#pods.get(`${namespace}/${name}`);
+  }
+
+  podByIP(ip: string): V1Pod | undefined {
+    const key = this.#podByIP.get(ip);
+    return key === undefined ? undefined : this.#pods.get(key);
+  }
+
+  applyService(type: EventType, s: V1Service): string[] {
+    const key = keyOf(s);
+    const old = this.#services.get(key);
+    for (const ip of old ? clusterIPs(old) : []) if (this.#serviceByIP.get(ip) === key) this.#serviceByIP.delete(ip);
+    if (type === 'deleted') this.#services.delete(key);
+    else {
+      this.#services.set(key, s);
+      for (const ip of clusterIPs(s)) this.#serviceByIP.set(ip, key);
+    }
+    const ips = new Set([...(old ? clusterIPs(old) : []), ...clusterIPs(s)]);
+    return [dep.service(s.metadata?.namespace ?? '', s.metadata?.name ?? ''), ...[...ips].map(dep.clusterIP)];
+  }
+
+  applySlice(type: EventType, e: V1EndpointSlice): string[] {
+    const key = keyOf(e);
+    const ns = e.metadata?.namespace ?? '';
+    const old = this.#slices.get(key);
+    const owners = new Set<string>();
+    for (const s of [old, e]) {
+      const svc = s?.metadata?.labels?.[SERVICE_NAME_LABEL];
+      if (svc !== undefined) owners.add(svc);
+    }
+    for (const svc of owners) this.#slicesByService.get(`${ns}/${svc}`)?.delete(key);
+    if (type === 'deleted') this.#slices.delete(key);
+    else {
+      this.#slices.set(key, e);
+      const svc = e.metadata?.labels?.[SERVICE_NAME_LABEL];
+      if (svc !== undefined) {
+        const set = this.#slicesByService.get(`${ns}/${svc}`) ?? new Set<string>();
+        set.add(key);
+        this.#slicesByService.set(`${ns}/${svc}`, set);
+      }
+    }
+    return [...owners].map((svc) => dep.slices(ns, svc));
+  }
+
+  applyPod(type: EventType, p: V1Pod): string[] {
+    const key = keyOf(p);
+    const old = this.#pods.get(key);
+    for (const ip of old ? podIPs(old) : []) if (this.#podByIP.get(ip) === key) this.#podByIP.delete(ip);
+    if (type === 'deleted') this.#pods.delete(key);
+    else {
+      this.#pods.set(key, p);
+      for (const ip of podIPs(p)) this.#podByIP.set(ip, key);
+    }
+    const ips = new Set([...(old ? podIPs(old) : []), ...podIPs(p)]);
+    return [dep.pod(p.metadata?.namespace ?? '', p.metadata?.name ?? ''), ...[...ips].map(dep.podIP)];
+  }
+}
+
+/** A view that notes every key it was asked for: exactly what a resolution depends on. */
+export function recording(view: ClusterView): { view: ClusterView; deps: Set<string> } {
+  const deps = new Set<string>();
+  return {
+    deps,
+    view: {
+      service: (ns, name) => { deps.add(dep.service(ns, name)); return view.service(ns, name); },
+      serviceByClusterIP: (ip) => { deps.add(dep.clusterIP(ip)); return view.serviceByClusterIP(ip); },
+      slicesOf: (ns, svc) => { deps.add(dep.slices(ns, svc)); return view.slicesOf(ns, svc); },
+      pod: (ns, name) => { deps.add(dep.pod(ns, name)); return view.pod(ns, name); },
+      podByIP: (ip) => { deps.add(dep.podIP(ip)); return view.podByIP(ip); },
+    },
+  };
+}

@@ -1,0 +1,145 @@
+// The discovery API (shared/discovery-protocol.ts): HTTP/2 over mutual TLS,
+// POST /v1/watch, one NDJSON stream per destination. Every client proves its
+// identity with a certificate from the mesh's trust roots; every refusal is a
+// status with a reason code, never a crash; every stream is bounded (body
+// size, streams per connection, how much a slow reader may leave unread).
+import { createSecureServer, constants, type Http2SecureServer, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import { WatchRequest, WATCH_PATH, HEARTBEAT_MS, type Update } from '../../shared/discovery-protocol.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { DiscoveryHub } from './hub.ts';
+import type { DiscoveryMetrics } from './metrics.ts';
+import { NOTHING } from './resolve.ts';
+import { parseTarget, TargetError } from './target.ts';
+
+export interface ServingTls { cert: string; key: string; ca: string }
+
+export interface DiscoveryServerOptions {
+  tls: ServingTls;
+  hub: Pick<DiscoveryHub, 'watch'>;
+  clusterDomain: string;
+  metrics: DiscoveryMetrics;
+  logger: Logger;
+  heartbeatMs?: number;
+  maxStreamsPerConnection?: number;
+  maxBodyBytes?: number;
+  /** A reader this far behind is cut off: snapshots make a fresh stream as good as the backlog. */
+  maxUnreadBytes?: number;
+  bodyTimeoutMs?: number;
+}
+
+export type RefusalCode = 'not_found' | 'method_not_allowed' | 'body_too_large' | 'body_timeout' | 'json_malformed' | 'request_invalid' | 'target_malformed';
+
+const STATUS: Record<RefusalCode, number> = {
+  not_found: 404, method_not_allowed: 405, body_too_large: 413, body_timeout: 408,
+  json_malformed: 400, request_invalid: 400, target_malformed: 400,
+};
+
+export function createDiscoveryServer(o: DiscoveryServerOptions): Http2SecureServer {
+  const server = createSecureServer({
+    ...tlsOptions(o.tls), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2', allowHTTP1: false,
+    settings: { maxConcurrentStreams: o.maxStreamsPerConnection ?? 100 },
+  });
+  server.on('stream', (stream, headers) => { handleStream(stream, headers, o); });
+  server.on('tlsClientError', (err: Error) => {
+    o.metrics.errors.inc({ reason: 'tls_handshake' });
+    o.logger.debug({ err: err.message }, 'TLS handshake refused');
+  });
+  server.on('sessionError', (err: Error) => {
+    o.metrics.errors.inc({ reason: 'session' });
+    o.logger.debug({ err: err.message }, 'HTTP/2 session failed');
+  });
+  return server;
+}
+
+/** For `server.setSecureContext` too: the certificate is renewed while streams stay open. */
+export function tlsOptions(tls: ServingTls): { cert: string; key: string; ca: string } {
+  return { cert: tls.cert, key: tls.key, ca: tls.ca };
+}
+
+/** The client's identity: the DNS SAN of its verified certificate (one name, as the identity service issues). */
+export function peerIdentity(stream: ServerHttp2Stream): string {
+  const cert = (stream.session?.socket as TLSSocket | undefined)?.getPeerX509Certificate();
+  const dns = (cert?.subjectAltName ?? '').split(', ').find((n) => n.startsWith('DNS:'));
+  return dns ? dns.slice(4) : 'unknown';
+}
+
+function refuse(stream: ServerHttp2Stream, o: DiscoveryServerOptions, code: RefusalCode, message: string): void {
+  o.metrics.errors.inc({ reason: code });
+  o.logger.info({ reason: code, peer: peerIdentity(stream) }, message);
+  if (stream.destroyed || stream.headersSent) { stream.close(constants.NGHTTP2_CANCEL); return; }
+  stream.respond({ ':status': STATUS[code], 'content-type': 'application/json' });
+  stream.end(JSON.stringify({ error: code, message }));
+}
+
+function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, o: DiscoveryServerOptions): void {
+  stream.on('error', (err) => { o.logger.debug({ err: err.message }, 'stream error'); });
+  if (headers[':path'] !== WATCH_PATH) return refuse(stream, o, 'not_found', `no such path; watch with POST ${WATCH_PATH}`);
+  if (headers[':method'] !== 'POST') return refuse(stream, o, 'method_not_allowed', `${WATCH_PATH} takes POST with a JSON body {"target": "ip:port"}`);
+  void readBody(stream, o.maxBodyBytes ?? 4096, o.bodyTimeoutMs ?? 10_000).then((body) => {
+    if (typeof body !== 'string') return refuse(stream, o, body.code, body.message);
+    let json: unknown;
+    try { json = JSON.parse(body); } catch { return refuse(stream, o, 'json_malformed', 'the body is not JSON; send {"target": "ip:port"}'); }
+    const req = WatchRequest.safeParse(json);
+    if (!req.success) return refuse(stream, o, 'request_invalid', `the watch request is invalid: ${req.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
+    try {
+      serveWatch(stream, req.data, o);
+    } catch (err) {
+      if (err instanceof TargetError) return refuse(stream, o, err.code, err.message);
+      throw err;
+    }
+  });
+}
+
+type BodyRefusal = { code: RefusalCode; message: string };
+
+function readBody(stream: ServerHttp2Stream, limit: number, timeoutMs: number): Promise<string | BodyRefusal> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const timer = setTimeout(() => finish({ code: 'body_timeout', message: `the request body did not arrive within ${timeoutMs} ms` }), timeoutMs);
+    const finish = (r: string | BodyRefusal) => {
+      clearTimeout(timer);
+      stream.removeAllListeners('data');
+      stream.removeAllListeners('end');
+      resolve(r);
+    };
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) finish({ code: 'body_too_large', message: `the request body is over ${limit} bytes; a watch request is one small JSON object` });
+      else chunks.push(chunk);
+    });
+    stream.on('end', () => finish(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
+function serveWatch(stream: ServerHttp2Stream, req: WatchRequest, o: DiscoveryServerOptions): void {
+  const target = parseTarget(req.target, o.clusterDomain);
+  const peer = peerIdentity(stream);
+  stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
+  o.metrics.streams.inc({ kind: target?.kind ?? 'unknown' });
+  o.metrics.peers.inc({ identity: peer });
+  o.metrics.streamsOpen.inc();
+  o.logger.info({ peer, target: req.target, namespace: req.namespace }, 'watch opened');
+  const maxUnread = o.maxUnreadBytes ?? 1 << 20;
+  const send = (line: string) => {
+    if (stream.destroyed || stream.closed) return;
+    if (stream.writableLength > maxUnread) {
+      o.metrics.errors.inc({ reason: 'slow_reader' });
+      o.logger.warn({ peer, target: req.target, unread: stream.writableLength }, 'watch stream closed: the client stopped reading');
+      stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      return;
+    }
+    stream.write(line + '\n');
+  };
+  const onUpdate = (u: Update) => { o.metrics.updatesSent.inc(); send(JSON.stringify(u)); };
+  // A name that is no Service of this cluster is "nothing there" for good: one snapshot, then heartbeats.
+  const unsubscribe = target ? o.hub.watch(target, onUpdate) : (onUpdate(NOTHING), () => undefined);
+  const heartbeat = setInterval(() => { send('{"type":"heartbeat"}'); }, o.heartbeatMs ?? HEARTBEAT_MS);
+  stream.once('close', () => {
+    clearInterval(heartbeat);
+    unsubscribe();
+    o.metrics.streamsOpen.dec();
+    o.logger.debug({ peer, target: req.target }, 'watch closed');
+  });
+}

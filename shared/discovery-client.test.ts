@@ -1,0 +1,170 @@
+// The client against the real discovery server over real mutual TLS on
+// loopback, and against a bare HTTP/2 peer for what a healthy server never does.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { DiscoveryClient } from './discovery-client.ts';
+import type { Update } from './discovery-protocol.ts';
+import { createLogger } from './log.ts';
+import { ClusterCache } from '../operator/discovery/cache.ts';
+import { DiscoveryHub } from '../operator/discovery/hub.ts';
+import { discoveryMetrics } from '../operator/discovery/metrics.ts';
+import { createDiscoveryServer } from '../operator/discovery/server.ts';
+import { testPki, CONTROLLER_IDENTITY } from '../operator/discovery/test-pki.ts';
+
+const pki = await testPki();
+const silent = createLogger('test', 'silent');
+
+async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A server that can be stopped (connections cut) and started again on the same port. */
+function restartable(t: TestContext, make: () => Http2SecureServer) {
+  let server: Http2SecureServer | undefined;
+  let sessions = new Set<ServerHttp2Session>();
+  let port = 0;
+  const ctl = {
+    sessionsSeen: 0,
+    async start() {
+      server = make();
+      server.on('session', (s) => { ctl.sessionsSeen++; sessions.add(s); s.on('close', () => sessions.delete(s)); });
+      await new Promise<void>((r) => server!.listen(port, '127.0.0.1', r));
+      port = (server.address() as AddressInfo).port;
+    },
+    async stop() {
+      const s = server;
+      server = undefined;
+      for (const x of sessions) x.destroy();
+      sessions = new Set();
+      if (s) await new Promise((r) => s.close(r));
+    },
+    get url() { return `https://127.0.0.1:${port}`; },
+  };
+  t.after(() => ctl.stop());
+  return ctl;
+}
+
+const svc: V1Service = { metadata: { name: 'web', namespace: 'shop' }, spec: { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80 }] } };
+const slice = (ips: string[], rv: string): V1EndpointSlice => ({
+  metadata: { name: 'web-a', namespace: 'shop', resourceVersion: rv, labels: { 'kubernetes.io/service-name': 'web' } },
+  addressType: 'IPv4', ports: [{ name: 'http', port: 8080 }], endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true } })),
+});
+
+function realServer(t: TestContext) {
+  const cache = new ClusterCache();
+  const hub = new DiscoveryHub(cache, { trustDomain: 'cluster.local' });
+  hub.changed(cache.applyService('added', svc));
+  hub.changed(cache.applySlice('added', slice(['10.0.0.1'], '1')));
+  const ctl = restartable(t, () => createDiscoveryServer({ tls: pki.server, hub, clusterDomain: 'cluster.local', metrics: discoveryMetrics(), logger: silent, heartbeatMs: 100 }));
+  return { cache, hub, ctl };
+}
+
+function client(t: TestContext, url: string, extra: Partial<ConstructorParameters<typeof DiscoveryClient>[0]> = {}) {
+  let credentialReads = 0;
+  const c = new DiscoveryClient({
+    url, serverName: CONTROLLER_IDENTITY, credentials: () => { credentialReads++; return pki.client; },
+    minBackoffMs: 20, maxBackoffMs: 200, logger: silent, ...extra,
+  });
+  t.after(() => c.close());
+  return { c, reads: () => credentialReads };
+}
+const ips = (u: Update | undefined) => u?.endpoints.map((e) => e.ip) ?? [];
+
+test('watches share one session; updates arrive as the cluster changes', async (t) => {
+  const { cache, hub, ctl } = realServer(t);
+  await ctl.start();
+  const { c } = client(t, ctl.url);
+  const byIp: Update[] = [];
+  const byName: Update[] = [];
+  c.watch('10.96.0.10:80', (u) => byIp.push(u));
+  c.watch('web.shop.svc.cluster.local:80', (u) => byName.push(u));
+  await until('both snapshots', () => byIp.length >= 1 && byName.length >= 1);
+  assert.equal(c.connected, true);
+  assert.deepEqual(ips(byIp[0]), ['10.0.0.1']);
+  hub.changed(cache.applySlice('modified', slice(['10.0.0.1', '10.0.0.2'], '2')));
+  await until('pushed to both', () => ips(byIp.at(-1)).length === 2 && ips(byName.at(-1)).length === 2);
+  assert.equal(ctl.sessionsSeen, 1, 'one session carries both streams');
+});
+
+test('control plane away: nothing is delivered, connected is false; back: re-subscribed with what changed meanwhile', async (t) => {
+  const { cache, hub, ctl } = realServer(t);
+  await ctl.start();
+  const { c, reads } = client(t, ctl.url);
+  const seen: Update[] = [];
+  c.watch('10.96.0.10:80', (u) => seen.push(u));
+  await until('snapshot', () => seen.length >= 1);
+  await ctl.stop();
+  await until('disconnected', () => !c.connected);
+  hub.changed(cache.applySlice('modified', slice(['10.0.0.3'], '3')));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(seen.length, 1, 'no empty or partial state is delivered while away');
+  await ctl.start();
+  await until('the change made meanwhile', () => ips(seen.at(-1))[0] === '10.0.0.3');
+  assert.equal(c.connected, true);
+  assert.equal(seen.length, 2);
+  assert.ok(reads() >= 2, 'the new session read the credentials again');
+});
+
+test('an unreadable line is counted and skipped; the stream goes on', async (t) => {
+  const ctl = restartable(t, () => {
+    const s = createSecureServer({ ...pki.server, requestCert: true, rejectUnauthorized: true });
+    s.on('stream', (stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
+      stream.write('{"type":"update","exists":"yes"}\n');
+      stream.write('not json at all\n');
+      stream.write(JSON.stringify({ type: 'update', exists: true, endpoints: [{ ip: '10.0.0.1', port: 80 }] }) + '\n');
+    });
+    return s;
+  });
+  await ctl.start();
+  const { c } = client(t, ctl.url);
+  const seen: Update[] = [];
+  c.watch('10.96.0.10:80', (u) => seen.push(u));
+  await until('the good line', () => seen.length >= 1);
+  assert.equal(c.badLines, 2);
+  assert.deepEqual(seen[0]?.endpoints[0], { ip: '10.0.0.1', port: 80, protocolHint: 'unknown', labels: {} }, 'defaults filled by the schema');
+});
+
+test('a session that goes silent (no heartbeat) is replaced', async (t) => {
+  const ctl = restartable(t, () => {
+    const s = createSecureServer({ ...pki.server, requestCert: true, rejectUnauthorized: true });
+    s.on('stream', (stream) => { stream.respond({ ':status': 200 }); stream.write(JSON.stringify({ type: 'update', exists: false, endpoints: [] }) + '\n'); });
+    return s;
+  });
+  await ctl.start();
+  const { c } = client(t, ctl.url, { silenceMs: 200 });
+  const seen: Update[] = [];
+  c.watch('10.96.0.10:80', (u) => seen.push(u));
+  await until('a second session after the silence', () => c.sessions >= 2 && seen.length >= 2, 5000);
+});
+
+test('a refused watch (400) is not asked again; other watches are unaffected', async (t) => {
+  const { ctl } = realServer(t);
+  await ctl.start();
+  const { c } = client(t, ctl.url);
+  const bad: Update[] = [];
+  const good: Update[] = [];
+  c.watch('no-port-here', (u) => bad.push(u));
+  c.watch('10.96.0.10:80', (u) => good.push(u));
+  await until('the good watch', () => good.length >= 1);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(bad.length, 0);
+  assert.equal(c.connected, true);
+});
+
+test('a server with a certificate for another name is not trusted', async (t) => {
+  const ctl = restartable(t, () => createSecureServer({ ...pki.client, requestCert: true, rejectUnauthorized: true }));
+  await ctl.start();
+  const { c } = client(t, ctl.url);
+  c.watch('10.96.0.10:80', () => undefined);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(c.connected, false);
+  assert.equal(c.sessions, 0);
+});

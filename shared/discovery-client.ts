@@ -1,0 +1,185 @@
+// The proxy's side of the discovery API: one HTTP/2 session over mutual TLS,
+// one stream per watched target multiplexed on it. When the control plane is
+// away the client says so (`connected`) and delivers nothing: the proxy keeps
+// its last good state. It reconnects with jittered backoff, opens new
+// sessions with the credentials current at that moment (certificates renew),
+// and re-subscribes every target; a silent session (no heartbeat) counts as dead.
+import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import { Message, WATCH_PATH, HEARTBEAT_MS, type Update, type WatchRequest } from './discovery-protocol.ts';
+import type { Logger } from './log.ts';
+
+export interface DiscoveryCredentials { cert: string; key: string; ca: string }
+
+export interface DiscoveryClientOptions {
+  /** `https://host:port` of the discovery service. */
+  url: string;
+  /** The identity the server's certificate must name (SKEIN_DISCOVERY_SERVER_NAME). */
+  serverName: string;
+  credentials: () => DiscoveryCredentials;
+  /** The asking proxy's namespace, sent with each watch. */
+  namespace?: string;
+  logger?: Logger;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** No line on any stream for this long and the session is taken for dead. */
+  silenceMs?: number;
+}
+
+interface Watch {
+  target: string;
+  onUpdate: (u: Update) => void;
+  stream: ClientHttp2Stream | undefined;
+  retry: NodeJS.Timeout | undefined;
+  failures: number;
+  /** A 4xx answer: the request itself is wrong, asking again will not help. */
+  refused: boolean;
+}
+
+export class DiscoveryClient {
+  readonly #o: DiscoveryClientOptions & Required<Pick<DiscoveryClientOptions, 'minBackoffMs' | 'maxBackoffMs' | 'silenceMs'>>;
+  readonly #watches = new Set<Watch>();
+  #session: ClientHttp2Session | undefined;
+  #connected = false;
+  #sessionFailures = 0;
+  #reconnect: NodeJS.Timeout | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
+  #lastLine = 0;
+  #closed = false;
+  /** Lines that failed the schema: logged and counted, never fatal. */
+  badLines = 0;
+  /** Sessions established, the first included. */
+  sessions = 0;
+
+  constructor(o: DiscoveryClientOptions) {
+    this.#o = { minBackoffMs: 250, maxBackoffMs: 15_000, silenceMs: 3 * HEARTBEAT_MS, ...o };
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  watch(target: string, onUpdate: (u: Update) => void): () => void {
+    const w: Watch = { target, onUpdate, stream: undefined, retry: undefined, failures: 0, refused: false };
+    this.#watches.add(w);
+    if (this.#connected) this.#open(w); else this.#ensureSession();
+    return () => {
+      this.#watches.delete(w);
+      clearTimeout(w.retry);
+      w.stream?.close(constants.NGHTTP2_CANCEL);
+    };
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#reconnect);
+    clearInterval(this.#watchdog);
+    for (const w of this.#watches) clearTimeout(w.retry);
+    this.#watches.clear();
+    this.#session?.destroy();
+  }
+
+  #backoff(failures: number): number {
+    const base = Math.min(this.#o.maxBackoffMs, this.#o.minBackoffMs * 2 ** Math.min(failures, 16));
+    return base / 2 + Math.random() * (base / 2);
+  }
+
+  #ensureSession(): void {
+    if (this.#session || this.#closed || this.#reconnect) return;
+    let session: ClientHttp2Session;
+    try {
+      session = connect(this.#o.url, { ...this.#o.credentials(), servername: this.#o.serverName });
+    } catch (err) {
+      // Bad credentials (e.g. a key that does not match) fail here, synchronously.
+      this.#o.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot open a discovery session; retrying');
+      this.#scheduleReconnect();
+      return;
+    }
+    this.#session = session;
+    session.on('connect', () => {
+      this.#connected = true;
+      this.#sessionFailures = 0;
+      this.sessions++;
+      this.#lastLine = Date.now();
+      this.#o.logger?.info({ url: this.#o.url }, 'discovery connected');
+      for (const w of this.#watches) this.#open(w);
+      this.#watchdog = setInterval(() => { this.#checkSilence(session); }, Math.max(50, this.#o.silenceMs / 4));
+    });
+    session.on('error', (err: Error) => { this.#o.logger?.warn({ err: err.message }, 'discovery session failed'); });
+    session.on('close', () => {
+      if (this.#session === session) this.#session = undefined;
+      clearInterval(this.#watchdog);
+      const wasConnected = this.#connected;
+      this.#connected = false;
+      for (const w of this.#watches) { w.stream = undefined; clearTimeout(w.retry); w.retry = undefined; }
+      if (wasConnected) this.#o.logger?.warn('discovery disconnected; keeping the last good state');
+      else this.#sessionFailures++;
+      this.#scheduleReconnect();
+    });
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#watches.size === 0 || this.#reconnect) return;
+    this.#reconnect = setTimeout(() => { this.#reconnect = undefined; this.#ensureSession(); }, this.#backoff(this.#sessionFailures));
+  }
+
+  #checkSilence(session: ClientHttp2Session): void {
+    const streaming = [...this.#watches].some((w) => w.stream !== undefined);
+    if (!streaming || Date.now() - this.#lastLine < this.#o.silenceMs) return;
+    this.#o.logger?.warn({ silentMs: Date.now() - this.#lastLine }, 'discovery sent nothing, not even a heartbeat; reconnecting');
+    session.destroy();
+  }
+
+  #open(w: Watch): void {
+    const session = this.#session;
+    if (!session || w.stream || w.refused || !this.#watches.has(w)) return;
+    const stream = session.request({ ':method': 'POST', ':path': WATCH_PATH, 'content-type': 'application/json' });
+    w.stream = stream;
+    const body: WatchRequest = { target: w.target, ...(this.#o.namespace !== undefined ? { namespace: this.#o.namespace } : {}) };
+    stream.end(JSON.stringify(body));
+    let status = 0;
+    let buffer = '';
+    stream.setEncoding('utf8');
+    stream.on('response', (h) => { status = Number(h[':status']); });
+    stream.on('data', (chunk: string) => {
+      buffer += chunk;
+      // An error answer is JSON without a newline; only a 200 stream carries messages.
+      if (status !== 200) return;
+      for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
+        this.#line(w, buffer.slice(0, i));
+        buffer = buffer.slice(i + 1);
+      }
+    });
+    stream.on('error', () => undefined);
+    stream.on('close', () => {
+      if (w.stream !== stream) return;
+      w.stream = undefined;
+      if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+        w.refused = true;
+        this.#o.logger?.error({ target: w.target, status, answer: buffer.slice(0, 500) }, 'discovery refused the watch; not asking again');
+        return;
+      }
+      // The session closing re-subscribes everything; a lone stream ending is retried on its own.
+      if (!this.#connected || this.#session !== session || session.destroyed || session.closed) return;
+      w.failures++;
+      w.retry = setTimeout(() => { w.retry = undefined; this.#open(w); }, this.#backoff(w.failures));
+    });
+  }
+
+  #line(w: Watch, line: string): void {
+    this.#lastLine = Date.now();
+    if (line.trim() === '') return;
+    let parsed;
+    try {
+      parsed = Message.safeParse(JSON.parse(line));
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed?.success) {
+      this.badLines++;
+      this.#o.logger?.warn({ target: w.target, line: line.slice(0, 200), problem: parsed?.error.issues[0]?.message ?? 'not JSON' }, 'discovery sent a line this proxy cannot read; skipped');
+      return;
+    }
+    w.failures = 0;
+    if (parsed.data.type === 'update') w.onUpdate(parsed.data);
+  }
+}
