@@ -26,6 +26,7 @@ const TABLE: Record<string, Image> = {
   // Skein's own images run this checkout's code.
   'skein.dev/webhook': node('webhook/main.ts'),
   'skein.dev/identity': node('operator/identity/main.ts'),
+  'skein.dev/controller': node('operator/main.ts'),
   // The proxy image: `skein-proxy` by default, and `skein-init` for the init container.
   'skein.dev/proxy': {
     ...node('proxy-image/proxy/main.ts'),
