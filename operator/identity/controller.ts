@@ -35,7 +35,7 @@ export interface ControllerOptions {
   fallback: MeshIdentitySettings;
   metrics: IdentityMetrics;
   log: Logger;
-  /** Create the MeshIdentity with an empty spec (all defaults) when it does not exist at start. */
+  /** Create the MeshIdentity when it does not exist at start: the fallback trust domain, every other field defaulted. */
   createIfMissing?: boolean;
   /** Limits the namespaces that get trust roots (tests use it to stay inside their own namespaces). */
   namespaceLabelSelector?: string;
@@ -151,7 +151,7 @@ export class IdentityController {
 
   async #createMeshIdentity(): Promise<void> {
     try {
-      await this.#custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'MeshIdentity', metadata: { name: this.#o.meshIdentityName }, spec: {} } });
+      await this.#custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'MeshIdentity', metadata: { name: this.#o.meshIdentityName }, spec: { trustDomain: this.#o.fallback.trustDomain } } });
       this.#o.log.info(`created MeshIdentity ${this.#o.meshIdentityName} with the default settings`);
     } catch (err) {
       if (!(err instanceof ApiException && err.code === 409)) this.#o.log.warn({ err: err instanceof Error ? err.message : String(err) }, `could not create MeshIdentity ${this.#o.meshIdentityName}`);

@@ -1,7 +1,7 @@
 // skein-identity: the wiring. Its settings come from MeshIdentity `default`
 // (SKEIN_MESH_IDENTITY names another); until one is seen, and whenever the
 // one seen is invalid or deleted, it keeps the last good settings, starting
-// from the built-in defaults (the CRD's). The issuer and trust anchors come
+// from the built-in defaults (the CRD's) with SKEIN_TRUST_DOMAIN. The issuer and trust anchors come
 // from the Secret and ConfigMap the settings name. The service's own serving
 // certificate is issued by the issuer for its own identity, so proxies
 // verify it against the trust anchors alone.
@@ -20,6 +20,9 @@ const config = {
   namespace: env('POD_NAMESPACE', IDENTITY_NAMESPACE),
   serviceAccount: env('SKEIN_SERVICE_ACCOUNT', 'skein-identity'),
   meshIdentity: env('SKEIN_MESH_IDENTITY', MESH_IDENTITY_NAME),
+  // What `kubectl skein install` sets on every control-plane container; the
+  // trust domain until a MeshIdentity says otherwise, and the one a created MeshIdentity gets.
+  trustDomain: env('SKEIN_TRUST_DOMAIN', 'cluster.local'),
 };
 
 const log = createLogger('skein-identity');
@@ -31,7 +34,7 @@ const metrics = identityMetrics();
 const serving: { app?: ReturnType<typeof buildIdentityServer> } = {};
 
 const controller = new IdentityController({
-  kubeConfig: kc, meshIdentityName: config.meshIdentity, fallback: MeshIdentitySpec.parse({}), metrics, log, createIfMissing: true,
+  kubeConfig: kc, meshIdentityName: config.meshIdentity, fallback: MeshIdentitySpec.parse({ trustDomain: config.trustDomain }), metrics, log, createIfMissing: true,
   onIssuer: (issuer) => { if (serving.app) void servingTls(issuer).then((tls) => { serving.app?.server.setSecureContext(tls); }); },
 });
 const settings = () => controller.settings();
