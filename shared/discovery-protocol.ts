@@ -31,10 +31,12 @@ export type ProtocolHint = z.infer<typeof ProtocolHint>;
 export const Endpoint = z.object({
   ip: z.string(),
   port: z.number().int().min(1).max(65535),
-  /** The workload identity a meshed endpoint's proxy must present; absent when not meshed. */
+  /**
+   * The workload identity a meshed endpoint's proxy must present; absent when not meshed.
+   * A proxy dials a meshed endpoint at its own ip:port: the server pod's iptables send it
+   * to that pod's proxy, which recovers the port with SO_ORIGINAL_DST (as Linkerd does).
+   */
   identity: z.string().optional(),
-  /** Port of the endpoint's proxy (4143) when meshed: mTLS goes there, not to `port`. */
-  proxyPort: z.number().int().min(1).max(65535).optional(),
   protocolHint: ProtocolHint.default('unknown'),
   /** For metrics labels: the target workload. */
   labels: z.record(z.string(), z.string()).default({}),

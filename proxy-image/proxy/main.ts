@@ -2,6 +2,7 @@
 // `skein-proxy` runs the sidecar; `skein-proxy await` waits for it to be ready
 // (the postStart hook of classic sidecars). Everything else is in the modules.
 import { readFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
 import net, { type Socket } from 'node:net';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { IdentityClient } from '../../shared/identity-client.ts';
@@ -18,6 +19,7 @@ import { MeshTls } from './mesh-tls.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { originalDestination, OriginalDstError, type OriginalDestination } from './original-dst.ts';
 import { createOutbound } from './outbound.ts';
+import { DiscoveryClient } from '../../shared/discovery-client.ts';
 
 /** Linkerd's detection timeout (linkerd-facts §8.6): after it a silent client is opaque TCP. */
 const DETECT_TIMEOUT_MS = 10_000;
@@ -30,12 +32,8 @@ const DESTINATION_IDLE_MS = 60_000;
 const MAX_CONNECTIONS = 10_000;
 const DRAIN_POLL_MS = 100;
 
-/** The shape of shared/discovery-client.ts that the proxy uses. */
-interface DiscoveryClientLike extends Discovery {
-  readonly connected: boolean;
-  close(): void;
-}
-type DiscoveryClientClass = new (o: { url: string; serverName: string; credentials: () => { cert: string; key: string; ca: string } }) => DiscoveryClientLike;
+/** How often the mounted trust roots are re-read: the kubelet refreshes ConfigMap volumes about once a minute. */
+const TRUST_ROOTS_POLL_MS = 10_000;
 
 /**
  * A socket that reached a proxy port without a redirect has itself as its
@@ -47,6 +45,15 @@ function redirectedDestination(socket: Socket): OriginalDestination {
     throw new OriginalDstError('NotRedirected', `connection to ${hostPort(d.ip, d.port)} was not redirected by skein-init: refusing to forward it to itself`);
   }
   return d;
+}
+
+/** The mounted bundle, refused when it holds no certificate (a half-written or emptied file must not drop every peer). */
+async function readTrustRoots(file: string): Promise<string> {
+  const pem = await readFile(file, 'utf8');
+  const certs = pem.split('-----BEGIN CERTIFICATE-----').length - 1;
+  if (certs === 0) throw new Error(`${file} holds no PEM certificate; the trust roots come from ConfigMap skein-trust-roots, published by skein-identity`);
+  for (const block of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) new X509Certificate(block);
+  return pem;
 }
 
 const url = (scheme: string, a: HostPort, path = '') => `${scheme}://${hostPort(a.host, a.port)}${path}`;
@@ -63,8 +70,16 @@ async function listen(proxy: Proxy, port: number, log: Logger, name: string): Pr
 }
 
 async function run(config: ProxyConfig, log: Logger): Promise<void> {
-  const trustRoots = await readFile(config.identity.trustRootsFile, 'utf8');
-  const meshTls = new MeshTls(trustRoots);
+  const meshTls = new MeshTls(await readTrustRoots(config.identity.trustRootsFile));
+  // Anchor rotation: the identity controller republishes the bundle and the kubelet refreshes the file.
+  const rootsPoll = setInterval(() => {
+    readTrustRoots(config.identity.trustRootsFile).then((pem) => {
+      if (pem === meshTls.trustRoots) return;
+      meshTls.setTrustRoots(pem);
+      log.info({ certificates: pem.split('BEGIN CERTIFICATE').length - 1 }, 'trust roots changed; new handshakes use them');
+    }, (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'trust roots unreadable; keeping the current ones'));
+  }, TRUST_ROOTS_POLL_MS);
+  rootsPoll.unref();
   const identity = new IdentityClient({
     url: url('https', config.identity.addr, '/certify'),
     identity: config.identity.name,
@@ -83,7 +98,7 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
   const metrics = new ProxyMetrics(registry);
 
   // Set once the certificate is in: the client authenticates with it.
-  const live: { discovery?: DiscoveryClientLike } = {};
+  const live: { discovery?: DiscoveryClient } = {};
   // Watches made before the client exists (it needs the certificate) wait here.
   const early: { target: string; onUpdate: Parameters<Discovery['watch']>[1]; stop?: () => void; cancelled?: boolean }[] = [];
   const lazyDiscovery: Discovery = {
@@ -125,14 +140,13 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
 
   await identity.start();
   if (draining) return;
-  const { DiscoveryClient } = await import(DISCOVERY_CLIENT_MODULE) as { DiscoveryClient: DiscoveryClientClass };
   const discovery = new DiscoveryClient({
     url: url('https', config.discovery.addr),
     serverName: config.discovery.serverName,
     credentials: () => {
       const c = identity.current;
       if (!c) throw new Error('no workload certificate yet');
-      return { cert: [c.certPem, ...c.chainPem].join('\n'), key: c.keyPem, ca: trustRoots };
+      return { cert: [c.certPem, ...c.chainPem].join('\n'), key: c.keyPem, ca: meshTls.trustRoots };
     },
   });
   live.discovery = discovery;
@@ -152,14 +166,12 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
     inbound.close();
     destinations.close();
     identity.stop();
+    clearInterval(rootsPoll);
     live.discovery?.close();
     await admin.close();
     process.exit(0);
   }
 }
-
-/** A variable so the module is loaded at run time; see the report on #7 until shared/discovery-client.ts lands. */
-const DISCOVERY_CLIENT_MODULE = '../../shared/discovery-client.ts';
 
 const [subcommand, ...args] = process.argv.slice(2);
 if (subcommand === 'await') {

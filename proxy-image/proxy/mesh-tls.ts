@@ -50,7 +50,8 @@ export function checkPeerIdentity(expected: string, cert: Pick<PeerCertificate, 
 }
 
 export class MeshTls {
-  readonly #trustRoots: string;
+  #trustRoots: string;
+  #cert: WorkloadCertificate | undefined;
   #serverOptions: SecureContextOptions | undefined;
   #client: SecureContext | undefined;
   readonly #servers = new Set<tls.Server>();
@@ -64,8 +65,22 @@ export class MeshTls {
     return this.#client !== undefined;
   }
 
+  get trustRoots(): string {
+    return this.#trustRoots;
+  }
+
+  /**
+   * New trust roots (an anchor rotation adds one, later removes the old):
+   * new handshakes verify peers against them, existing connections stay.
+   */
+  setTrustRoots(pem: string): void {
+    this.#trustRoots = pem;
+    if (this.#cert) this.update(this.#cert);
+  }
+
   /** Installs a new certificate: new connections use it, existing ones keep theirs. */
   update(cert: WorkloadCertificate): void {
+    this.#cert = cert;
     const options: SecureContextOptions = {
       cert: [cert.certPem.trimEnd(), ...cert.chainPem.map((c) => c.trimEnd())].join('\n') + '\n',
       key: cert.keyPem,
