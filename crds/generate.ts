@@ -30,6 +30,11 @@ export function structural(node: unknown): unknown {
   if (n['x-kubernetes-int-or-string'] === true) {
     return { 'x-kubernetes-int-or-string': true, ...(n.description ? { description: n.description } : {}) };
   }
+  // A level kept as written (nested conditions the webhook checks): no map schema beside it.
+  if (n['x-kubernetes-preserve-unknown-fields'] === true) {
+    delete n.additionalProperties;
+    delete n.propertyNames;
+  }
   // Structural schemas forbid additionalProperties beside properties; pruning drops unknown fields anyway.
   if (n.properties && n.additionalProperties === false) delete n.additionalProperties;
   if (n.minimum === -Number.MAX_SAFE_INTEGER) delete n.minimum;
@@ -90,7 +95,9 @@ export function renderCrd(d: CrdDefinition): string {
 export async function allCrds(): Promise<CrdDefinition[]> {
   const { trafficSplitCrd } = await import('./schema/trafficsplit.ts');
   const { meshIdentityCrd } = await import('./schema/meshidentity.ts');
-  return [trafficSplitCrd, meshIdentityCrd];
+  const { serviceProfileCrd } = await import('./schema/serviceprofile.ts');
+  const { authorizationPolicyCrd } = await import('./schema/authorizationpolicy.ts');
+  return [trafficSplitCrd, meshIdentityCrd, serviceProfileCrd, authorizationPolicyCrd];
 }
 
 export const fileOf = (d: CrdDefinition) => join(import.meta.dirname, `${d.names.plural}.${d.group}.yaml`);

@@ -1,37 +1,37 @@
 // /validate: what an OpenAPI schema cannot say about Skein's objects. Each
-// rule returns messages a user can act on; any message denies the request.
-// ServiceProfile and AuthorizationPolicy rules join this table with their CRDs.
+// kind's rules live in validate/<kind>.ts and return messages a user can act
+// on, each naming its field; any message denies the request.
 import type { AdmissionRequest, AdmissionResponse } from './admission.ts';
 import { allowWithPatch, deny } from './admission.ts';
+import { validateTrafficSplit } from './validate/trafficsplit.ts';
+import { validateServiceProfile } from './validate/serviceprofile.ts';
+import { validateAuthorizationPolicy } from './validate/authorizationpolicy.ts';
+import { validateMeshIdentity } from './validate/meshidentity.ts';
 
 type Obj = Record<string, unknown>;
 
-export function validateTrafficSplit(obj: Obj): string[] {
-  const spec = (obj.spec ?? {}) as { service?: string; backends?: { service?: string; weight?: unknown }[]; matches?: { kind?: string }[] };
-  const problems: string[] = [];
-  const backends = spec.backends ?? [];
-  const weights = backends.map((b) => (typeof b.weight === 'number' ? b.weight : Number.NaN));
-  if (backends.length > 0 && weights.every((w) => w === 0)) {
-    problems.push(`spec.backends: the weights sum to zero, so no backend of ${spec.service ?? 'the root service'} would get traffic; give at least one backend a positive weight`);
-  }
-  const seen = new Set<string>();
-  backends.forEach((b, i) => {
-    if (b.service && seen.has(b.service)) problems.push(`spec.backends[${i}].service: "${b.service}" is listed twice; give each backend Service once, with its total weight`);
-    if (b.service) seen.add(b.service);
-  });
-  (spec.matches ?? []).forEach((m, i) => {
-    if (m.kind !== 'HTTPRouteGroup' && m.kind !== 'TCPRoute') problems.push(`spec.matches[${i}].kind: "${m.kind ?? ''}" is not a route group kind; use HTTPRouteGroup or TCPRoute`);
-  });
-  return problems;
-}
-
-const RULES: Record<string, (o: Obj) => string[]> = {
+/** Keyed by group/Kind; manifests/base/webhook.yaml registers the same kinds for CREATE and UPDATE. */
+export const RULES: Record<string, (o: Obj) => string[]> = {
   'split.smi-spec.io/TrafficSplit': validateTrafficSplit,
+  'skein.dev/ServiceProfile': validateServiceProfile,
+  'skein.dev/AuthorizationPolicy': validateAuthorizationPolicy,
+  'skein.dev/MeshIdentity': validateMeshIdentity,
 };
+
+/** A hostile object can carry thousands of problems; the first few tell the user what to fix. */
+const MAX_PROBLEMS_SHOWN = 10;
+
+export function denialMessage(kind: string, name: string, problems: readonly string[]): string {
+  const shown = problems.slice(0, MAX_PROBLEMS_SHOWN).join('; ');
+  const more = problems.length > MAX_PROBLEMS_SHOWN ? `; and ${problems.length - MAX_PROBLEMS_SHOWN} more` : '';
+  return `${kind}${name ? ` ${name}` : ''} is invalid: ${shown}${more}`;
+}
 
 export function handleValidate(req: AdmissionRequest): Promise<AdmissionResponse> {
   const rule = RULES[`${req.kind.group}/${req.kind.kind}`];
   if (!rule || !req.object || req.operation === 'DELETE') return Promise.resolve(allowWithPatch(req.uid, []));
   const problems = rule(req.object);
-  return Promise.resolve(problems.length === 0 ? allowWithPatch(req.uid, []) : deny(req.uid, `${req.kind.kind} ${req.name ?? ''} is invalid: ${problems.join('; ')}`));
+  const metadataName = (req.object.metadata as { name?: unknown } | undefined)?.name;
+  const name = req.name || (typeof metadataName === 'string' ? metadataName : '');
+  return Promise.resolve(problems.length === 0 ? allowWithPatch(req.uid, []) : deny(req.uid, denialMessage(req.kind.kind, name, problems)));
 }

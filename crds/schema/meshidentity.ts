@@ -5,6 +5,7 @@
 // hostile value is refused with the same words everywhere.
 import { z } from 'zod';
 import type { CrdDefinition } from '../generate.ts';
+import { conditionColumn, conditionList } from './conditions.ts';
 
 export const MESH_IDENTITY_NAME = 'default';
 
@@ -55,15 +56,6 @@ export function parseMeshIdentitySpec(spec: unknown): { ok: true; settings: Mesh
   return { ok: false, problems: r.error.issues.map((i) => `spec.${i.path.join('.') || '(root)'}: ${i.message}`) };
 }
 
-const condition = z.object({
-  type: z.string(),
-  status: z.enum(['True', 'False', 'Unknown']),
-  observedGeneration: z.number().int().optional(),
-  reason: z.string(),
-  message: z.string(),
-  lastTransitionTime: z.string(),
-});
-
 const certificateStatus = z.object({
   subject: z.string().optional(),
   fingerprintSHA256: z.string().optional().describe('SHA-256 of the DER certificate, colon-separated hex as openssl prints it'),
@@ -76,12 +68,10 @@ export const MeshIdentityStatus = z.object({
   trustAnchors: z.array(certificateStatus).optional().describe('The anchors of the current bundle'),
   certificatesIssued: z.number().int().optional().describe('Certificates issued, counted since the object was created'),
   certificatesRejected: z.number().int().optional().describe('Certify requests refused, counted since the object was created'),
-  conditions: z.array(condition).optional(),
+  conditions: conditionList.optional(),
 });
 export type MeshIdentityStatusValue = z.infer<typeof MeshIdentityStatus>;
-export type Condition = z.infer<typeof condition>;
-
-const conditionColumn = (type: string) => `.status.conditions[?(@.type=="${type}")].status`;
+export type { Condition } from './conditions.ts';
 
 export const meshIdentityCrd: CrdDefinition = {
   group: 'skein.dev',

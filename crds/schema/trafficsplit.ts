@@ -3,6 +3,7 @@
 // gives the CRD's OpenAPI schema and the TypeScript types.
 import { z } from 'zod';
 import type { CrdDefinition } from '../generate.ts';
+import { PolicyStatus, statusColumns } from './conditions.ts';
 
 const serviceName = z.string().min(1).max(253).describe('Name of a Service in the same namespace');
 
@@ -40,7 +41,10 @@ export const trafficSplitCrd: CrdDefinition = {
   versions: TrafficSplitSpec,
   printerColumns: [
     { name: 'Service', type: 'string', jsonPath: '.spec.service', description: 'The root Service' },
-    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ...statusColumns,
   ],
+  // The same status in every version; the conversion webhook carries it over unchanged.
+  status: true,
+  statusSchema: PolicyStatus,
   conversion: { service: 'skein-webhook', namespace: 'skein-system', path: '/convert' },
 };

@@ -44,6 +44,13 @@ test('matches survive a trip through a version that has no field for them', () =
   assert.match(v1.metadata.annotations['split.smi-spec.io/matches'] ?? '', /canary-users/);
 });
 
+test('the status, one shape in every version, is carried over unchanged', () => {
+  const status = { observedGeneration: 2, conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'in use', lastTransitionTime: '2025-01-01T00:00:00Z', observedGeneration: 2 }] };
+  const v1 = convert({ ...samples.v1alpha4, status }, 'split.smi-spec.io/v1alpha1');
+  assert.deepEqual(v1.status, status);
+  assert.equal('status' in convert(samples.v1alpha4, 'split.smi-spec.io/v1alpha1'), false, 'no status appears from nowhere');
+});
+
 test('quantities', () => {
   assert.equal(quantityToMilli('500m'), 500);
   assert.equal(quantityToMilli('1'), 1000);

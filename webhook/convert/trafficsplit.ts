@@ -106,5 +106,7 @@ function fromInternal(i: Internal, to: Version, kind: string): Obj {
 export function convert(obj: Obj, desiredApiVersion: string): Obj {
   const to = versionOf(desiredApiVersion);
   if (versionOf(obj.apiVersion) === to) return obj;
-  return fromInternal(toInternal(obj), to, typeof obj.kind === 'string' ? obj.kind : 'TrafficSplit');
+  const converted = fromInternal(toInternal(obj), to, typeof obj.kind === 'string' ? obj.kind : 'TrafficSplit');
+  // The status has one shape in every version: carried over as it is.
+  return obj.status === undefined ? converted : { ...converted, status: structuredClone(obj.status) };
 }

@@ -1,0 +1,10 @@
+// AuthorizationPolicy beyond its CRD schema: a target that names both a
+// Service and a pod selector (or neither), a policy that allows no one, and
+// networks that are not CIDRs. The words come from
+// crds/schema/authorizationpolicy.ts, the same the operator reports.
+import { parseAuthorizationPolicySpec } from '../../crds/schema/authorizationpolicy.ts';
+
+export function validateAuthorizationPolicy(obj: Record<string, unknown>): string[] {
+  const parsed = parseAuthorizationPolicySpec(obj.spec);
+  return parsed.ok ? [] : parsed.problems;
+}
