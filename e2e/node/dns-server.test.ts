@@ -1,5 +1,6 @@
 // The DNS server on loopback: real UDP and TCP sockets, real clients (Node's
 // c-ares resolver and raw packets), an upstream that is another instance.
+// Every wait for a reply is bounded, so a lost reply fails the test instead of hanging it.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
@@ -42,7 +43,7 @@ async function udpExchange(t: TestContext, port: number, packets: Buffer[]): Pro
   const socket = dgram.createSocket('udp4');
   t.after(() => socket.close());
   for (const p of packets) socket.send(p, port, '127.0.0.1');
-  const [msg] = await once(socket, 'message') as [Buffer];
+  const [msg] = await once(socket, 'message', { signal: AbortSignal.timeout(5_000) }) as [Buffer];
   return decode(msg);
 }
 
@@ -99,7 +100,7 @@ test('an answer too big for UDP is truncated; over TCP it comes whole, several q
 
   const socket = net.connect({ host: '127.0.0.1', port: server.port });
   t.after(() => socket.destroy());
-  await once(socket, 'connect');
+  await once(socket, 'connect', { signal: AbortSignal.timeout(5_000) });
   const framed = Buffer.concat([query(2, 'big.shop.svc.cluster.local'), query(3, 'web.shop.svc.cluster.local')].map((m) => {
     const len = Buffer.alloc(2);
     len.writeUInt16BE(m.length);
@@ -111,7 +112,7 @@ test('an answer too big for UDP is truncated; over TCP it comes whole, several q
   let buf = Buffer.alloc(0);
   let replies: DecodedPacket[] = [];
   while (replies.length < 2) {
-    const [chunk] = await once(socket, 'data') as [Buffer];
+    const [chunk] = await once(socket, 'data', { signal: AbortSignal.timeout(5_000) }) as [Buffer];
     buf = Buffer.concat([buf, chunk]);
     replies = takeFrames(buf).map((m) => decode(m));
   }
@@ -130,4 +131,24 @@ test('c-ares retries a truncated answer over TCP and gets every endpoint', async
 test('upstreams are the host\'s IPv4 nameservers, never the cluster DNS address itself', () => {
   const conf = '# generated\nnameserver 10.255.255.53\nnameserver 198.18.0.1\nnameserver ::1\nsearch example.com\nnameserver 127.0.0.53\n';
   assert.deepEqual(upstreamsOf(conf, '198.18.0.1'), [{ host: '10.255.255.53', port: 53 }, { host: '127.0.0.53', port: 53 }]);
+});
+
+test('a failure while answering costs that one answer (SERVFAIL), not the server', async (t) => {
+  const server = await startServer(t, [], (q) => { if (q.name.startsWith('boom')) throw new Error('boom'); return resolve(q, D, catalog); });
+  assert.equal(rcodeOf(await udpExchange(t, server.port, [query(8, 'boom.cluster.local')])), 'SERVFAIL');
+  assert.deepEqual(await resolverFor(server).resolve4('web.shop.svc.cluster.local'), ['198.19.0.10']);
+});
+
+test('a fixed port taken for TCP fails start with EADDRINUSE and leaves no socket open', async (t) => {
+  const squatter = net.createServer();
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  t.after(() => squatter.close());
+  const port = (squatter.address() as net.AddressInfo).port;
+  const server = new DnsServer({ host: '127.0.0.1', port, resolve: (q) => resolve(q, D, catalog), upstreams: [], log: () => undefined });
+  await assert.rejects(server.start(), { code: 'EADDRINUSE' });
+  assert.equal(server.port, 0, 'the UDP socket was closed again');
+  // The UDP port is free again: binding it proves nothing was left behind.
+  const probe = dgram.createSocket('udp4');
+  t.after(() => probe.close());
+  await new Promise<void>((resolve, reject) => { probe.once('error', reject); probe.bind(port, '127.0.0.1', resolve); });
 });

@@ -57,16 +57,33 @@ export class DnsServer {
   }
 
   async start(): Promise<void> {
+    // Port 0 picks a free UDP port, which may be taken for TCP: then another try, a bounded number of times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#bind();
+        return;
+      } catch (err) {
+        await this.stop();
+        const inUse = (err as { code?: string }).code === 'EADDRINUSE';
+        if (this.#o.port !== 0 || !inUse || attempt >= 5) throw err;
+      }
+    }
+  }
+
+  async #bind(): Promise<void> {
     const udp = dgram.createSocket('udp4');
+    this.#udp = udp;
     udp.on('message', (msg, rinfo) => {
-      void this.answer(msg, 'udp').then((reply) => { if (reply) udp.send(reply, rinfo.port, rinfo.address); });
+      void this.answer(msg, 'udp').then((reply) => {
+        // After stop() the socket is closed and send would throw.
+        if (reply && this.#udp === udp) udp.send(reply, rinfo.port, rinfo.address);
+      });
     });
     await new Promise<void>((resolve, reject) => {
       udp.once('error', reject);
       udp.bind(this.#o.port, this.#o.host, () => { udp.off('error', reject); resolve(); });
     });
     udp.on('error', (err) => this.#o.log(`dns: udp: ${err.message}`));
-    this.#udp = udp;
     const tcp = net.createServer((socket) => { this.#serveTcp(socket); });
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
@@ -77,13 +94,16 @@ export class DnsServer {
 
   async stop(): Promise<void> {
     for (const s of this.#connections) s.destroy();
+    const udp = this.#udp;
     const tcp = this.#tcp;
-    await Promise.all([
-      new Promise<void>((resolve) => { if (this.#udp) this.#udp.close(() => resolve()); else resolve(); }),
-      new Promise<void>((resolve) => { if (tcp) tcp.close(() => resolve()); else resolve(); }),
-    ]);
     this.#udp = undefined;
     this.#tcp = undefined;
+    await Promise.all([
+      new Promise<void>((resolve) => {
+        try { if (udp) udp.close(() => resolve()); else resolve(); } catch { resolve(); /* never bound */ }
+      }),
+      new Promise<void>((resolve) => { if (tcp) tcp.close(() => resolve()); else resolve(); }),
+    ]);
   }
 
   /** One message in, the reply out; undefined means drop it. */
@@ -100,9 +120,15 @@ export class DnsServer {
     const question = query.questions?.[0];
     if (query.opcode !== 'QUERY') return encodeReply(query, 'NOTIMP', transport);
     if (!question || query.questions?.length !== 1) return encodeReply(query, 'FORMERR', transport);
-    const resolution = this.#o.resolve(question);
-    if (resolution.kind === 'forward') return this.#forward(query, msg, transport);
-    return encodeReply(query, resolution.rcode, transport, resolution);
+    try {
+      const resolution = this.#o.resolve(question);
+      if (resolution.kind === 'forward') return await this.#forward(query, msg, transport);
+      return encodeReply(query, resolution.rcode, transport, resolution);
+    } catch (err) {
+      // A bug of ours must cost one answer, never the server (it runs inside the local node).
+      this.#o.log(`dns: ${question.type} ${question.name}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      return encodeReply(query, 'SERVFAIL', transport);
+    }
   }
 
   #malformed(bytes: number): void {
