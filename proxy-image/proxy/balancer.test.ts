@@ -156,3 +156,36 @@ test('twoDistinct never returns the same index, even at the edges of the draw', 
     }
   }
 });
+
+/** The first request spends 500 ms connecting, then 1 ms answering; `begin` marks the connection ready when asked to. Returns how many of the next 100 requests that endpoint gets. */
+function afterSlowFirstConnect(useBegin: boolean): number {
+  const { balancer, advance } = setup(['a', 'b']);
+  const first = balancer.pick();
+  assert.ok(first);
+  advance(500);
+  if (useBegin) first.begin();
+  advance(1);
+  first.done({ ok: true });
+  return serveSequentially(balancer, advance, { a: 1, b: 1 }, 100).get(first.endpoint.name) ?? 0;
+}
+
+test('latency is timed from begin(): a slow first connect does not make an endpoint look slow', () => {
+  const n = afterSlowFirstConnect(true);
+  assert.ok(n >= 30, `it got ${n} of 100`);
+});
+
+test('without begin() the connect time counts, and the endpoint is shunned for a while', () => {
+  const n = afterSlowFirstConnect(false);
+  assert.ok(n < 10, `it got ${n} of 100`);
+});
+
+test('begin() after done() changes nothing', () => {
+  const { balancer, advance } = setup(['only']);
+  const p = balancer.pick();
+  advance(5);
+  p?.done({ ok: true });
+  p?.begin();
+  p?.done({ ok: false });
+  const next = balancer.pick();
+  assert.equal(next?.endpoint.name, 'only');
+});

@@ -6,6 +6,12 @@
 
 export interface Pick<E> {
   readonly endpoint: E;
+  /**
+   * Restarts the clock: the latency sample is taken from here, e.g. once the
+   * connection to the endpoint is ready, so a first mTLS handshake does not
+   * make a new endpoint look slow for a whole decay period.
+   */
+  begin(): void;
   /** Call once, when the response head (or the failure) is known. Later calls are ignored. */
   done(outcome: { ok: boolean }): void;
 }
@@ -84,11 +90,14 @@ export function p2cPeakEwma<E>(key: (e: E) => string, opts: BalancerOptions = {}
 
   function start(slot: Slot<E>): Pick<E> {
     const { state } = slot;
-    const startedAt = now();
+    let startedAt = now();
     state.pending += 1;
     let finished = false;
     return {
       endpoint: slot.endpoint,
+      begin() {
+        if (!finished) startedAt = now();
+      },
       done({ ok }) {
         if (finished) return;
         finished = true;

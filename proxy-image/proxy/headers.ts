@@ -25,10 +25,12 @@ export interface FilterOptions {
  * on h2, `Host` on h1) so it is never lost nor doubled.
  */
 export function endToEndHeaders(headers: IncomingHttpHeaders, opts: FilterOptions = {}): OutgoingHttpHeaders {
-  const named = connectionTokens(headers.connection);
+  // Most requests name nothing in Connection: no token set to build then.
+  const named = headers.connection === undefined ? NO_TOKENS : connectionTokens(headers.connection);
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || name.startsWith(':')) continue;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || name.charCodeAt(0) === COLON) continue;
     if (name === 'te') {
       if (hasToken(value, 'trailers')) out.te = 'trailers';
       continue;
@@ -54,6 +56,9 @@ export function authorityOf(headers: IncomingHttpHeaders): string | undefined {
   const a = headers[':authority'] ?? headers.host;
   return typeof a === 'string' && a !== '' ? a : undefined;
 }
+
+const NO_TOKENS: ReadonlySet<string> = new Set();
+const COLON = 0x3a;
 
 function connectionTokens(value: string | string[] | undefined): Set<string> {
   const out = new Set<string>();

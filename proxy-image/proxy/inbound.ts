@@ -65,14 +65,15 @@ export function createInbound(o: InboundOptions): Proxy {
     const target = hostPort(appHost, ctx.appPort);
     return {
       direction: 'inbound', authority: authorityOf(req.headers) ?? target, targetAddr: target,
-      tls: ctx.clientId ? 'true' : 'no_identity',
+      // Plaintext clients are tls="false", as in the TCP metrics of the same connection.
+      tls: ctx.clientId ? 'true' : 'false',
       ...(ctx.clientId ? { clientId: ctx.clientId } : {}),
     };
   }
 
   /** Headers for the app: the verified client identity, never one a client claimed itself. */
-  function appHeaders(ctx: ConnectionContext): Record<string, string> {
-    return ctx.clientId ? { [CLIENT_ID]: ctx.clientId } : {};
+  function appHeaders(ctx: ConnectionContext): Record<string, string> | undefined {
+    return ctx.clientId ? { [CLIENT_ID]: ctx.clientId } : undefined;
   }
 
   async function onRequest(req: DownstreamRequest, res: DownstreamResponse): Promise<void> {
@@ -80,8 +81,9 @@ export function createInbound(o: InboundOptions): Proxy {
     if (!ctx) { req.socket.destroy(); return; }
     const m = o.metrics.request(labels(req, ctx));
     const wasH1 = req.headers[ORIG_PROTO] === 'HTTP/1.1';
-    delete req.headers[ORIG_PROTO];
-    delete req.headers[CLIENT_ID];
+    // Only when present: a delete turns the headers object into a slow dictionary.
+    if (wasH1 || req.headers[ORIG_PROTO] !== undefined) delete req.headers[ORIG_PROTO];
+    if (req.headers[CLIENT_ID] !== undefined) delete req.headers[CLIENT_ID];
     const head = requestHead(req, appHeaders(ctx));
     let outcome: Outcome;
     if (ctx.h2 && !wasH1) {

@@ -30,6 +30,9 @@ export interface OutboundOptions extends DirectionOptions {
   dialAddress?: (e: Endpoint) => { host: string; port: number };
 }
 
+/** Tells the far side the client spoke HTTP/1.1 (the request still rides the peers' h2 session). */
+const FROM_HTTP1 = { [ORIG_PROTO]: 'HTTP/1.1' } as const;
+
 interface ConnectionContext {
   destination: Destination;
   original: OriginalDestination;
@@ -42,6 +45,14 @@ export function createOutbound(o: OutboundOptions): Proxy {
   const sessions = new SessionPool({ idleMs: o.limits.idleMs });
   const plainAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: o.limits.idleMs });
   const open = new Set<Socket>();
+  const relay = o.responseTimeoutMs === undefined ? {} : { responseTimeoutMs: o.responseTimeoutMs };
+  // Session keys per endpoint object (discovery's objects live until the next update): no string built per request.
+  const sessionKeys = new WeakMap<Endpoint, string>();
+  const sessionKey = (e: Endpoint, make: () => string): string => {
+    let k = sessionKeys.get(e);
+    if (k === undefined) sessionKeys.set(e, k = make());
+    return k;
+  };
 
   const dialMesh = (e: Endpoint & { identity: string }, alpn: Alpn) => {
     const a = dialAddress(e);
@@ -83,21 +94,22 @@ export function createOutbound(o: OutboundOptions): Proxy {
     if (chosen instanceof ProxyError) {
       outcome = sendProxyError(req, res, chosen);
     } else {
-      outcome = await forward(chosen.endpoint, ctx, req, res);
+      outcome = await forward(chosen, ctx, req, res);
       chosen.done({ ok: outcome.error === undefined && outcome.status < 500 });
     }
     recordOutcome(m, outcome);
     if (outcome.error && outcome.status !== 499) o.log.debug({ target: ctx.destination.target, code: outcome.error.code, err: outcome.error.message }, 'outbound request failed');
   }
 
-  async function forward(e: Endpoint, ctx: ConnectionContext, req: DownstreamRequest, res: DownstreamResponse): Promise<Outcome> {
-    const relay = o.responseTimeoutMs === undefined ? {} : { responseTimeoutMs: o.responseTimeoutMs };
+  async function forward(chosen: Pick<Endpoint>, ctx: ConnectionContext, req: DownstreamRequest, res: DownstreamResponse): Promise<Outcome> {
+    const e = chosen.endpoint;
     const identity = e.identity;
     if (identity) {
       // HTTP/1.1 rides the peers' h2 session too; the header tells the far side to speak HTTP/1.1 to its app.
-      const head = requestHead(req, ctx.h2 ? {} : { [ORIG_PROTO]: 'HTTP/1.1' });
+      const head = requestHead(req, ctx.h2 ? undefined : FROM_HTTP1);
       try {
-        const session = await sessions.get(`mtls/${hostPort(e.ip, e.port)}/${identity}`, () => dialMesh({ ...e, identity }, ALPN.http2));
+        const session = await sessions.get(sessionKey(e, () => `mtls/${hostPort(e.ip, e.port)}/${identity}`), () => dialMesh({ ...e, identity }, ALPN.http2));
+        chosen.begin();
         return await relayOverH2(session, head, req, res, relay);
       } catch (err) {
         return sendProxyError(req, res, toProxyError(err));
@@ -107,7 +119,8 @@ export function createOutbound(o: OutboundOptions): Proxy {
     const head = requestHead(req);
     if (ctx.h2) {
       try {
-        const session = await sessions.get(`plain/${hostPort(a.host, a.port)}`, () => dialPlain(a.host, a.port, o.connectTimeoutMs));
+        const session = await sessions.get(sessionKey(e, () => `plain/${hostPort(a.host, a.port)}`), () => dialPlain(a.host, a.port, o.connectTimeoutMs));
+        chosen.begin();
         return await relayOverH2(session, head, req, res, relay);
       } catch (err) {
         return sendProxyError(req, res, toProxyError(err));
@@ -128,6 +141,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
       const identity = e.identity;
       const a = dialAddress(e);
       const upstream = identity ? await dialMesh({ ...e, identity }, ALPN.http1) : await dialPlain(a.host, a.port, o.connectTimeoutMs);
+      chosen.begin();
       const status = await relayUpgrade(req, socket, head, upstream, o.limits.idleMs);
       chosen.done({ ok: status < 500 });
       m.respond(status);

@@ -333,3 +333,43 @@ test('a TLS client without a certificate is refused on the inbound port, counted
   for (let i = 0; i < 60 && !seen.has('api-2'); i++) seen.add((JSON.parse((await get(SVC, '/')).body) as { app: string }).app);
   assert.ok(seen.has('api-2'), 'the pod whose proxy refused the client still serves');
 });
+
+test('a plaintext client of the inbound proxy is counted as tls="false" and cannot claim an identity', async () => {
+  const pod = pods[2]!;
+  const reply = await new Promise<Reply>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: pod.inboundPort, path: '/direct', agent: false, headers: { host: 'api.shop.svc', 'skein-client-id': 'forged' } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(reply.status, 200);
+  assert.equal((JSON.parse(reply.body) as { headers: Record<string, string> }).headers['skein-client-id'], undefined);
+  const text = await pod.metrics.metrics();
+  assert.match(text, /request_total\{direction="inbound",authority="api\.shop\.svc",target_addr="[^"]+",tls="false"\} 1/);
+  assert.match(text, /response_total\{direction="inbound",authority="api\.shop\.svc",[^}]*tls="false",status_code="200"/);
+  assert.doesNotMatch(text, /direction="inbound"[^}]*tls="no_identity"/);
+});
+
+test('h2 requests without a body (END_STREAM on HEADERS) and with one both cross the mesh', async () => {
+  const session = http2.connect(`http://127.0.0.1:${outPort}`, { createConnection: () => net.connect({ host: '127.0.0.1', port: outPort, localAddress: GRPC }) });
+  // The h2 app answers once the request has ended: a lost END_STREAM would leave the call hanging.
+  const call = (method: string, body?: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const st = session.request({ ':method': method, ':path': '/h2', ':authority': 'grpc.shop.svc' }, { endStream: body === undefined });
+    let text = '';
+    let status = 0;
+    st.on('response', (h) => { status = Number(h[':status']); });
+    st.on('data', (c: Buffer) => { text += c.toString(); });
+    st.on('end', () => resolve({ status, body: text }));
+    st.on('error', reject);
+    if (body !== undefined) st.end(body);
+  });
+  try {
+    assert.deepEqual(await call('GET'), { status: 200, body: 'm1m2m3' });
+    assert.deepEqual(await call('POST', 'a body'), { status: 200, body: 'm1m2m3' });
+  } finally {
+    session.close();
+  }
+});

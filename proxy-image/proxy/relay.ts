@@ -28,8 +28,11 @@ export interface RequestHead {
   headers: OutgoingHttpHeaders;
 }
 
-export function requestHead(req: DownstreamRequest, extra: OutgoingHttpHeaders = {}): RequestHead {
-  return { method: req.method ?? 'GET', path: req.url ?? '/', authority: authorityOf(req.headers), headers: { ...endToEndHeaders(req.headers), ...extra } };
+/** The head to send upstream; the relay functions take ownership of it (its headers object is reused, not copied). */
+export function requestHead(req: DownstreamRequest, extra?: OutgoingHttpHeaders): RequestHead {
+  const headers = endToEndHeaders(req.headers);
+  if (extra) Object.assign(headers, extra);
+  return { method: req.method ?? 'GET', path: req.url ?? '/', authority: authorityOf(req.headers), headers };
 }
 
 export interface RelayOptions {
@@ -55,17 +58,35 @@ export function sendProxyError(req: DownstreamRequest, res: DownstreamResponse, 
   return { status: r.status, error: err, ...(grpc === undefined ? {} : { grpcStatus: Number(grpc) }) };
 }
 
+/**
+ * Whether the downstream request carries a body. Most requests carry none,
+ * and for them the upstream request is ended with its head (one HEADERS frame
+ * with END_STREAM, one write) instead of piping an empty stream through.
+ */
+export function hasRequestBody(req: DownstreamRequest): boolean {
+  if ('stream' in req) return !req.stream.endAfterHeaders;
+  // HTTP/1.1 (RFC 9112 §6.3): a request without Content-Length or Transfer-Encoding has no body.
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 export function relayOverH2(session: ClientHttp2Session, head: RequestHead, req: DownstreamRequest, res: DownstreamResponse, o: RelayOptions = {}): Promise<Outcome> {
   return new Promise((resolve) => {
+    const body = hasRequestBody(req);
     let stream: ClientHttp2Stream;
     try {
-      stream = session.request({ ...head.headers, ':method': head.method, ':path': head.path, ':scheme': 'http', ...(head.authority ? { ':authority': head.authority } : {}) });
+      const headers = head.headers;
+      headers[':method'] = head.method;
+      headers[':path'] = head.path;
+      headers[':scheme'] = 'http';
+      if (head.authority) headers[':authority'] = head.authority;
+      stream = session.request(headers, { endStream: !body });
     } catch (err) {
       resolve(sendProxyError(req, res, toProxyError(err)));
       return;
     }
     const exchange = new Exchange(req, res, resolve, () => stream.close(h2.NGHTTP2_CANCEL), o);
-    stream.on('continue', () => exchange.continue());
+    if (body) stream.on('continue', () => exchange.continue());
     stream.on('response', (headers) => {
       exchange.head(Number(headers[':status']), headers, stream.endAfterHeaders);
       if (!stream.endAfterHeaders) stream.pipe(res, { end: false });
@@ -73,8 +94,9 @@ export function relayOverH2(session: ClientHttp2Session, head: RequestHead, req:
     stream.on('trailers', (trailers: IncomingHttpHeaders) => exchange.trailers(trailers));
     stream.on('end', () => exchange.end());
     stream.on('error', (err) => exchange.fail(err));
-    stream.on('close', () => exchange.fail(new ProxyError('upstream-reset', `stream closed with code ${stream.rstCode ?? 0}`)));
-    req.pipe(stream);
+    stream.on('close', () => exchange.closed(stream.rstCode));
+    if (body) req.pipe(stream);
+    else req.resume();
   });
 }
 
@@ -89,7 +111,7 @@ export function relayOverH1(target: H1Target, head: RequestHead, req: Downstream
   return new Promise((resolve) => {
     const up = http.request({
       agent: target.agent, host: target.host, port: target.port, method: head.method, path: head.path, setHost: false,
-      headers: { ...head.headers, ...(head.authority ? { host: head.authority } : {}) },
+      headers: head.authority ? Object.assign(head.headers, { host: head.authority }) : head.headers,
       ...(target.createConnection ? { createConnection: target.createConnection } : {}),
     });
     const exchange = new Exchange(req, res, resolve, () => up.destroy(), o);
@@ -104,7 +126,11 @@ export function relayOverH1(target: H1Target, head: RequestHead, req: Downstream
       upRes.on('error', (err) => exchange.fail(err));
     });
     up.on('error', (err) => exchange.fail(err));
-    req.pipe(up);
+    if (hasRequestBody(req)) req.pipe(up);
+    else {
+      req.resume();
+      up.end();
+    }
   });
 }
 
@@ -164,6 +190,11 @@ class Exchange {
     if (this.#done) return;
     this.#res.end();
     this.#finish({ status: this.#status });
+  }
+
+  /** The upstream stream closed; only an error if the exchange had not finished by then. */
+  closed(rstCode: number | undefined): void {
+    if (!this.#done) this.fail(new ProxyError('upstream-reset', `stream closed with code ${rstCode ?? 0}`));
   }
 
   fail(err: unknown): void {
