@@ -4,7 +4,9 @@
 // upstream), in one run on this machine. Everything on loopback; every run
 // bounded in time. Reports requests/s, p50/p99, each proxy's CPU and peak
 // RSS, and the ratios the issue sets goals for.
-//   node bench/proxy.ts [--duration 10] [--rounds 3]
+//   node bench/proxy.ts [--duration 10] [--rounds 3] [--only skein] [--profile DIR]
+// --profile writes a V8 CPU profile of each Skein hop into DIR (open it in
+// Chrome DevTools); --only runs just the targets whose name starts with it.
 import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -16,10 +18,12 @@ import { runWrk, type WrkResult } from './lib/wrk.ts';
 import { cpuSeconds, peakRssMiB } from './lib/proc.ts';
 import { startUpstream, startNginxProxy, startHaproxy, type Running } from './lib/references.ts';
 import { percentile } from './stats.ts';
+import { proxyNodeRuntime } from '../proxy-image/proxy/node-runtime.ts';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, profile: { type: 'string' } } });
 const DURATION = Number(values.duration);
 const ROUNDS = Number(values.rounds);
+const runtime = proxyNodeRuntime();
 const PORTS = { upstream: 18080, nginx: 18081, haproxy: 18082, skeinOut: 18090, skeinIn: 18091 };
 
 async function certificates(): Promise<string> {
@@ -36,10 +40,16 @@ async function certificates(): Promise<string> {
   return dir;
 }
 
+/** Node flags for one hop: the proxy's own (proxy-image/proxy/node-runtime), and a CPU profile per hop when asked for. */
+function hopNodeArgs(role: string): string[] {
+  const profile = values.profile ? ['--cpu-prof', '--cpu-prof-dir', resolve(values.profile), '--cpu-prof-name', `${role}.cpuprofile`] : [];
+  return [...runtime.flags, ...profile];
+}
+
 async function startSkeinChain(certDir: string): Promise<Running> {
   const hop = resolve(import.meta.dirname, 'lib/skein-hop.ts');
-  const inbound = spawn(process.execPath, [hop, 'inbound', String(PORTS.skeinIn), String(PORTS.upstream), certDir], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const outbound = spawn(process.execPath, [hop, 'outbound', String(PORTS.skeinOut), String(PORTS.skeinIn), identityName('server', 'bench', 'cluster.local'), certDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const inbound = spawn(process.execPath, [...hopNodeArgs('inbound'), hop, 'inbound', String(PORTS.skeinIn), String(PORTS.upstream), certDir], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...runtime.env } });
+  const outbound = spawn(process.execPath, [...hopNodeArgs('outbound'), hop, 'outbound', String(PORTS.skeinOut), String(PORTS.skeinIn), identityName('server', 'bench', 'cluster.local'), certDir], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...runtime.env } });
   await new Promise((r) => setTimeout(r, 1500));
   const stop = (p: typeof inbound) => new Promise<void>((r) => { if (p.exitCode !== null) r(); else { p.once('exit', () => r()); p.kill('SIGTERM'); } });
   return { url: `http://127.0.0.1:${PORTS.skeinOut}/`, pids: [outbound.pid ?? 0, inbound.pid ?? 0], stop: async () => { await stop(outbound); await stop(inbound); } };
@@ -75,11 +85,12 @@ async function main(): Promise<void> {
     ['haproxy (1 hop)', () => startHaproxy(PORTS.haproxy, PORTS.upstream)],
     ['skein (2 hops, mTLS)', () => startSkeinChain(certDir)],
   ];
+  const chosen = targets.filter(([name]) => values.only === undefined || name.startsWith(values.only));
   const samples: Sample[] = [];
   try {
     // Round-robin, so drift on a shared machine hits every target alike.
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, start] of targets) {
+      for (const [name, start] of chosen) {
         const s = await measure(name, round, start);
         samples.push(s);
         console.error(`round ${round + 1}/${ROUNDS} ${name}: ${Math.round(s.sat.requestsPerSec)} req/s, paced ${Math.round(s.paced.requestsPerSec)} req/s p99 ${s.paced.p99Ms.toFixed(3)} ms, errors ${s.sat.errors + s.paced.errors}`);
@@ -92,16 +103,19 @@ async function main(): Promise<void> {
   const by = (name: string) => samples.filter((s) => s.name === name);
   const med = (name: string, f: (s: Sample) => number) => median(by(name).map(f));
   console.log(`\nProxy benchmark: wrk -c50 -d${DURATION}s (saturation) and wrk -c10 with 10 ms exponential think time (~1,000 req/s), ${ROUNDS} rounds, medians.\n`);
-  console.log('| target | req/s | p50 | p99 | paced req/s | paced p50 | paced p99 | proxy CPU (% of a core) | peak RSS (MiB) | errors |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
-  for (const [name] of targets) {
+  console.log('| target | req/s | p50 | p99 | paced req/s | paced p50 | paced p99 | proxy CPU (% of a core) | proxy CPU µs/request | peak RSS (MiB) | errors |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const [name] of chosen) {
     const cpus = by(name)[0]?.cpuPctOfCore.map((_, i) => med(name, (s) => s.cpuPctOfCore[i] ?? 0).toFixed(0)).join(' + ') || '–';
     const rss = by(name)[0]?.peakRssMiB.map((_, i) => Math.max(...by(name).map((s) => s.peakRssMiB[i] ?? 0)).toFixed(1)).join(' + ') || '–';
+    // What carries over to other machines: CPU per request, not req/s on a shared 2-core box.
+    const usPerRequest = by(name)[0]?.cpuPctOfCore.map((_, i) => med(name, (s) => ((s.cpuPctOfCore[i] ?? 0) / 100 / s.sat.requestsPerSec) * 1e6).toFixed(0)).join(' + ') || '–';
     const errors = by(name).reduce((n, s) => n + s.sat.errors + s.paced.errors, 0);
-    console.log(`| ${name} | ${med(name, (s) => s.sat.requestsPerSec).toFixed(0)} | ${med(name, (s) => s.sat.p50Ms).toFixed(3)} ms | ${med(name, (s) => s.sat.p99Ms).toFixed(3)} ms | ${med(name, (s) => s.paced.requestsPerSec).toFixed(0)} | ${med(name, (s) => s.paced.p50Ms).toFixed(3)} ms | ${med(name, (s) => s.paced.p99Ms).toFixed(3)} ms | ${cpus} | ${rss} | ${errors} |`);
+    console.log(`| ${name} | ${med(name, (s) => s.sat.requestsPerSec).toFixed(0)} | ${med(name, (s) => s.sat.p50Ms).toFixed(3)} ms | ${med(name, (s) => s.sat.p99Ms).toFixed(3)} ms | ${med(name, (s) => s.paced.requestsPerSec).toFixed(0)} | ${med(name, (s) => s.paced.p50Ms).toFixed(3)} ms | ${med(name, (s) => s.paced.p99Ms).toFixed(3)} ms | ${cpus} | ${usPerRequest} | ${rss} | ${errors} |`);
   }
   const ratio = (a: string, b: string, f: (s: Sample) => number) => median(by(a).map((s, i) => f(s) / f(by(b)[i] ?? s)));
   const skein = 'skein (2 hops, mTLS)';
+  if (chosen.length < targets.length) return; // ratios need every target of the same rounds
   console.log('\nRatios (median of per-round ratios):');
   console.log(`- skein req/s ÷ haproxy req/s: ${ratio(skein, 'haproxy (1 hop)', (s) => s.sat.requestsPerSec).toFixed(2)} (goal ≥ 0.33)`);
   console.log(`- skein req/s ÷ nginx req/s: ${ratio(skein, 'nginx (1 hop)', (s) => s.sat.requestsPerSec).toFixed(2)}`);

@@ -6,6 +6,8 @@
 // and SO_ORIGINAL_DST would give on loopback, where there is no redirect.
 //   skein-hop.ts outbound <listen> <endpoint-port> <peer-identity> <certdir>
 //   skein-hop.ts inbound  <listen> <app-port> <certdir>
+// bench/proxy.ts starts it with the proxy's Node flags and environment
+// (proxy-image/proxy/node-runtime) and, with --profile, a CPU profile.
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,3 +52,14 @@ if (role === 'outbound') {
 const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => proxy.accept(s));
 server.listen(Number(listenArg), '127.0.0.1');
 process.on('SIGTERM', () => { proxy.close(); server.close(); process.exit(0); });
+
+// SKEIN_HOP_MEMLOG=1: memory every 2 s on stderr, to tell live heap (after a
+// full GC when run with --expose-gc) from what V8 and malloc keep around it.
+if (process.env.SKEIN_HOP_MEMLOG) {
+  const mib = (n: number) => (n / 2 ** 20).toFixed(0);
+  setInterval(() => {
+    (globalThis as { gc?: () => void }).gc?.();
+    const m = process.memoryUsage();
+    console.error(`${role ?? ''}: rss ${mib(m.rss)} MiB, heap ${mib(m.heapUsed)}/${mib(m.heapTotal)} MiB, external ${mib(m.external)} MiB`);
+  }, 2000).unref();
+}

@@ -2,6 +2,7 @@
 // this checkout. One explicit table; an image not in it fails the pod with
 // ErrImagePull, as a kubelet would for an image it cannot pull.
 import { resolve } from 'node:path';
+import { proxyCommand } from '../../proxy-image/proxy/node-runtime.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -28,9 +29,10 @@ const TABLE: Record<string, Image> = {
   'skein.dev/identity': node('operator/identity/main.ts'),
   'skein.dev/controller': node('operator/main.ts'),
   // The proxy image: `skein-proxy` by default, and `skein-init` for the init container.
+  // skein-proxy runs with the flags and environment of proxy-image/proxy/node-runtime, as in the image.
   'skein.dev/proxy': {
-    ...node('proxy-image/proxy/main.ts'),
-    bin: { 'skein-proxy': script('proxy-image/proxy/main.ts'), 'skein-init': script('proxy-image/init/main.ts') },
+    entrypoint: proxyCommand(resolve(REPO_ROOT, 'proxy-image/proxy/main.ts')), cmd: [],
+    bin: { 'skein-proxy': proxyCommand(resolve(REPO_ROOT, 'proxy-image/proxy/main.ts')), 'skein-init': script('proxy-image/init/main.ts') },
   },
   // Runs the container's own command with the host's tools (sh, iptables, curl), like a busybox image.
   'skein.dev/e2e/shell': { entrypoint: ['/bin/sh'], cmd: [] },
