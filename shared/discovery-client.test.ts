@@ -112,6 +112,20 @@ test('control plane away: nothing is delivered, connected is false; back: re-sub
   assert.ok(reads() >= 2, 'the new session read the credentials again');
 });
 
+test('connect(): connected before anything is watched, and reconnected after the server returns', async (t) => {
+  const { ctl } = realServer(t);
+  await ctl.start();
+  const { c } = client(t, ctl.url, { silenceMs: 200 });
+  assert.equal(c.connected, false, 'nothing happens before connect()');
+  c.connect();
+  await until('connected with no watch', () => c.connected);
+  await ctl.stop();
+  await until('disconnected', () => !c.connected);
+  await ctl.start();
+  await until('reconnected on its own, still with no watch', () => c.connected);
+  assert.ok(ctl.sessionsSeen >= 2);
+});
+
 test('an unreadable line is counted and skipped; the stream goes on', async (t) => {
   const ctl = restartable(t, () => {
     const s = createSecureServer({ ...pki.server, requestCert: true, rejectUnauthorized: true });

@@ -45,6 +45,8 @@ export class DiscoveryClient {
   #watchdog: NodeJS.Timeout | undefined;
   #lastLine = 0;
   #closed = false;
+  /** Stay connected without watches: a proxy is ready only with discovery reachable, before its app dials anything. */
+  #eager = false;
   /** Lines that failed the schema: logged and counted, never fatal. */
   badLines = 0;
   /** Sessions established, the first included. */
@@ -67,6 +69,12 @@ export class DiscoveryClient {
       clearTimeout(w.retry);
       w.stream?.close(constants.NGHTTP2_CANCEL);
     };
+  }
+
+  /** Opens the session now and keeps one open (reconnecting) even while nothing is watched. */
+  connect(): void {
+    this.#eager = true;
+    this.#ensureSession();
   }
 
   close(): void {
@@ -118,13 +126,21 @@ export class DiscoveryClient {
   }
 
   #scheduleReconnect(): void {
-    if (this.#closed || this.#watches.size === 0 || this.#reconnect) return;
+    if (this.#closed || (this.#watches.size === 0 && !this.#eager) || this.#reconnect) return;
     this.#reconnect = setTimeout(() => { this.#reconnect = undefined; this.#ensureSession(); }, this.#backoff(this.#sessionFailures));
   }
 
   #checkSilence(session: ClientHttp2Session): void {
     const streaming = [...this.#watches].some((w) => w.stream !== undefined);
-    if (!streaming || Date.now() - this.#lastLine < this.#o.silenceMs) return;
+    if (!streaming) {
+      // No stream means no heartbeats: a ping tells a live session from a dead one.
+      if (Date.now() - this.#lastLine >= this.#o.silenceMs) {
+        this.#lastLine = Date.now();
+        session.ping((err) => { if (err) { this.#o.logger?.warn({ err: err.message }, 'discovery did not answer a ping; reconnecting'); session.destroy(); } });
+      }
+      return;
+    }
+    if (Date.now() - this.#lastLine < this.#o.silenceMs) return;
     this.#o.logger?.warn({ silentMs: Date.now() - this.#lastLine }, 'discovery sent nothing, not even a heartbeat; reconnecting');
     session.destroy();
   }

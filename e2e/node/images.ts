@@ -24,6 +24,7 @@ const TABLE: Record<string, Image> = {
   'skein.dev/e2e/tcp-echo': node('e2e/apps/tcp-echo.ts'),
   'skein.dev/e2e/admission': node('e2e/apps/admission.ts'),
   'skein.dev/e2e/load': node('e2e/apps/load.ts'),
+  'skein.dev/e2e/grpc': node('e2e/apps/grpc.ts'),
   // Skein's own images run this checkout's code.
   'skein.dev/webhook': node('webhook/main.ts'),
   'skein.dev/identity': node('operator/identity/main.ts'),

@@ -141,6 +141,7 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
   await identity.start();
   if (draining) return;
   const discovery = new DiscoveryClient({
+    logger: log.child({ component: 'discovery' }),
     url: url('https', config.discovery.addr),
     serverName: config.discovery.serverName,
     credentials: () => {
@@ -149,6 +150,7 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
       return { cert: [c.certPem, ...c.chainPem].join('\n'), key: c.keyPem, ca: meshTls.trustRoots };
     },
   });
+  discovery.connect();
   live.discovery = discovery;
   for (const w of early.splice(0)) if (!w.cancelled) w.stop = discovery.watch(w.target, w.onUpdate);
 
