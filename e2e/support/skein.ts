@@ -22,6 +22,8 @@ export async function installSkein(t: TestContext, trustDomain = 'cluster.local'
     await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found');
     rmSync(dir, { recursive: true, force: true });
   });
+  // A fresh trust anchor over a leftover install would strand certificates the old issuer signed.
+  await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found');
   await kubectl('apply', '--server-side', '-f', CRDS);
   await kubectl('apply', '-k', BASE);
   const trust = await bootstrapIdentity(trustDomain);
