@@ -9,7 +9,7 @@ NODE := $(shell scripts/node.sh)
 export PATH := $(dir $(NODE)):$(CURDIR)/node_modules/.bin:$(PATH)
 CLUSTER := node e2e/cluster/cluster.ts
 
-.PHONY: help deps binaries cluster-up cluster-down cluster-status demo test typecheck lint unit e2e bench
+.PHONY: images help deps binaries cluster-up cluster-down cluster-status demo test typecheck lint unit e2e bench
 
 help:
 	@echo "make demo            bring up the local cluster and show Skein on it"
@@ -18,6 +18,7 @@ help:
 	@echo "make cluster-up      start (or converge) the local cluster; prints the kubeconfig path"
 	@echo "make cluster-down    stop the local cluster and remove its state"
 	@echo "make cluster-status  show what runs"
+	@echo "make images          build skein.dev/controller and skein.dev/proxy (needs Docker)"
 
 # npm packages, installed exactly as package-lock.json pins them.
 node_modules/.package-lock.json: package.json package-lock.json
@@ -59,6 +60,14 @@ e2e: deps binaries
 test: typecheck lint unit e2e
 
 # Benchmarks report numbers against references; they assert nothing and are not part of make test.
+# The two images a release ships; needs a Docker engine (the local node runs
+# this checkout's code under the same image names instead).
+VERSION := v0.1.0
+images:
+	@command -v docker >/dev/null || { echo "make images: no docker here; the local cluster maps skein.dev/* images to this checkout (e2e/node/images.ts)" >&2; exit 1; }
+	docker build -f operator/Dockerfile -t skein.dev/controller:$(VERSION) .
+	docker build -f proxy-image/Dockerfile -t skein.dev/proxy:$(VERSION) .
+
 bench: deps binaries
 	@scripts/system-deps.sh bench
 	node bench/proxy.ts

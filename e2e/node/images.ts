@@ -26,9 +26,7 @@ const TABLE: Record<string, Image> = {
   'skein.dev/e2e/load': node('e2e/apps/load.ts'),
   'skein.dev/e2e/grpc': node('e2e/apps/grpc.ts'),
   // Skein's own images run this checkout's code.
-  'skein.dev/webhook': node('webhook/main.ts'),
-  'skein.dev/identity': node('operator/identity/main.ts'),
-  'skein.dev/controller': node('operator/main.ts'),
+  'skein.dev/controller': { entrypoint: script('operator/skein-controller.ts'), cmd: ['controller'] },
   // The proxy image: `skein-proxy` by default, and `skein-init` for the init container.
   // skein-proxy runs with the flags and environment of proxy-image/proxy/node-runtime, as in the image.
   'skein.dev/proxy': {

@@ -1,0 +1,20 @@
+// The controller image's entry point: one image, one subcommand per
+// control-plane component, so a release is one controller image and one
+// proxy image.
+//   skein-controller [controller]   reconcilers and the discovery API (operator/main.ts)
+//   skein-controller webhook        the admission webhook (webhook/main.ts)
+//   skein-controller identity       the identity CA (operator/identity/main.ts)
+const COMPONENTS: Record<string, string> = {
+  controller: './main.ts',
+  webhook: '../webhook/main.ts',
+  identity: './identity/main.ts',
+};
+
+const [sub = 'controller', ...rest] = process.argv.slice(2);
+const entry = COMPONENTS[sub];
+if (!entry || rest.length > 0) {
+  console.error(`skein-controller: unknown ${entry ? `arguments "${rest.join(' ')}"` : `subcommand "${sub}"`}; use one of: ${Object.keys(COMPONENTS).join(', ')} (settings come from the environment)`);
+  process.exit(2);
+}
+// Each component's main module starts it when loaded.
+await import(entry);
