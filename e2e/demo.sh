@@ -1,42 +1,53 @@
 #!/usr/bin/env bash
-# `make demo`: the local cluster, Skein applied to it, and what it shows.
+# `make demo`: the local cluster, Skein installed on it with the kubectl
+# plugin, an app meshed by a namespace annotation, and its traffic shown from
+# the proxies' own metrics.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 kubeconfig=$(node e2e/cluster/cluster.ts up | tail -n 1)
-kubectl="$(e2e/cluster/build-binaries.sh 2>/dev/null | tail -n 1)/kubectl --kubeconfig $kubeconfig"
+bin="$(e2e/cluster/build-binaries.sh 2>/dev/null | tail -n 1)"
+export KUBECONFIG=$kubeconfig SKEIN_KUBECTL="$bin/kubectl"
+kubectl="$bin/kubectl"
+skein="cli/bin/kubectl-skein"
 
-shopt -s nullglob
-crds=(crds/*.yaml)
-if ((${#crds[@]})); then
-  echo "== applying Skein's CRDs"
-  $kubectl apply --server-side -f crds/
-fi
-
-echo "== the API server: kubectl get --raw /readyz"
-$kubectl get --raw /readyz; echo
-echo "== version"
-$kubectl version
 echo "== nodes (played by the local node: pods are processes in network namespaces)"
 $kubectl get nodes -o wide
-echo "== an app: 3 echo pods behind a Service"
-$kubectl apply -f e2e/demo/echo.yaml
-$kubectl -n skein-demo rollout status deployment/echo --timeout=120s
-$kubectl -n skein-demo get pods -o wide
-ip=$($kubectl -n skein-demo get service echo -o jsonpath='{.spec.clusterIP}')
-# Ready pods reach kube-proxy's rules through the EndpointSlice; wait for all three to be there.
-for _ in $(seq 1 50); do
-  ready=$($kubectl -n skein-demo get endpointslices -l kubernetes.io/service-name=echo -o jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}x{end}')
-  [ "${#ready}" -ge 3 ] && break
-  sleep 0.2
+echo
+echo "== kubectl skein install | kubectl apply --server-side -f -"
+# A leftover control plane from an earlier demo would keep certificates of an older trust anchor.
+$kubectl delete namespace skein-system --ignore-not-found --wait=true >/dev/null
+$skein install | $kubectl apply --server-side --force-conflicts -f - >/dev/null
+for d in skein-identity skein-controller skein-webhook; do
+  $kubectl -n skein-system rollout status "deployment/$d" --timeout=180s
 done
-sleep 2
-echo "== 30 requests to the Service's ClusterIP $ip, answered by:"
-for _ in $(seq 1 30); do
-  curl -s -m 3 "http://$ip/" | sed -n 's/.*"pod":"\([^"]*\)".*/\1/p'
-done | sort | uniq -c
+echo
+echo "== the app: namespace skein-demo (annotated skein.dev/inject: enabled), echo x3 and a client"
+$kubectl delete namespace skein-demo --ignore-not-found --wait=true >/dev/null
+$kubectl apply -f e2e/demo/echo.yaml >/dev/null
+$kubectl -n skein-demo rollout status deployment/echo --timeout=180s
+$kubectl apply -f e2e/demo/client.yaml >/dev/null
+$kubectl -n skein-demo rollout status deployment/client --timeout=180s
+$kubectl -n skein-demo get pods -o custom-columns='POD:.metadata.name,MESHED:.metadata.annotations.skein\.dev/injection,CONTAINERS:.spec.initContainers[*].name,IP:.status.podIP'
+echo
+echo "== kubectl skein check"
+$skein check || true
+echo
+echo "== 10 seconds of the client's traffic, as each echo pod's proxy saw it (GET :4191/metrics)"
+sleep 10
+for ip in $($kubectl -n skein-demo get pods -l app=echo -o jsonpath='{.items[*].status.podIP}'); do
+  pod=$($kubectl -n skein-demo get pods -l app=echo -o jsonpath="{.items[?(@.status.podIP=='$ip')].metadata.name}")
+  curl -s "http://$ip:4191/metrics" \
+    | awk -v pod="$pod" '/^request_total\{direction="inbound"/ && /tls="true"/ {
+        match($0, /client_id="[^"]*"/); id = substr($0, RSTART + 11, RLENGTH - 12); total += $NF
+      } END { printf "  %-28s %5d requests over mTLS from %s\n", pod, total, id }'
+done
+echo
+echo "== the client's own view (its last report: requests sent, answered, failed, by pod)"
+client=$($kubectl -n skein-demo get pods -l app=client -o jsonpath='{.items[0].metadata.name}')
+$kubectl -n skein-demo logs "$client" -c client | tail -n 1
 echo
 echo "The cluster keeps running. Use it with:"
 echo "  export KUBECONFIG=$kubeconfig"
-echo "  $(dirname "${kubectl%% *}")/kubectl get pods -A"
-echo "  $(dirname "${kubectl%% *}")/kubectl -n skein-demo logs deploy/echo"
+echo "  $kubectl get pods -A"
+echo "  $skein check"
 echo "Stop it with: make cluster-down"
