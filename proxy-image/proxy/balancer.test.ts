@@ -189,3 +189,67 @@ test('begin() after done() changes nothing', () => {
   const next = balancer.pick();
   assert.equal(next?.endpoint.name, 'only');
 });
+
+test('circuit breaking: 7 consecutive failures eject an endpoint, it is skipped, then probed back after its penalty', () => {
+  let clock = 0;
+  const ejected: string[] = [];
+  const b = p2cPeakEwma<Ep>((e) => e.name, { random: seeded(3), now: () => clock, decayMs: 1, breaker: { jitterRatio: 0 }, onEject: (e) => ejected.push(e.name) });
+  const eps = ['a', 'b', 'c'].map(ep);
+  b.update(eps);
+  let failures = 0;
+  // The clock moves so the latency penalty of each failure decays and 'b' keeps being chosen.
+  for (let i = 0; i < 500 && ejected.length === 0; i++) {
+    const p = b.pick()!;
+    const ok = p.endpoint.name !== 'b';
+    if (!ok) failures++;
+    p.done({ ok });
+    clock += 20;
+  }
+  assert.deepEqual(ejected, ['b']);
+  assert.equal(failures, 7);
+  for (let i = 0; i < 100; i++) {
+    const p = b.pick()!;
+    assert.notEqual(p.endpoint.name, 'b', 'an ejected endpoint gets nothing');
+    p.done({ ok: true });
+  }
+  clock += 1_000;
+  let probe;
+  for (let i = 0; i < 200 && !probe; i++) {
+    const p = b.pick()!;
+    if (p.endpoint.name === 'b') probe = p; else p.done({ ok: true });
+  }
+  assert.ok(probe, 'after the penalty the endpoint is tried again');
+  for (let i = 0; i < 50; i++) {
+    const p = b.pick()!;
+    assert.notEqual(p.endpoint.name, 'b', 'one probe at a time');
+    p.done({ ok: true });
+  }
+  probe.done({ ok: true });
+  const seen = new Set<string>();
+  for (let i = 0; i < 200; i++) { const p = b.pick()!; seen.add(p.endpoint.name); p.done({ ok: true }); }
+  assert.ok(seen.has('b'), 'a successful probe closes the breaker');
+});
+
+test('circuit breaking never ejects the last endpoint still taking requests', () => {
+  let clock = 0;
+  const ejected: string[] = [];
+  const b = p2cPeakEwma<Ep>((e) => e.name, { random: seeded(5), now: () => clock, onEject: (e) => ejected.push(e.name) });
+  b.update([ep('a'), ep('b')]);
+  for (let i = 0; i < 100; i++) { const p = b.pick()!; p.done({ ok: false }); }
+  assert.equal(ejected.length, 1, 'one of two failing endpoints is ejected, the other stays');
+  for (let i = 0; i < 20; i++) { const p = b.pick(); assert.ok(p); p.done({ ok: false }); clock += 1; }
+});
+
+test('pick(avoid) skips the previous endpoint unless it is the only one', () => {
+  const { balancer } = setup(['a', 'b']);
+  for (let i = 0; i < 20; i++) {
+    const first = balancer.pick()!;
+    const second = balancer.pick(first.endpoint)!;
+    assert.notEqual(second.endpoint, first.endpoint);
+    first.done({ ok: true });
+    second.done({ ok: true });
+  }
+  const single = setup(['only']).balancer;
+  const p = single.pick()!;
+  assert.equal(single.pick(p.endpoint)?.endpoint.name, 'only');
+});

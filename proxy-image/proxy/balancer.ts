@@ -2,7 +2,9 @@
 // two distinct endpoints at random and send to the cheaper, where cost is the
 // endpoint's latency estimate times its outstanding requests plus one. Random
 // pairs avoid the herd that "always the fastest" causes; the pending factor
-// reacts to a slow endpoint before its responses arrive.
+// reacts to a slow endpoint before its responses arrive. Endpoints whose
+// circuit breaker (breaker.ts) is open are skipped.
+import { DEFAULT_BREAKER, admits, closedBreaker, record, sent, type BreakerOptions, type BreakerState } from './breaker.ts';
 
 export interface Pick<E> {
   readonly endpoint: E;
@@ -19,12 +21,15 @@ export interface Pick<E> {
 export interface Balancer<E> {
   /** Replace the endpoint set; endpoints that remain (by key) keep their latency and pending counts. */
   update(endpoints: readonly E[]): void;
-  /** undefined when there is no endpoint. */
-  pick(): Pick<E> | undefined;
+  /**
+   * undefined when there is no endpoint. `avoid` (a retry's previous
+   * endpoint) is skipped unless it is the only one left.
+   */
+  pick(avoid?: E): Pick<E> | undefined;
   readonly size: number;
 }
 
-export interface BalancerOptions {
+export interface BalancerOptions<E = unknown> {
   /** Time constant of the moving average; also how fast an idle estimate decays toward 0. */
   decayMs?: number;
   /** The estimate a new endpoint starts with, so it is neither shunned nor flooded. */
@@ -33,6 +38,10 @@ export interface BalancerOptions {
   failurePenaltyMs?: number;
   random?: () => number;
   now?: () => number;
+  /** Circuit breaking per endpoint; Linkerd's consecutive-failure defaults when omitted. */
+  breaker?: BreakerOptions;
+  /** Told when an endpoint is ejected (metrics). */
+  onEject?: (e: E) => void;
 }
 
 // Linkerd's defaults (linkerd-facts §8.1); the penalty is Linkerd's load-biaser penalty.
@@ -78,19 +87,42 @@ export function twoDistinct(n: number, random: () => number): [number, number] {
   return [a, b];
 }
 
-interface Slot<E> { endpoint: E; state: PeakEwma }
+interface Slot<E> { endpoint: E; state: PeakEwma; breaker: BreakerState }
 
-export function p2cPeakEwma<E>(key: (e: E) => string, opts: BalancerOptions = {}): Balancer<E> {
+export function p2cPeakEwma<E>(key: (e: E) => string, opts: BalancerOptions<E> = {}): Balancer<E> {
   const decayMs = opts.decayMs ?? DEFAULT_DECAY_MS;
   const defaultRttMs = opts.defaultRttMs ?? DEFAULT_RTT_MS;
   const penaltyMs = opts.failurePenaltyMs ?? DEFAULT_FAILURE_PENALTY_MS;
   const random = opts.random ?? Math.random;
   const now = opts.now ?? performance.now.bind(performance);
+  const breakerOptions = { ...DEFAULT_BREAKER, ...opts.breaker };
+  const onEject = opts.onEject;
   let slots: Slot<E>[] = [];
+  /** Slots with an open or half-open breaker: while 0, pick() takes the plain P2C path. */
+  let tripped = 0;
+
+  const countTripped = (): number => slots.filter((s) => s.breaker.ejectedUntil !== 0).length;
+
+  /** Another slot than `slot` still takes requests: only then may `slot` be ejected. */
+  function othersAdmit(slot: Slot<E>, t: number): boolean {
+    for (const s of slots) if (s.breaker !== slot.breaker && admits(s.breaker, t)) return true;
+    return false;
+  }
+
+  function settle(slot: Slot<E>, ok: boolean, t: number): void {
+    const b = slot.breaker;
+    if (ok && b.failures === 0 && b.ejectedUntil === 0) return;
+    const wasTripped = b.ejectedUntil !== 0;
+    const ejected = record(b, ok, t, !ok && othersAdmit(slot, t), breakerOptions, random);
+    // Recounted on a transition only (rare); the Pick's slot may predate an update.
+    if (wasTripped !== (b.ejectedUntil !== 0)) tripped = countTripped();
+    if (ejected && onEject) onEject(slot.endpoint);
+  }
 
   function start(slot: Slot<E>): Pick<E> {
     const { state } = slot;
     let startedAt = now();
+    if (tripped > 0) sent(slot.breaker, startedAt);
     state.pending += 1;
     let finished = false;
     return {
@@ -105,26 +137,48 @@ export function p2cPeakEwma<E>(key: (e: E) => string, opts: BalancerOptions = {}
         const t = now();
         const rtt = t - startedAt;
         observe(state, ok ? rtt : Math.max(rtt, penaltyMs), t, decayMs);
+        settle(slot, ok, t);
       },
     };
+  }
+
+  /** The slow path: only admitted endpoints, `avoid` last. */
+  function pickAmong(avoid: E | undefined): Pick<E> | undefined {
+    const t = now();
+    const usable: Slot<E>[] = [];
+    let avoided: Slot<E> | undefined;
+    for (const s of slots) {
+      if (!admits(s.breaker, t)) continue;
+      if (avoid !== undefined && s.endpoint === avoid) avoided = s;
+      else usable.push(s);
+    }
+    if (usable.length === 0) return avoided ? start(avoided) : undefined;
+    if (usable.length === 1) return start(usable[0] as Slot<E>);
+    const [i, j] = twoDistinct(usable.length, random);
+    const a = usable[i] as Slot<E>;
+    const b = usable[j] as Slot<E>;
+    return start(cost(b.state, t, decayMs, defaultRttMs) < cost(a.state, t, decayMs, defaultRttMs) ? b : a);
   }
 
   return {
     get size() { return slots.length; },
     update(endpoints) {
-      const previous = new Map(slots.map((s) => [key(s.endpoint), s.state]));
+      const previous = new Map(slots.map((s) => [key(s.endpoint), s]));
       const seen = new Set<string>();
       const next: Slot<E>[] = [];
       for (const endpoint of endpoints) {
         const k = key(endpoint);
         if (seen.has(k)) continue;
         seen.add(k);
-        next.push({ endpoint, state: previous.get(k) ?? { rttMs: defaultRttMs, updatedAt: now(), pending: 0 } });
+        const before = previous.get(k);
+        next.push({ endpoint, state: before?.state ?? { rttMs: defaultRttMs, updatedAt: now(), pending: 0 }, breaker: before?.breaker ?? closedBreaker() });
       }
       slots = next;
+      tripped = countTripped();
     },
-    pick() {
+    pick(avoid) {
       if (slots.length === 0) return undefined;
+      if (tripped > 0 || avoid !== undefined) return pickAmong(avoid);
       if (slots.length === 1) return start(slots[0] as Slot<E>);
       const [i, j] = twoDistinct(slots.length, random);
       const a = slots[i] as Slot<E>;

@@ -1,0 +1,101 @@
+// Retry policy: a budget per destination (Linkerd's ServiceProfile
+// semantics: over the last `ttl`, retries may be at most `retryRatio` of the
+// requests plus `minRetriesPerSecond` × ttl, so a failing backend sees at
+// most ~1.2× the load, never a retry storm) and the rules for when a request
+// may be tried again at all. Pure apart from the injected clock.
+import type { RetryBudgetSpec } from './routes.ts';
+
+/** Linkerd never retries a request whose body is larger than this: it is the most it buffers. */
+export const MAX_RETRY_BODY_BYTES = 64 * 1024;
+/** Attempts per request, the first included: a retry goes to another endpoint, and a third gives up. */
+export const MAX_ATTEMPTS = 3;
+/** Linkerd's ServiceProfile defaults, used for connection-failure retries on a destination without a profile. */
+export const DEFAULT_RETRY_BUDGET: RetryBudgetSpec = { retryRatio: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 };
+
+/** The window is kept in this many slices; a slice older than ttl is forgotten whole. */
+const SLICES = 10;
+
+export class RetryBudget {
+  readonly spec: RetryBudgetSpec;
+  readonly #now: () => number;
+  readonly #sliceMs: number;
+  readonly #requests = new Float64Array(SLICES);
+  readonly #retries = new Float64Array(SLICES);
+  #slice = 0;
+  #sliceStart = 0;
+
+  constructor(spec: RetryBudgetSpec, now: () => number = Date.now) {
+    this.spec = spec;
+    this.#now = now;
+    this.#sliceMs = spec.ttlMs / SLICES;
+    this.#sliceStart = now();
+  }
+
+  /** Counts one original request (a deposit). */
+  deposit(): void {
+    this.#advance();
+    this.#requests[this.#slice]! += 1;
+  }
+
+  /** Takes one retry from the budget; false when it is spent. */
+  withdraw(): boolean {
+    this.#advance();
+    let requests = 0;
+    let retries = 0;
+    for (let i = 0; i < SLICES; i++) { requests += this.#requests[i]!; retries += this.#retries[i]!; }
+    const allowed = this.spec.minRetriesPerSecond * (this.spec.ttlMs / 1000) + this.spec.retryRatio * requests;
+    if (retries + 1 > allowed) return false;
+    this.#retries[this.#slice]! += 1;
+    return true;
+  }
+
+  #advance(): void {
+    const t = this.#now();
+    const steps = Math.floor((t - this.#sliceStart) / this.#sliceMs);
+    if (steps <= 0) return;
+    for (let i = 0; i < Math.min(steps, SLICES); i++) {
+      this.#slice = (this.#slice + 1) % SLICES;
+      this.#requests[this.#slice] = 0;
+      this.#retries[this.#slice] = 0;
+    }
+    this.#sliceStart += steps * this.#sliceMs;
+  }
+}
+
+/**
+ * Whether the request's body can be replayed: none at all, or a declared
+ * length small enough to buffer. Streams of unknown length are not buffered.
+ */
+export function replayableBody(headers: { 'content-length'?: string | undefined; 'transfer-encoding'?: string | undefined }, hasBody: boolean): 'none' | 'buffer' | false {
+  if (!hasBody) return 'none';
+  if (headers['transfer-encoding'] !== undefined) return false;
+  const length = Number(headers['content-length']);
+  return Number.isInteger(length) && length >= 0 && length <= MAX_RETRY_BODY_BYTES ? 'buffer' : false;
+}
+
+/** Why an attempt failed in a way a retry may fix. */
+export type RetryCause =
+  /** Nothing reached the app: connect refused, TLS failure, or the peer proxy could not reach its app. Always safe. */
+  | 'not-sent'
+  /** The response was classified a failure (or the exchange broke after sending): only on a retryable route. */
+  | 'failed';
+
+/** The retry_total `result` label values. */
+export type RetryResult = 'retried' | 'budget_exhausted' | 'attempts_exhausted';
+
+/**
+ * Whether another attempt is allowed for this cause. A request the app never
+ * saw may always be tried again, once, whatever its method: nothing was
+ * processed. Anything else only on a route marked isRetryable (the profile
+ * author's word that the route is idempotent), never past MAX_ATTEMPTS.
+ */
+export function mayRetry(cause: RetryCause, attempt: number, routeRetryable: boolean): boolean {
+  if (attempt >= MAX_ATTEMPTS) return false;
+  if (cause === 'not-sent') return routeRetryable || attempt === 1;
+  return routeRetryable;
+}
+
+/** The peer proxy's own errors that mean its app never saw the request (skein-proxy-error on the response). */
+export function peerNotSent(proxyErrorHeader: string | string[] | undefined): boolean {
+  return proxyErrorHeader === 'connect-failed' || proxyErrorHeader === 'connect-timeout';
+}
