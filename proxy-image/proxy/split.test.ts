@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Endpoint } from '../../shared/discovery-protocol.ts';
+import { p2cPeakEwma } from './balancer.ts';
+import { applySplit, drawBackend } from './split.ts';
+
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const ep = (ip: string): Endpoint => ({ ip, port: 80, protocolHint: 'http', labels: {} });
+const balancer = () => p2cPeakEwma<Endpoint>((e) => `${e.ip}:${e.port}`);
+
+test('1000 requests over 90/10 land within a binomial bound (4 sigma)', () => {
+  const backends = applySplit([], [
+    { service: 'books-v1.shop.svc.cluster.local:80', weight: 90, endpoints: [ep('10.0.0.1')] },
+    { service: 'books-v2.shop.svc.cluster.local:80', weight: 10, endpoints: [ep('10.0.0.2')] },
+  ], balancer);
+  const random = seeded(42);
+  let v2 = 0;
+  for (let i = 0; i < 1000; i++) if (drawBackend(backends, random) === 1) v2++;
+  const sigma = Math.sqrt(1000 * 0.1 * 0.9);
+  assert.ok(Math.abs(v2 - 100) <= 4 * sigma, `v2 got ${v2} of 1000`);
+});
+
+test('zero weights and backends without endpoints are skipped; none left is -1', () => {
+  const backends = applySplit([], [
+    { service: 'a', weight: 0, endpoints: [ep('10.0.0.1')] },
+    { service: 'b', weight: 50, endpoints: [] },
+    { service: 'c', weight: 1, endpoints: [ep('10.0.0.3')] },
+  ], balancer);
+  const random = seeded(1);
+  for (let i = 0; i < 100; i++) assert.equal(drawBackend(backends, random), 2);
+  assert.equal(drawBackend(backends.slice(0, 2), random), -1);
+});
+
+test('balancers are kept per backend Service across updates', () => {
+  const first = applySplit([], [{ service: 'a', weight: 1, endpoints: [ep('10.0.0.1')] }, { service: 'b', weight: 1, endpoints: [ep('10.0.0.2')] }], balancer);
+  const second = applySplit(first, [{ service: 'b', weight: 9, endpoints: [ep('10.0.0.2'), ep('10.0.0.4')] }], balancer);
+  assert.equal(second[0]!.balancer, first[1]!.balancer);
+  assert.equal(second[0]!.balancer.size, 2);
+});
