@@ -8,7 +8,9 @@ export type CliErrorCode =
   | 'InvalidYaml'
   | 'UnreadableInput'
   | 'InvalidIssuer'
-  | 'UnsupportedDocument';
+  | 'UnsupportedDocument'
+  | 'ScrapeFailed'
+  | 'PrometheusFailed';
 
 export class CliError extends Error {
   readonly code: CliErrorCode;

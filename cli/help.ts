@@ -9,6 +9,8 @@ Commands:
   uninstall   print what to delete for \`kubectl delete -f -\` (CRDs only with --crds)
   inject      add skein.dev/inject: enabled to the pod templates of manifests (or the full sidecar with --manual)
   check       check the cluster before (--pre) or after an install
+  stat        success rate, requests/s and latency per deployment, pod or route, from the proxies' metrics
+  completion  print a bash or zsh completion script
   version     print the CLI version
   help        this text; \`kubectl skein <command> --help\` for a command`,
   install: `Usage: kubectl skein install [--overlay base|ha|cert-manager] [--trust-domain D] [--identity-issuer-dir DIR] | kubectl apply --server-side -f -
@@ -43,5 +45,30 @@ check fails.
   --pre         before installing: API server and version, permissions, no existing install
   --output      text (default) or json
   --namespace   where the dry-run probe pod is created (default: default)`,
-  version: 'Usage: kubectl skein version',
+  stat: `Usage: kubectl skein stat deploy|pod|route [NAME] [-n NS | -A] [--from deploy/X | --to deploy/Y] [--window 30s]
+                         [--prometheus URL] [--output table|json]
+
+Golden metrics like \`linkerd viz stat\`: SUCCESS (share of responses not 5xx or gRPC errors), RPS, LATENCY_P50/P95/P99
+(to the response head). Deployments and pods are measured on their own proxies' inbound side; with --to, on the
+named workload's clients (outbound, the rows are those clients); with --from, on X's outbound side (the rows are
+the workloads X called); routes (ServiceProfile routes, [DEFAULT] for the rest) on the callers' outbound side.
+
+Without --prometheus, every selected proxy's :4191/metrics is read twice through the API server's pod proxy
+(you need get on pods/proxy), --window apart, and the rates and quantiles come from the difference: stat takes
+the window to answer. With --prometheus, the same numbers come from PromQL over the last --window; Prometheus
+must scrape the proxies' :4191/metrics with the pod's namespace and name as \`namespace\` and \`pod\` labels.
+
+  -n, --namespace       the namespace (default: the context's, else default)
+  -A, --all-namespaces  every namespace
+  --from, --to          deploy/NAME or pod/NAME; --from-namespace / --to-namespace when it lives elsewhere
+  -w, --window          how long to measure (default 30s)
+  --prometheus          a Prometheus base URL, e.g. http://localhost:9090
+  -o, --output          table (default) or json; progress goes to stderr only on a terminal and never with json`,
+  completion: `Usage: kubectl skein completion bash|zsh
+
+Prints a completion script for kubectl-skein. Load it with \`source <(kubectl skein completion bash)\` (or zsh).
+For \`kubectl skein <TAB>\`, put cli/bin/kubectl_complete-skein on PATH next to kubectl-skein: kubectl
+(>= 1.26) asks it.`,
+  version: 'Usage: kubectl skein version\n\nPrints the CLI version.',
+  help: 'Usage: kubectl skein help [COMMAND]\n\nPrints the usage of kubectl skein or of one command.',
 };

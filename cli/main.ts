@@ -12,12 +12,17 @@ import { injectYaml } from './inject/inject.ts';
 import { readInputs } from './inject/read.ts';
 import { loadKubeConfig, runChecks } from './check/run.ts';
 import { formatJson, formatLine, formatSummary } from './check/format.ts';
+import { parseEdge, parseResource, parseWindow, type StatQuery } from './stat/query.ts';
+import { statFromPrometheus, statFromProxies } from './stat/run.ts';
+import { formatStatJson, formatTable } from './stat/format.ts';
+import { progress } from './progress.ts';
+import { completionScript, completeWords, formatCompletion, SHELLS, type Shell } from './completion.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-function parse<O extends Options>(command: string, args: string[], options: O) {
+function parse<O extends Options>(command: string, args: string[], options: O, allowPositionals = false) {
   try {
-    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true });
+    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
   } catch (err) {
     throw usageError((err as Error).message, command);
   }
@@ -77,15 +82,61 @@ async function check(args: string[]): Promise<number> {
   return results.every((r) => r.ok) ? 0 : 1;
 }
 
+async function stat(args: string[]): Promise<number> {
+  const { values, positionals } = parse('stat', args, {
+    namespace: { type: 'string', short: 'n' }, 'all-namespaces': { type: 'boolean', short: 'A' },
+    from: { type: 'string' }, to: { type: 'string' }, 'from-namespace': { type: 'string' }, 'to-namespace': { type: 'string' },
+    window: { type: 'string', short: 'w' }, prometheus: { type: 'string' }, output: { type: 'string', short: 'o' },
+    kubeconfig: { type: 'string' }, context: { type: 'string' },
+  }, true);
+  if (values.help) return help('stat');
+  const output = values.output ?? 'table';
+  if (output !== 'table' && output !== 'json') throw usageError(`--output must be table or json, not "${output}"`, 'stat');
+  if (values.from && values.to) throw usageError('give --from or --to, not both', 'stat');
+  const kc = loadKubeConfig({ kubeconfig: values.kubeconfig, context: values.context });
+  const current = values.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+  const { kind, name } = parseResource(positionals);
+  const query: StatQuery = {
+    kind, name, namespace: values['all-namespaces'] ? undefined : current, windowSeconds: parseWindow(values.window ?? '30s'),
+    from: values.from ? parseEdge('--from', values.from, values['from-namespace'] ?? current) : undefined,
+    to: values.to ? parseEdge('--to', values.to, values['to-namespace'] ?? current) : undefined,
+  };
+  const show = progress(process.stderr, output !== 'json');
+  const rows = values.prometheus ? await statFromPrometheus(values.prometheus, query, show) : await statFromProxies(kc, query, show);
+  const report = { kind, windowSeconds: query.windowSeconds, rows };
+  out(output === 'json' ? formatStatJson(report) : formatTable(report, query.namespace === undefined || query.from !== undefined));
+  return 0;
+}
+
+function completion(args: string[]): number {
+  const { values, positionals } = parse('completion', args, {}, true);
+  if (values.help) return help('completion');
+  const [shell] = positionals;
+  if (positionals.length !== 1 || !(SHELLS as readonly string[]).includes(shell ?? '')) throw usageError(`say which shell: ${SHELLS.join(' or ')}`, 'completion');
+  out(completionScript(shell as Shell));
+  return 0;
+}
+
+/** `kubectl skein __complete <words...>`: kubectl's plugin completion (kubectl_complete-skein) and the shell scripts call this. */
+function complete(args: string[]): number {
+  out(formatCompletion(completeWords(args, Object.keys(HELP).filter((c) => c !== 'skein'))));
+  return 0;
+}
+
 function help(command = 'skein'): number {
   out(HELP[command] ?? HELP.skein ?? '');
   return 0;
 }
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number> | number> = {
-  install, uninstall, inject, check,
-  version: () => { out(`kubectl-skein ${CLI_VERSION}`); return 0; },
-  help: (args) => help(args[0]),
+  install, uninstall, inject, check, stat, completion, __complete: complete,
+  version: (args) => {
+    const { values } = parse('version', args, {});
+    if (values.help) return help('version');
+    out(`kubectl-skein ${CLI_VERSION}`);
+    return 0;
+  },
+  help: (args) => help(args[0] === '--help' || args[0] === '-h' ? 'help' : args[0]),
 };
 
 export async function main(argv: string[]): Promise<number> {

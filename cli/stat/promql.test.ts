@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promQueries } from './promql.ts';
+import type { StatQuery } from './query.ts';
+
+const q = (over: Partial<StatQuery>): StatQuery => ({ kind: 'deploy', namespace: 'demo', windowSeconds: 30, ...over });
+const DEPLOY = 'label_replace(rate(%M%[30s]), "deployment", "$1", "pod", "^(.+)-[0-9a-z]{5,10}-[0-9a-z]{5}$")';
+
+test('deployments: inbound, grouped by the deployment derived from the pod name', () => {
+  const p = promQueries(q({}));
+  const sel = 'direction="inbound", namespace="demo"';
+  assert.equal(p.requests, `sum by (namespace, deployment) (${DEPLOY.replace('%M%', `request_total{${sel}}`)})`);
+  assert.equal(p.responses, `sum by (namespace, deployment, classification) (${DEPLOY.replace('%M%', `response_total{${sel}}`)})`);
+  assert.equal(p.latency(0.95), `histogram_quantile(0.95, sum by (namespace, deployment, le) (${DEPLOY.replace('%M%', `response_latency_ms_bucket{${sel}}`)}))`);
+  assert.deepEqual(p.row, { namespace: 'namespace', name: 'deployment' });
+});
+
+test('one deployment selects its pods by name; a regex character in the name is escaped', () => {
+  assert.match(promQueries(q({ name: 'web.v2' })).requests, /pod=~"web\\\\.v2-\[0-9a-z\]\{5,10\}-\[0-9a-z\]\{5\}"/);
+});
+
+test('pods: no label_replace, grouped by pod; -A drops the namespace matcher', () => {
+  assert.equal(promQueries(q({ kind: 'pod', namespace: undefined })).requests, 'sum by (namespace, pod) (rate(request_total{direction="inbound"}[30s]))');
+});
+
+test('--to: the outbound side filtered by dst labels; --from: the caller\'s pods, grouped by dst', () => {
+  assert.equal(promQueries(q({ to: { kind: 'deploy', name: 'web', namespace: 'shop' } })).requests,
+    `sum by (namespace, deployment) (${DEPLOY.replace('%M%', 'request_total{direction="outbound", namespace="demo", dst_namespace="shop", dst_deployment="web"}')})`);
+  const from = promQueries(q({ from: { kind: 'deploy', name: 'client', namespace: 'demo' } }));
+  assert.equal(from.requests,
+    'sum by (dst_namespace, dst_deployment) (rate(request_total{direction="outbound", namespace="demo", pod=~"client-[0-9a-z]{5,10}-[0-9a-z]{5}", dst_namespace="demo", dst_deployment!=""}[30s]))');
+  assert.deepEqual(from.row, { namespace: 'dst_namespace', name: 'dst_deployment' });
+});
+
+test('routes: outbound, grouped by authority and route', () => {
+  const p = promQueries(q({ kind: 'route', name: 'GET /books', windowSeconds: 60 }));
+  assert.equal(p.requests, 'sum by (namespace, authority, route) (rate(request_total{direction="outbound", namespace="demo", route="GET /books"}[60s]))');
+  assert.deepEqual(p.row, { namespace: 'namespace', name: 'route', authority: 'authority' });
+});
