@@ -44,16 +44,18 @@ export function baseSeed(env: NodeJS.ProcessEnv = process.env, fallback = 0x5ce1
 }
 
 /**
- * Runs `count` cases, case i with seed base+i; a failing case is rethrown
- * with the seed that replays it, so the report names it.
+ * Runs `count` cases, `width` at a time, case i with seed base+i; a failing
+ * case is rethrown with the seed that replays it, so the report names it.
  */
-export async function forEachCase(base: number, count: number, body: (rnd: Random, index: number) => Promise<void>): Promise<void> {
-  for (let i = 0; i < count; i++) {
-    const rnd = seeded(base + i);
+export async function forEachCase(base: number, count: number, body: (rnd: Random, index: number) => Promise<void>, width = 1): Promise<void> {
+  const run = async (i: number): Promise<void> => {
     try {
-      await body(rnd, i);
+      await body(seeded(base + i), i);
     } catch (err) {
       throw new Error(`fuzz case ${i} failed; replay with SKEIN_FUZZ_SEED=${base} (case seed ${base + i}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
+  };
+  for (let start = 0; start < count; start += width) {
+    await Promise.all(Array.from({ length: Math.min(width, count - start) }, (_, k) => run(start + k)));
   }
 }

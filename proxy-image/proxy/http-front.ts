@@ -72,6 +72,10 @@ export function createHttpFront(o: HttpFrontOptions): HttpFront {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
     session.setTimeout(o.limits.idleMs, () => session.close());
+    // A client that ended its side can send no more frames (not even a
+    // WINDOW_UPDATE): finish its streams and close, rather than hold the
+    // half-open connection until the idle timeout.
+    session.socket.once('end', () => session.close());
     session.on('error', () => {
       o.metrics.protocolError(o.direction, 'h2');
       session.destroy();
