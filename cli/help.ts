@@ -27,7 +27,9 @@ Prints the CRDs, then manifests/ rendered by \`kubectl kustomize\` (kubectl from
   uninstall: `Usage: kubectl skein uninstall [--overlay base|ha|cert-manager] [--crds] | kubectl delete --ignore-not-found -f -
 
 Prints the control plane's objects, webhook configurations first. CRDs (and every object of their kinds)
-are kept unless --crds is given.`,
+are kept unless --crds is given. The skein-trust-roots ConfigMaps the identity controller wrote into meshed
+namespaces are kept for the pods still meshed; stderr says how to remove them
+(kubectl delete configmap -A -l app.kubernetes.io/managed-by=skein-identity).`,
   inject: `Usage: kubectl skein inject [-f FILE|DIR|-]... [--manual]
 
 Reads manifests (files, directories, stdin; multi-document YAML and Lists) and writes them to stdout with

@@ -7,7 +7,7 @@ import { CLI_VERSION } from './version.ts';
 import { kustomize } from './kubectl.ts';
 import { CRDS_DIR, OVERLAYS, overlayDir, type Overlay } from './manifests.ts';
 import { composeInstall, identityObjects, isDnsName, DEFAULT_TRUST_DOMAIN } from './install.ts';
-import { composeUninstall } from './uninstall.ts';
+import { composeUninstall, TRUST_ROOTS_NOTE } from './uninstall.ts';
 import { injectYaml } from './inject/inject.ts';
 import { readInputs } from './inject/read.ts';
 import { loadKubeConfig, runChecks } from './check/run.ts';
@@ -54,6 +54,7 @@ async function uninstall(args: string[]): Promise<number> {
   if (values.help) return help('uninstall');
   const controlPlane = await kustomize(overlayDir(overlayOf(values.overlay, 'uninstall')));
   out(composeUninstall(controlPlane, values.crds ? await kustomize(CRDS_DIR) : undefined));
+  process.stderr.write(`${TRUST_ROOTS_NOTE}\n`);
   return 0;
 }
 

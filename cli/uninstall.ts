@@ -16,3 +16,12 @@ export function composeUninstall(controlPlane: string, crds: string | undefined)
   const ordered = [...objects.filter((o) => FIRST.has(o.kind)), ...objects.filter((o) => !FIRST.has(o.kind))];
   return joinStreams([toStream(ordered), crds === undefined ? '' : toStream(parseObjects(crds).map(reference))]);
 }
+
+/**
+ * The identity controller writes a trust-roots ConfigMap into each meshed
+ * namespace at run time, so no file names them. They stay on uninstall on
+ * purpose: meshed pods still mount them, and a pod restarted without its
+ * ConfigMap would not start. Removing them is one label-selected delete.
+ */
+export const TRUST_ROOTS_NOTE = 'kubectl skein: the skein-trust-roots ConfigMaps in meshed namespaces are kept for the pods still meshed; '
+  + 'once those are restarted or gone, remove them with: kubectl delete configmap -A -l app.kubernetes.io/managed-by=skein-identity';
