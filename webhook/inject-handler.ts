@@ -1,9 +1,10 @@
 // /inject: an AdmissionRequest for a Pod in, the injector's answer out.
 // Lookups are injected so the handler is tested without a cluster; the
 // response never waits for the Event about the decision.
+import { z } from 'zod';
 import type { V1Pod, V1Namespace } from '@kubernetes/client-node';
 import type { AdmissionRequest, AdmissionResponse } from './admission.ts';
-import { allowWithPatch } from './admission.ts';
+import { allowWithPatch, BadReview } from './admission.ts';
 import { injectPod, type InjectOptions, type InjectResult } from './inject/inject.ts';
 import { OVERRIDE_ANNOTATIONS } from './inject/config.ts';
 import type { WebhookMetrics } from './metrics.ts';
@@ -17,10 +18,29 @@ export interface InjectDeps {
   options: InjectOptions;
 }
 
+// The parts of a Pod the injector reads, with the types the API server always
+// sends. It decodes pods before admission, so only a client talking to the
+// Service directly sends anything else; it gets a 400, not a 500.
+const strings = z.record(z.string(), z.string());
+const container = z.looseObject({ name: z.string(), ports: z.array(z.looseObject({ containerPort: z.number() })).optional() });
+const PodShape = z.looseObject({
+  metadata: z.looseObject({ annotations: strings.optional(), labels: strings.optional() }).optional(),
+  spec: z.looseObject({
+    containers: z.array(container),
+    initContainers: z.array(container).optional(),
+    volumes: z.array(z.looseObject({ name: z.string() })).optional(),
+  }),
+});
+
 export async function handleInject(req: AdmissionRequest, deps: InjectDeps): Promise<AdmissionResponse> {
   if (req.kind.kind !== 'Pod' || req.operation !== 'CREATE' || !req.object) {
     // Registered for Pod CREATE only; anything else passes untouched.
     return allowWithPatch(req.uid, []);
+  }
+  const shape = PodShape.safeParse(req.object);
+  if (!shape.success) {
+    const where = (p: PropertyKey[]) => p.map(String).join('.') || 'object';
+    throw new BadReview(`not a Pod the API server would send: ${shape.error.issues.slice(0, 5).map((i) => `${where(i.path)}: ${i.message}`).join('; ')}`);
   }
   const pod = req.object as V1Pod;
   const namespace = req.namespace ?? pod.metadata?.namespace ?? 'default';

@@ -51,6 +51,10 @@ export function buildServer(o: ServerOptions) {
         observe(req.operation, !response.allowed ? 'denied' : response.patch ? 'patched' : 'allowed');
         return review(response);
       } catch (err) {
+        if (err instanceof BadReview) {
+          observe(req.operation, 'bad_request');
+          return reply.code(400).send({ error: err.code, message: err.message });
+        }
         observe(req.operation, 'error');
         request.log.error({ err, uid: req.uid, endpoint }, 'admission handler failed');
         return reply.code(500).send({ error: 'InternalError', message: err instanceof Error ? err.message : String(err) });
