@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { createCa, createIntermediateCa, toPemPair } from '../shared/tls.ts';
-import { composeInstall, identityFromFiles, identityObjects, isDnsName, readPemDir, withTrustDomain } from './install.ts';
+import { composeInstall, identityFromFiles, identityObjects, isDnsName, readPemDir, withSecretData, withTrustDomain } from './install.ts';
 import { composeUninstall } from './uninstall.ts';
 import { CliError } from './errors.ts';
 import { parseObjects, valueAt } from './manifests.ts';
@@ -70,4 +70,13 @@ test('a brought issuer is checked before anything is printed; a generated one is
   const generated = parseObjects(await identityObjects({ overlay: 'cert-manager', trustDomain: 'cluster.local', issuerDir: undefined }));
   assert.deepEqual(generated.map((o) => `${o.kind}/${o.metadata.name}`), ['Secret/skein-trust-anchor', 'ConfigMap/skein-trust-anchors']);
   assert.equal(valueAt(generated[0], 'stringData', 'tls.crt'), valueAt(generated[1], 'data', 'ca-bundle.crt'));
+});
+
+test('the install stream carries Secrets as data, so a second server-side apply manager does not conflict on stringData', () => {
+  const identity = 'apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: skein-system}\nstringData: {tls.crt: "PEM\\n"}\n';
+  const [secret] = parseObjects(composeInstall('', '', identity, 'cluster.local'));
+  assert.equal(secret?.stringData, undefined);
+  assert.deepEqual(secret?.data, { 'tls.crt': Buffer.from('PEM\n').toString('base64') });
+  const [other] = withSecretData([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, stringData: { a: 'b' } }]);
+  assert.deepEqual(other?.stringData, { a: 'b' });
 });

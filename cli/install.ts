@@ -92,8 +92,22 @@ export async function identityObjects(opts: InstallOptions): Promise<string> {
   return renderIdentityObjects(await bootstrapIdentity(opts.trustDomain));
 }
 
+/**
+ * Secrets as `data`, never `stringData`: the API server never stores
+ * stringData, so it cannot see that a second server-side apply (Argo CD,
+ * Flux) carries the same value, and reports a conflict every time.
+ */
+export function withSecretData(objects: readonly KubeObject[]): KubeObject[] {
+  return objects.map((o) => {
+    if (o.kind !== 'Secret' || typeof o.stringData !== 'object' || o.stringData === null) return o;
+    const { stringData, ...rest } = o;
+    const encoded = Object.fromEntries(Object.entries(stringData as Record<string, string>).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+    return { ...rest, data: { ...(o.data as Record<string, string> | undefined), ...encoded } };
+  });
+}
+
 /** The whole install stream: CRDs first (the rest may use them), the control plane, then its identity. */
 export function composeInstall(crds: string, controlPlane: string, identity: string, trustDomain: string): string {
-  return joinStreams([crds, toStream(withTrustDomain(parseObjects(controlPlane), trustDomain)), identity]);
+  return joinStreams([crds, toStream(withTrustDomain(parseObjects(controlPlane), trustDomain)), toStream(withSecretData(parseObjects(identity)))]);
 }
 
