@@ -6,7 +6,7 @@ import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } f
 import type { AddressInfo } from 'node:net';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { DiscoveryClient } from './discovery-client.ts';
-import type { Update } from './discovery-protocol.ts';
+import type { InboundUpdate, Update } from './discovery-protocol.ts';
 import { createLogger } from './log.ts';
 import { ClusterCache } from '../operator/discovery/cache.ts';
 import { DiscoveryHub } from '../operator/discovery/hub.ts';
@@ -181,4 +181,43 @@ test('a server with a certificate for another name is not trusted', async (t) =>
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(c.connected, false);
   assert.equal(c.sessions, 0);
+});
+
+test('watchInbound: the pod is asked for on /v1/inbound on the same session, re-subscribed after a restart, last good kept meanwhile', async (t) => {
+  const asked: { path: string; body: string }[] = [];
+  let policy = 'deny';
+  const ctl = restartable(t, () => {
+    const s = createSecureServer({ ...pki.server, requestCert: true, rejectUnauthorized: true });
+    s.on('stream', (stream, headers) => {
+      let body = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (c: string) => { body += c; });
+      stream.on('end', () => {
+        asked.push({ path: String(headers[':path']), body });
+        stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
+        if (headers[':path'] === '/v1/inbound') stream.write(JSON.stringify({ type: 'inbound', defaultPolicy: policy, ports: [{ port: 8080, authorizations: [{ policy: 'shop/web' }] }] }) + '\n');
+        else stream.write(JSON.stringify({ type: 'update', exists: true, endpoints: [] }) + '\n');
+      });
+    });
+    return s;
+  });
+  await ctl.start();
+  const { c } = client(t, ctl.url);
+  const seen: InboundUpdate[] = [];
+  const updates: Update[] = [];
+  c.watchInbound({ namespace: 'shop', pod: 'books-1' }, (u) => seen.push(u));
+  c.watch('10.96.0.10:80', (u) => updates.push(u));
+  await until('the inbound policy and the update', () => seen.length >= 1 && updates.length >= 1);
+  assert.equal(ctl.sessionsSeen, 1, 'one session carries both');
+  assert.deepEqual(asked.find((a) => a.path === '/v1/inbound')?.body, JSON.stringify({ namespace: 'shop', pod: 'books-1' }));
+  assert.equal(seen[0]?.defaultPolicy, 'deny');
+  assert.deepEqual(seen[0]?.ports[0]?.authorizations[0], { policy: 'shop/web', identities: [], identitySuffixes: [], anyMeshed: false, unauthenticatedNetworks: [] });
+  assert.equal(updates.length, 1, 'an inbound message is never delivered as an Update');
+  await ctl.stop();
+  await until('disconnected', () => !c.connected);
+  assert.equal(seen.length, 1, 'nothing delivered while away');
+  policy = 'all-authenticated';
+  await ctl.start();
+  await until('re-subscribed', () => seen.length >= 2);
+  assert.equal(seen[1]?.defaultPolicy, 'all-authenticated');
 });

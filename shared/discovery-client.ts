@@ -5,7 +5,7 @@
 // sessions with the credentials current at that moment (certificates renew),
 // and re-subscribes every target; a silent session (no heartbeat) counts as dead.
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
-import { Message, WATCH_PATH, HEARTBEAT_MS, type Update, type WatchRequest } from './discovery-protocol.ts';
+import { Message, WATCH_PATH, INBOUND_PATH, HEARTBEAT_MS, type InboundRequest, type InboundUpdate, type Update, type WatchRequest } from './discovery-protocol.ts';
 import type { Logger } from './log.ts';
 
 export interface DiscoveryCredentials { cert: string; key: string; ca: string }
@@ -26,8 +26,12 @@ export interface DiscoveryClientOptions {
 }
 
 interface Watch {
+  /** What is watched, for logs: the target, or `inbound namespace/pod`. */
   target: string;
-  onUpdate: (u: Update) => void;
+  path: string;
+  body: string;
+  /** Takes the messages of this stream's kind; others are ignored. */
+  deliver: (m: Message) => void;
   stream: ClientHttp2Stream | undefined;
   retry: NodeJS.Timeout | undefined;
   failures: number;
@@ -61,7 +65,17 @@ export class DiscoveryClient {
   }
 
   watch(target: string, onUpdate: (u: Update) => void): () => void {
-    const w: Watch = { target, onUpdate, stream: undefined, retry: undefined, failures: 0, refused: false };
+    const body: WatchRequest = { target, ...(this.#o.namespace !== undefined ? { namespace: this.#o.namespace } : {}) };
+    return this.#add(target, WATCH_PATH, body, (m) => { if (m.type === 'update') onUpdate(m); });
+  }
+
+  /** The inbound policy of one pod (its own proxy's), with the same reconnects and keep-last-good as `watch`. */
+  watchInbound(req: InboundRequest, onUpdate: (u: InboundUpdate) => void): () => void {
+    return this.#add(`inbound ${req.namespace}/${req.pod}`, INBOUND_PATH, req, (m) => { if (m.type === 'inbound') onUpdate(m); });
+  }
+
+  #add(target: string, path: string, body: WatchRequest | InboundRequest, deliver: (m: Message) => void): () => void {
+    const w: Watch = { target, path, body: JSON.stringify(body), deliver, stream: undefined, retry: undefined, failures: 0, refused: false };
     this.#watches.add(w);
     if (this.#connected) this.#open(w); else this.#ensureSession();
     return () => {
@@ -148,10 +162,9 @@ export class DiscoveryClient {
   #open(w: Watch): void {
     const session = this.#session;
     if (!session || w.stream || w.refused || !this.#watches.has(w)) return;
-    const stream = session.request({ ':method': 'POST', ':path': WATCH_PATH, 'content-type': 'application/json' });
+    const stream = session.request({ ':method': 'POST', ':path': w.path, 'content-type': 'application/json' });
     w.stream = stream;
-    const body: WatchRequest = { target: w.target, ...(this.#o.namespace !== undefined ? { namespace: this.#o.namespace } : {}) };
-    stream.end(JSON.stringify(body));
+    stream.end(w.body);
     let status = 0;
     let buffer = '';
     stream.setEncoding('utf8');
@@ -196,6 +209,6 @@ export class DiscoveryClient {
       return;
     }
     w.failures = 0;
-    if (parsed.data.type === 'update') w.onUpdate(parsed.data);
+    w.deliver(parsed.data);
   }
 }
