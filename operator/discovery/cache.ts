@@ -2,8 +2,9 @@
 // (Service by ClusterIP, slices by Service, Pod by IP). Fed by informer
 // events; every change returns the dependency keys it touched, so the hub
 // recomputes only the targets that read one of them.
-import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { EventType } from '../../shared/informer.ts';
+import type { PolicyObject } from '../policy/objects.ts';
 
 export interface ClusterView {
   service(namespace: string, name: string): V1Service | undefined;
@@ -11,6 +12,11 @@ export interface ClusterView {
   slicesOf(namespace: string, service: string): V1EndpointSlice[];
   pod(namespace: string, name: string): V1Pod | undefined;
   podByIP(ip: string): V1Pod | undefined;
+  namespace(name: string): V1Namespace | undefined;
+  serviceProfile(namespace: string, name: string): PolicyObject | undefined;
+  /** The TrafficSplits whose root (spec.service) is this Service. */
+  trafficSplits(namespace: string, rootService: string): PolicyObject[];
+  authorizationPolicies(namespace: string): PolicyObject[];
 }
 
 /** Dependency keys: what a lookup read, and what a change invalidates. Same strings on both sides. */
@@ -20,7 +26,17 @@ export const dep = {
   slices: (ns: string, service: string) => `slices:${ns}/${service}`,
   pod: (ns: string, name: string) => `pod:${ns}/${name}`,
   podIP: (ip: string) => `podip:${ip}`,
+  namespace: (name: string) => `ns:${name}`,
+  serviceProfile: (ns: string, name: string) => `sp:${ns}/${name}`,
+  trafficSplits: (ns: string, rootService: string) => `ts:${ns}/${rootService}`,
+  authorizationPolicies: (ns: string) => `authz:${ns}`,
 };
+
+/** The root Service a TrafficSplit names, if its spec has one. */
+function splitRoot(ts: PolicyObject | undefined): string | undefined {
+  const s = (ts?.spec as { service?: unknown } | undefined)?.service;
+  return typeof s === 'string' ? s : undefined;
+}
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
@@ -45,6 +61,10 @@ export class ClusterCache implements ClusterView {
   readonly #slicesByService = new Map<string, Set<string>>();
   readonly #pods = new Map<string, V1Pod>();
   readonly #podByIP = new Map<string, string>();
+  readonly #namespaces = new Map<string, V1Namespace>();
+  readonly #profiles = new Map<string, PolicyObject>();
+  readonly #splits = new Map<string, PolicyObject>();
+  readonly #authz = new Map<string, Map<string, PolicyObject>>();
 
   service(namespace: string, name: string): V1Service | undefined {
     return this.#services.get(`${namespace}/${name}`);
@@ -67,6 +87,50 @@ export class ClusterCache implements ClusterView {
   podByIP(ip: string): V1Pod | undefined {
     const key = this.#podByIP.get(ip);
     return key === undefined ? undefined : this.#pods.get(key);
+  }
+
+  namespace(name: string): V1Namespace | undefined {
+    return this.#namespaces.get(name);
+  }
+
+  serviceProfile(namespace: string, name: string): PolicyObject | undefined {
+    return this.#profiles.get(`${namespace}/${name}`);
+  }
+
+  trafficSplits(namespace: string, rootService: string): PolicyObject[] {
+    return [...this.#splits.values()].filter((ts) => ts.metadata?.namespace === namespace && splitRoot(ts) === rootService);
+  }
+
+  authorizationPolicies(namespace: string): PolicyObject[] {
+    return [...(this.#authz.get(namespace)?.values() ?? [])];
+  }
+
+  applyNamespace(type: EventType, n: V1Namespace): string[] {
+    const name = n.metadata?.name ?? '';
+    if (type === 'deleted') this.#namespaces.delete(name); else this.#namespaces.set(name, n);
+    return [dep.namespace(name)];
+  }
+
+  applyServiceProfile(type: EventType, sp: PolicyObject): string[] {
+    const key = keyOf(sp);
+    if (type === 'deleted') this.#profiles.delete(key); else this.#profiles.set(key, sp);
+    return [dep.serviceProfile(sp.metadata?.namespace ?? '', sp.metadata?.name ?? '')];
+  }
+
+  applyTrafficSplit(type: EventType, ts: PolicyObject): string[] {
+    const key = keyOf(ts);
+    const ns = ts.metadata?.namespace ?? '';
+    const roots = new Set([splitRoot(this.#splits.get(key)), splitRoot(ts)].filter((r): r is string => r !== undefined));
+    if (type === 'deleted') this.#splits.delete(key); else this.#splits.set(key, ts);
+    return [...roots].map((r) => dep.trafficSplits(ns, r));
+  }
+
+  applyAuthorizationPolicy(type: EventType, ap: PolicyObject): string[] {
+    const ns = ap.metadata?.namespace ?? '';
+    const inNs = this.#authz.get(ns) ?? new Map<string, PolicyObject>();
+    if (type === 'deleted') inNs.delete(ap.metadata?.name ?? ''); else inNs.set(ap.metadata?.name ?? '', ap);
+    if (inNs.size === 0) this.#authz.delete(ns); else this.#authz.set(ns, inNs);
+    return [dep.authorizationPolicies(ns)];
   }
 
   applyService(type: EventType, s: V1Service): string[] {
@@ -130,6 +194,16 @@ export function recording(view: ClusterView): { view: ClusterView; deps: Set<str
       slicesOf: (ns, svc) => { deps.add(dep.slices(ns, svc)); return view.slicesOf(ns, svc); },
       pod: (ns, name) => { deps.add(dep.pod(ns, name)); return view.pod(ns, name); },
       podByIP: (ip) => { deps.add(dep.podIP(ip)); return view.podByIP(ip); },
+      namespace: (name) => { deps.add(dep.namespace(name)); return view.namespace(name); },
+      serviceProfile: (ns, name) => { deps.add(dep.serviceProfile(ns, name)); return view.serviceProfile(ns, name); },
+      trafficSplits: (ns, root) => { deps.add(dep.trafficSplits(ns, root)); return view.trafficSplits(ns, root); },
+      authorizationPolicies: (ns) => { deps.add(dep.authorizationPolicies(ns)); return view.authorizationPolicies(ns); },
     },
   };
+}
+
+/** The ServiceAccount a known pod runs as (`default` when the spec names none); undefined for an unknown pod. */
+export function serviceAccountOf(view: ClusterView, namespace: string, pod: string): string | undefined {
+  const p = view.pod(namespace, pod);
+  return p ? p.spec?.serviceAccountName ?? 'default' : undefined;
 }

@@ -117,3 +117,59 @@ test('streams share one resolution; the last unsubscribe drops the target from t
   apply.slice('modified', slice('a', ['10.0.0.2'], '2'));
   assert.equal(hub.resolutions, before, 'nothing is resolved for targets nobody watches');
 });
+
+const policy = (name: string, spec: unknown, rv = '1') => ({ metadata: { name, namespace: 'ns', resourceVersion: rv, creationTimestamp: '2026-01-01T00:00:00Z' as unknown as Date }, spec });
+
+/** Two streams on two targets, each collecting what it hears. */
+function watchBoth(hub: DiscoveryHub, a: string, b: string): [Update[], Update[]] {
+  const seen: [Update[], Update[]] = [[], []];
+  hub.watch(T(a), (u) => seen[0].push(u));
+  hub.watch(T(b), (u) => seen[1].push(u));
+  return seen;
+}
+
+test('a ServiceProfile change re-pushes to its Service only; an invalid one takes the profile away', () => {
+  const { hub, cache, apply } = setup();
+  apply.service('added', svc('a', '10.96.0.1'));
+  apply.service('added', svc('b', '10.96.0.2'));
+  const [seenA, seenB] = watchBoth(hub, '10.96.0.1:80', '10.96.0.2:80');
+  const before = hub.resolutions;
+  hub.changed(cache.applyServiceProfile('added', policy('a.ns.svc.cluster.local', { routes: [{ name: 'r', condition: { method: 'GET' }, timeout: '2s' }] })));
+  assert.equal(hub.resolutions - before, 1, 'only the target of Service a recomputed');
+  assert.equal(seenA.at(-1)?.profile?.routes[0]?.timeoutMs, 2_000);
+  assert.equal(seenB.length, 1);
+  hub.changed(cache.applyServiceProfile('modified', policy('a.ns.svc.cluster.local', { routes: [{ name: 'r', condition: { pathRegex: '(' } }] }, '2')));
+  assert.equal(seenA.at(-1)?.profile, undefined);
+  assert.equal(seenA.length, 3);
+});
+
+test('a TrafficSplit and its backends\' endpoints re-push to the root Service only', () => {
+  const { hub, cache, apply } = setup();
+  apply.service('added', svc('root', '10.96.0.1'));
+  apply.service('added', svc('other', '10.96.0.9'));
+  const [seen, other] = watchBoth(hub, 'root.ns.svc.cluster.local:80', '10.96.0.9:80');
+  hub.changed(cache.applyTrafficSplit('added', policy('split', { service: 'root', backends: [{ service: 'v1', weight: 1 }, { service: 'v2', weight: 3 }] })));
+  assert.deepEqual(seen.at(-1)?.split?.map((b) => [b.service, b.weight, b.endpoints.length]), [['v1.ns.svc.cluster.local:80', 1, 0], ['v2.ns.svc.cluster.local:80', 3, 0]]);
+  apply.service('added', svc('v2', '10.96.0.3'));
+  apply.slice('added', slice('v2', ['10.0.0.7']));
+  assert.deepEqual(seen.at(-1)?.split?.[1]?.endpoints.map((e) => e.ip), ['10.0.0.7'], 'a backend that appears is picked up');
+  hub.changed(cache.applyTrafficSplit('deleted', policy('split', { service: 'root', backends: [] })));
+  assert.equal(seen.at(-1)?.split, undefined);
+  assert.equal(other.length, 1, 'the unrelated target heard nothing');
+});
+
+test('inbound: an AuthorizationPolicy in the pod\'s namespace re-pushes to that pod; another namespace\'s does not', () => {
+  const { hub, cache, apply } = setup();
+  apply.pod('added', { ...pod('p', '10.0.0.5'), metadata: { name: 'p', namespace: 'ns', labels: { app: 'a' } } });
+  const seen: unknown[] = [];
+  hub.watchInbound('ns', 'p', (u) => seen.push(u));
+  assert.equal(seen.length, 1);
+  const before = hub.resolutions;
+  hub.changed(cache.applyAuthorizationPolicy('added', { ...policy('x', { target: { podSelector: {}, port: 8080 }, allow: { meshTLS: true } }), metadata: { name: 'x', namespace: 'elsewhere' } }));
+  assert.equal(hub.resolutions, before);
+  hub.changed(cache.applyAuthorizationPolicy('added', policy('mine', { target: { podSelector: { matchLabels: { app: 'a' } }, port: 8080 }, allow: { meshTLS: true } })));
+  assert.equal(seen.length, 2);
+  assert.deepEqual((seen.at(-1) as { ports: unknown }).ports, [{ port: 8080, authorizations: [{ policy: 'ns/mine', identities: [], identitySuffixes: [], anyMeshed: true, unauthenticatedNetworks: [] }] }]);
+  hub.changed(cache.applyNamespace('added', { metadata: { name: 'ns', annotations: { 'config.skein.dev/default-inbound-policy': 'deny' } } }));
+  assert.equal((seen.at(-1) as { defaultPolicy: string }).defaultPolicy, 'deny');
+});

@@ -1,34 +1,39 @@
-// Subscriptions and the index that keeps them cheap: each watched target is
-// resolved once, however many streams watch it, and remembers which cache
-// keys its resolution read. An object change names the keys it touched; only
-// the targets indexed under those keys are resolved again, and a listener
-// hears only snapshots that differ from the last one it was sent.
-import type { Update } from '../../shared/discovery-protocol.ts';
+// Subscriptions and the index that keeps them cheap: each watched target
+// (and each pod's inbound policy) is computed once, however many streams
+// watch it, and remembers which cache keys its computation read. An object
+// change names the keys it touched; only the subscriptions indexed under
+// those keys are computed again, and a listener hears only snapshots that
+// differ from the last one it was sent.
+import type { InboundUpdate, Update } from '../../shared/discovery-protocol.ts';
 import { recording, type ClusterView } from './cache.ts';
-import { resolve, type ResolveConfig } from './resolve.ts';
 import { targetKey, type Target } from './target.ts';
+import { resolveWithPolicy, type PolicyConfig } from '../policy/attach.ts';
+import { compileInbound, DEFAULT_CLUSTER_NETWORKS, type InboundConfig } from '../policy/inbound.ts';
 
 export type Listener = (u: Update) => void;
+export type InboundListener = (u: InboundUpdate) => void;
 
-interface Subscription {
-  target: Target;
-  listeners: Set<Listener>;
-  last: Update;
+export type HubConfig = { trustDomain: string } & Partial<Omit<PolicyConfig & InboundConfig, 'trustDomain'>>;
+
+interface Subscription<M> {
+  compute: (view: ClusterView) => M;
+  listeners: Set<(m: M) => void>;
+  last: M;
   lastJson: string;
   deps: Set<string>;
 }
 
 export class DiscoveryHub {
   readonly #view: ClusterView;
-  readonly #cfg: ResolveConfig;
-  readonly #subs = new Map<string, Subscription>();
+  readonly #cfg: PolicyConfig & InboundConfig;
+  readonly #subs = new Map<string, Subscription<unknown>>();
   readonly #index = new Map<string, Set<string>>();
-  /** Resolutions done since start: lets tests (and metrics) see that a change did not recompute everything. */
+  /** Computations done since start: lets tests (and metrics) see that a change did not recompute everything. */
   resolutions = 0;
 
-  constructor(view: ClusterView, cfg: ResolveConfig) {
+  constructor(view: ClusterView, cfg: HubConfig) {
     this.#view = view;
-    this.#cfg = cfg;
+    this.#cfg = { clusterDomain: 'cluster.local', defaultInboundPolicy: 'all-unauthenticated', clusterNetworks: DEFAULT_CLUSTER_NETWORKS, ...cfg };
   }
 
   get targets(): number {
@@ -37,11 +42,26 @@ export class DiscoveryHub {
 
   /** Delivers the current snapshot at once, then every change; returns the unsubscribe. */
   watch(target: Target, listener: Listener): () => void {
-    const key = targetKey(target);
-    let sub = this.#subs.get(key);
+    return this.#subscribe(`target:${targetKey(target)}`, (view) => resolveWithPolicy(view, target, this.#cfg), listener);
+  }
+
+  /**
+   * The inbound policy of one pod, as `watch` does for targets. Nothing is
+   * sent while the pod is unknown (the caller checks it exists first).
+   */
+  watchInbound(namespace: string, pod: string, listener: InboundListener): () => void {
+    const compute = (view: ClusterView) => {
+      const p = view.pod(namespace, pod);
+      return p ? compileInbound(view, p, this.#cfg) : undefined;
+    };
+    return this.#subscribe(`inbound:${namespace}/${pod}`, compute, (u) => { if (u) listener(u); });
+  }
+
+  #subscribe<M>(key: string, compute: (view: ClusterView) => M, listener: (m: M) => void): () => void {
+    let sub = this.#subs.get(key) as Subscription<M> | undefined;
     if (!sub) {
-      sub = { target, listeners: new Set(), last: { type: 'update', exists: false, opaque: false, endpoints: [] }, lastJson: '', deps: new Set() };
-      this.#subs.set(key, sub);
+      sub = { compute, listeners: new Set(), last: undefined as M, lastJson: '', deps: new Set() };
+      this.#subs.set(key, sub as Subscription<unknown>);
       this.#recompute(key, sub);
     }
     sub.listeners.add(listener);
@@ -66,15 +86,15 @@ export class DiscoveryHub {
   }
 
   /** Returns whether the snapshot differs from the previous one. */
-  #recompute(key: string, sub: Subscription): boolean {
+  #recompute<M>(key: string, sub: Subscription<M>): boolean {
     this.resolutions++;
     const r = recording(this.#view);
-    const update = resolve(r.view, sub.target, this.#cfg);
+    const next = sub.compute(r.view);
     this.#reindex(key, sub.deps, r.deps);
     sub.deps = r.deps;
-    const json = JSON.stringify(update);
+    const json = JSON.stringify(next) ?? '';
     if (json === sub.lastJson) return false;
-    sub.last = update;
+    sub.last = next;
     sub.lastJson = json;
     return true;
   }

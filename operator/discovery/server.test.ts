@@ -8,11 +8,11 @@ import type { AddressInfo } from 'node:net';
 import type { V1Service } from '@kubernetes/client-node';
 import { createLogger } from '../../shared/log.ts';
 import { createCa } from '../../shared/tls.ts';
-import { WATCH_PATH, parseMessage } from '../../shared/discovery-protocol.ts';
-import { ClusterCache } from './cache.ts';
+import { WATCH_PATH, INBOUND_PATH, parseMessage } from '../../shared/discovery-protocol.ts';
+import { ClusterCache, serviceAccountOf } from './cache.ts';
 import { DiscoveryHub } from './hub.ts';
 import { discoveryMetrics } from './metrics.ts';
-import { createDiscoveryServer, tlsOptions } from './server.ts';
+import { createDiscoveryServer, tlsOptions, identityOwner } from './server.ts';
 import { testPki, leaf, CONTROLLER_IDENTITY, type Pem } from './test-pki.ts';
 
 const pki = await testPki();
@@ -21,7 +21,10 @@ async function start(t: TestContext, opts: { maxStreamsPerConnection?: number; h
   const cache = new ClusterCache();
   const hub = new DiscoveryHub(cache, { trustDomain: 'cluster.local' });
   const metrics = discoveryMetrics();
-  const server = createDiscoveryServer({ tls: pki.server, hub, clusterDomain: 'cluster.local', metrics, logger: createLogger('test', 'silent'), ...opts });
+  const server = createDiscoveryServer({
+    tls: pki.server, hub, clusterDomain: 'cluster.local', metrics, logger: createLogger('test', 'silent'),
+    podServiceAccount: (ns, pod) => serviceAccountOf(cache, ns, pod), ...opts,
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const sessions: ClientHttp2Session[] = [];
   t.after(() => { for (const s of sessions) s.destroy(); server.close(); });
@@ -168,4 +171,32 @@ test('the serving certificate is swapped in place: new connections see the new o
   const serial = await new Promise<string>((resolve) => s2.once('connect', () => resolve((s2.socket as TLSSocket).getPeerX509Certificate()?.serialNumber ?? '')));
   assert.equal(serial, new X509Certificate(renewed.cert).serialNumber);
   assert.equal(w.req.closed, false);
+});
+
+test("inbound: a proxy gets its own pod's policy, and only its own", async (t) => {
+  const { cache, session } = await start(t);
+  const mk = (name: string, sa: string) => ({ metadata: { name, namespace: 'shop' }, spec: { serviceAccountName: sa, containers: [{ name: 'app' }] }, status: { phase: 'Running' as const, podIP: '10.0.0.1' } });
+  cache.applyPod('added', mk('mine', 'web'));
+  cache.applyPod('added', mk('theirs', 'db'));
+  const s = session();
+  const inboundHeaders = { ':method': 'POST', ':path': INBOUND_PATH, 'content-type': 'application/json' };
+  assert.equal((await call(s, inboundHeaders, JSON.stringify({ namespace: 'shop', pod: 'theirs' }))).status, 403, 'another ServiceAccount\'s pod');
+  assert.equal((await call(s, inboundHeaders, JSON.stringify({ namespace: 'other', pod: 'mine' }))).status, 403, 'another namespace');
+  assert.equal((await call(s, inboundHeaders, JSON.stringify({ namespace: 'shop', pod: 'unknown' }))).status, 404, 'a pod not seen yet');
+  const req = s.request(inboundHeaders);
+  let buf = '';
+  req.setEncoding('utf8');
+  req.on('data', (d: string) => { buf += d; });
+  req.on('error', () => undefined);
+  req.end(JSON.stringify({ namespace: 'shop', pod: 'mine' }));
+  await until('the first inbound snapshot', () => buf.includes('\n'));
+  const first = parseMessage(buf.slice(0, buf.indexOf('\n')));
+  assert.equal(first.type, 'inbound');
+  assert.equal(first.type === 'inbound' ? first.defaultPolicy : '', 'all-unauthenticated');
+  req.close();
+});
+
+test('identityOwner reads the ServiceAccount and namespace of a workload identity', () => {
+  assert.deepEqual(identityOwner('web.v1.shop.serviceaccount.identity.skein-system.cluster.local'), { serviceAccount: 'web.v1', namespace: 'shop' });
+  assert.equal(identityOwner('unknown'), undefined);
 });

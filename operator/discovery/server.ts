@@ -5,7 +5,7 @@
 // size, streams per connection, how much a slow reader may leave unread).
 import { createSecureServer, constants, type Http2SecureServer, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
-import { WatchRequest, WATCH_PATH, HEARTBEAT_MS, type Update } from '../../shared/discovery-protocol.ts';
+import { WatchRequest, WATCH_PATH, HEARTBEAT_MS, InboundRequest, INBOUND_PATH, type InboundUpdate, type Update } from '../../shared/discovery-protocol.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { DiscoveryHub } from './hub.ts';
 import type { DiscoveryMetrics } from './metrics.ts';
@@ -16,7 +16,9 @@ export interface ServingTls { cert: string; key: string; ca: string }
 
 export interface DiscoveryServerOptions {
   tls: ServingTls;
-  hub: Pick<DiscoveryHub, 'watch'>;
+  hub: Pick<DiscoveryHub, 'watch' | 'watchInbound'>;
+  /** The ServiceAccount a pod runs as, undefined while the pod is unknown: inbound streams go only to the pod's own proxy. */
+  podServiceAccount?: (namespace: string, pod: string) => string | undefined;
   clusterDomain: string;
   metrics: DiscoveryMetrics;
   logger: Logger;
@@ -28,10 +30,11 @@ export interface DiscoveryServerOptions {
   bodyTimeoutMs?: number;
 }
 
-export type RefusalCode = 'not_found' | 'method_not_allowed' | 'body_too_large' | 'body_timeout' | 'json_malformed' | 'request_invalid' | 'target_malformed';
+export type RefusalCode = 'not_found' | 'method_not_allowed' | 'body_too_large' | 'body_timeout' | 'json_malformed' | 'request_invalid' | 'target_malformed'
+  | 'pod_unknown' | 'forbidden';
 
 const STATUS: Record<RefusalCode, number> = {
-  not_found: 404, method_not_allowed: 405, body_too_large: 413, body_timeout: 408,
+  not_found: 404, method_not_allowed: 405, body_too_large: 413, body_timeout: 408, pod_unknown: 404, forbidden: 403,
   json_malformed: 400, request_invalid: 400, target_malformed: 400,
 };
 
@@ -64,6 +67,15 @@ export function peerIdentity(stream: ServerHttp2Stream): string {
   return dns ? dns.slice(4) : 'unknown';
 }
 
+/** The ServiceAccount and namespace of a workload identity (`<sa>.<ns>.serviceaccount.identity.…`); a namespace has no dots. */
+export function identityOwner(identity: string): { serviceAccount: string; namespace: string } | undefined {
+  const at = identity.indexOf('.serviceaccount.identity.');
+  if (at < 0) return undefined;
+  const head = identity.slice(0, at);
+  const dot = head.lastIndexOf('.');
+  return dot > 0 ? { serviceAccount: head.slice(0, dot), namespace: head.slice(dot + 1) } : undefined;
+}
+
 function refuse(stream: ServerHttp2Stream, o: DiscoveryServerOptions, code: RefusalCode, message: string): void {
   o.metrics.errors.inc({ reason: code });
   o.logger.info({ reason: code, peer: peerIdentity(stream) }, message);
@@ -74,12 +86,15 @@ function refuse(stream: ServerHttp2Stream, o: DiscoveryServerOptions, code: Refu
 
 function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, o: DiscoveryServerOptions): void {
   stream.on('error', (err) => { o.logger.debug({ err: err.message }, 'stream error'); });
-  if (headers[':path'] !== WATCH_PATH) return refuse(stream, o, 'not_found', `no such path; watch with POST ${WATCH_PATH}`);
-  if (headers[':method'] !== 'POST') return refuse(stream, o, 'method_not_allowed', `${WATCH_PATH} takes POST with a JSON body {"target": "ip:port"}`);
+  const path = headers[':path'];
+  if (path !== WATCH_PATH && path !== INBOUND_PATH) return refuse(stream, o, 'not_found', `no such path; watch with POST ${WATCH_PATH} or POST ${INBOUND_PATH}`);
+  const example = path === WATCH_PATH ? '{"target": "ip:port"}' : '{"namespace": "<pod namespace>", "pod": "<pod name>"}';
+  if (headers[':method'] !== 'POST') return refuse(stream, o, 'method_not_allowed', `${path} takes POST with a JSON body ${example}`);
   void readBody(stream, o.maxBodyBytes ?? 4096, o.bodyTimeoutMs ?? 10_000).then((body) => {
     if (typeof body !== 'string') return refuse(stream, o, body.code, body.message);
     let json: unknown;
-    try { json = JSON.parse(body); } catch { return refuse(stream, o, 'json_malformed', 'the body is not JSON; send {"target": "ip:port"}'); }
+    try { json = JSON.parse(body); } catch { return refuse(stream, o, 'json_malformed', `the body is not JSON; send ${example}`); }
+    if (path === INBOUND_PATH) return openInbound(stream, json, o);
     const req = WatchRequest.safeParse(json);
     if (!req.success) return refuse(stream, o, 'request_invalid', `the watch request is invalid: ${req.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
     try {
@@ -113,33 +128,54 @@ function readBody(stream: ServerHttp2Stream, limit: number, timeoutMs: number): 
   });
 }
 
-function serveWatch(stream: ServerHttp2Stream, req: WatchRequest, o: DiscoveryServerOptions): void {
-  const target = parseTarget(req.target, o.clusterDomain);
+function openInbound(stream: ServerHttp2Stream, json: unknown, o: DiscoveryServerOptions): void {
+  const req = InboundRequest.safeParse(json);
+  if (!req.success) return refuse(stream, o, 'request_invalid', `the inbound request is invalid: ${req.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
+  const { namespace, pod } = req.data;
+  const owner = identityOwner(peerIdentity(stream));
+  if (owner?.namespace !== namespace) {
+    return refuse(stream, o, 'forbidden', `a proxy may ask only for the inbound policy of its own pod; this client's identity is not of namespace ${namespace}`);
+  }
+  const sa = o.podServiceAccount?.(namespace, pod);
+  if (sa === undefined) return refuse(stream, o, 'pod_unknown', `pod ${namespace}/${pod} is not known (yet); retry shortly`);
+  if (sa !== owner.serviceAccount) {
+    return refuse(stream, o, 'forbidden', `pod ${namespace}/${pod} runs as ServiceAccount ${sa}, this client as ${owner.serviceAccount}; a proxy may ask only for its own pod`);
+  }
+  openStream(stream, o, `inbound ${namespace}/${pod}`, 'inbound', (send) => o.hub.watchInbound(namespace, pod, send));
+}
+
+/** Streams what `subscribe` delivers as NDJSON, with heartbeats, until the client goes. */
+function openStream(stream: ServerHttp2Stream, o: DiscoveryServerOptions, what: string, kind: string, subscribe: (send: (m: Update | InboundUpdate) => void) => () => void): void {
   const peer = peerIdentity(stream);
   stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
-  o.metrics.streams.inc({ kind: target?.kind ?? 'unknown' });
+  o.metrics.streams.inc({ kind });
   o.metrics.peers.inc({ identity: peer });
   o.metrics.streamsOpen.inc();
-  o.logger.info({ peer, target: req.target, namespace: req.namespace }, 'watch opened');
+  o.logger.info({ peer, what }, 'watch opened');
   const maxUnread = o.maxUnreadBytes ?? 1 << 20;
   const send = (line: string) => {
     if (stream.destroyed || stream.closed) return;
     if (stream.writableLength > maxUnread) {
       o.metrics.errors.inc({ reason: 'slow_reader' });
-      o.logger.warn({ peer, target: req.target, unread: stream.writableLength }, 'watch stream closed: the client stopped reading');
+      o.logger.warn({ peer, what, unread: stream.writableLength }, 'watch stream closed: the client stopped reading');
       stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
       return;
     }
     stream.write(line + '\n');
   };
-  const onUpdate = (u: Update) => { o.metrics.updatesSent.inc(); send(JSON.stringify(u)); };
-  // A name that is no Service of this cluster is "nothing there" for good: one snapshot, then heartbeats.
-  const unsubscribe = target ? o.hub.watch(target, onUpdate) : (onUpdate(NOTHING), () => undefined);
+  const unsubscribe = subscribe((m) => { o.metrics.updatesSent.inc(); send(JSON.stringify(m)); });
   const heartbeat = setInterval(() => { send('{"type":"heartbeat"}'); }, o.heartbeatMs ?? HEARTBEAT_MS);
   stream.once('close', () => {
     clearInterval(heartbeat);
     unsubscribe();
     o.metrics.streamsOpen.dec();
-    o.logger.debug({ peer, target: req.target }, 'watch closed');
+    o.logger.debug({ peer, what }, 'watch closed');
   });
+}
+
+function serveWatch(stream: ServerHttp2Stream, req: WatchRequest, o: DiscoveryServerOptions): void {
+  const target = parseTarget(req.target, o.clusterDomain);
+  // A name that is no Service of this cluster is "nothing there" for good: one snapshot, then heartbeats.
+  openStream(stream, o, `target ${req.target}${req.namespace ? ` from ${req.namespace}` : ''}`, target?.kind ?? 'unknown',
+    (send) => (target ? o.hub.watch(target, send) : (send(NOTHING), () => undefined)));
 }
