@@ -32,8 +32,12 @@ export interface Proxy {
   close(): void;
 }
 
-export function recordOutcome(m: RequestMetrics, outcome: Outcome): void {
-  m.respond(outcome.status, { ...(outcome.grpcStatus === undefined ? {} : { grpcStatus: outcome.grpcStatus }), ...(outcome.error ? { error: outcome.error.code } : {}) });
+export function recordOutcome(m: RequestMetrics, outcome: Outcome, failure?: boolean): void {
+  m.respond(outcome.status, {
+    ...(outcome.grpcStatus === undefined ? {} : { grpcStatus: outcome.grpcStatus }),
+    ...(outcome.error ? { error: outcome.error.code } : {}),
+    ...(failure === undefined ? {} : { failure }),
+  });
 }
 
 /**

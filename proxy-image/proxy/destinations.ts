@@ -2,15 +2,21 @@
 // dialled): one discovery watch per destination shared by every connection
 // to it, the last good Update kept while discovery is away, and a balancer
 // fed with the endpoints. A destination nobody used for a while is dropped.
-import type { Endpoint, Update } from '../../shared/discovery-protocol.ts';
+// Traffic policy is compiled here, once per Update: the profile's routes and
+// retry budget, and a TrafficSplit's backends (balancers kept per backend).
+import type { Endpoint, Profile, Update } from '../../shared/discovery-protocol.ts';
 import type { Balancer } from './balancer.ts';
+import { DEFAULT_RETRY_BUDGET, RetryBudget } from './retries.ts';
+import { compileProfile, type CompiledProfile } from './routes.ts';
+import { applySplit, type Backend } from './split.ts';
 
 /** The part of shared/discovery-client.ts the proxy uses. */
 export interface Discovery {
   watch(target: string, onUpdate: (u: Update) => void): () => void;
 }
 
-export type BalancerFactory = () => Balancer<Endpoint>;
+/** `service` names the balancer's Service (for its metrics): the destination's, or a split backend's. */
+export type BalancerFactory = (service: string) => Balancer<Endpoint>;
 
 export interface DestinationsOptions {
   discovery: Discovery;
@@ -24,15 +30,26 @@ export interface DestinationsOptions {
 export class Destination {
   readonly target: string;
   readonly balancer: Balancer<Endpoint>;
+  readonly #newBalancer: BalancerFactory;
   #update: Update | undefined;
+  #profileSource: Profile | undefined;
+  /** The compiled ServiceProfile; undefined without one (then no route matching at all). */
+  profile: CompiledProfile | undefined;
+  /** Linkerd's default budget until a profile sets one; kept while the spec is unchanged. */
+  budget: RetryBudget = new RetryBudget(DEFAULT_RETRY_BUDGET);
+  /** A TrafficSplit's backends; empty when the Service is not split. */
+  backends: Backend[] = [];
+  /** The destination's Service as a `dst_service` label value. */
+  service: string | undefined;
   #waiters: (() => void)[] = [];
   connections = 0;
   idleSince = Date.now();
   unwatch: () => void = () => {};
 
-  constructor(target: string, balancer: Balancer<Endpoint>) {
+  constructor(target: string, newBalancer: BalancerFactory) {
     this.target = target;
-    this.balancer = balancer;
+    this.#newBalancer = newBalancer;
+    this.balancer = newBalancer(target);
   }
 
   /** The latest Update; undefined until discovery first answered. */
@@ -43,6 +60,15 @@ export class Destination {
   apply(u: Update): void {
     this.#update = u;
     this.balancer.update(u.endpoints);
+    this.service = u.service ? `${u.service.name}.${u.service.namespace}:${u.service.port}` : undefined;
+    if (u.profile !== this.#profileSource) {
+      this.#profileSource = u.profile;
+      this.profile = u.profile ? compileProfile(u.profile) : undefined;
+      const spec = u.profile?.retryBudget ?? DEFAULT_RETRY_BUDGET;
+      const was = this.budget.spec;
+      if (spec.retryRatio !== was.retryRatio || spec.minRetriesPerSecond !== was.minRetriesPerSecond || spec.ttlMs !== was.ttlMs) this.budget = new RetryBudget(spec);
+    }
+    this.backends = u.split ? applySplit(this.backends, u.split, this.#newBalancer) : [];
     for (const w of this.#waiters.splice(0)) w();
   }
 
@@ -79,7 +105,7 @@ export class Destinations {
   acquire(target: string): { destination: Destination; release: () => void } {
     let d = this.#byTarget.get(target);
     if (!d) {
-      const created = new Destination(target, this.#o.balancer());
+      const created = new Destination(target, this.#o.balancer);
       created.unwatch = this.#o.discovery.watch(target, (u) => created.apply(u));
       this.#byTarget.set(target, created);
       d = created;

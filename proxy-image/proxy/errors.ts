@@ -6,6 +6,7 @@ import { isGrpc, PROXY_ERROR } from './headers.ts';
 
 export const PROXY_ERRORS = {
   'malformed-request': { status: 400, grpc: 13, message: 'the request is not valid HTTP' },
+  'unauthorized': { status: 403, grpc: 7, message: 'no authorization policy admits this client on this port' },
   'no-endpoint': { status: 502, grpc: 14, message: 'the destination has no endpoint' },
   'connect-failed': { status: 502, grpc: 14, message: 'the endpoint refused or dropped the connection' },
   'peer-identity-mismatch': { status: 502, grpc: 14, message: 'the endpoint did not present the identity discovery named' },

@@ -18,11 +18,18 @@ export interface TrafficLabels {
   serverId?: string;
   /** The discovery endpoint's labels; the workload keys in DST_LABELS become dst_*, others are dropped. */
   dst?: Readonly<Record<string, string>>;
+  /** Outbound: the Service the request went to (a TrafficSplit backend or an override), `name.ns.svc.<domain>:port`. */
+  dstService?: string;
+  /** The ServiceProfile route (bounded: the profile's route names, or DEFAULT_ROUTE). */
+  route?: string;
 }
 
 export interface RequestMetrics {
-  /** Once, when the response head is known (or the proxy answered itself, with `error`). */
-  respond(status: number, opts?: { grpcStatus?: number; error?: string }): void;
+  /**
+   * Once, when the response head is known (or the proxy answered itself, with `error`).
+   * `failure` is the route's classification when it has response classes; else 5xx / grpc-status decide.
+   */
+  respond(status: number, opts?: { grpcStatus?: number; error?: string; failure?: boolean }): void;
 }
 
 export interface ConnectionMetrics {
@@ -41,7 +48,7 @@ export const OVERFLOW_AUTHORITY = 'other';
 
 // The workload keys discovery sends (operator/discovery/resolve.ts workloadLabels), as Linkerd's dst_* labels.
 const DST_LABELS = ['namespace', 'deployment', 'statefulset', 'daemonset', 'replicaset', 'job', 'pod', 'serviceaccount'] as const;
-const TRAFFIC_LABEL_NAMES = ['direction', 'authority', 'target_addr', 'tls', 'client_id', 'server_id', ...DST_LABELS.map((k) => `dst_${k}`)];
+const TRAFFIC_LABEL_NAMES = ['direction', 'authority', 'target_addr', 'tls', 'client_id', 'server_id', ...DST_LABELS.map((k) => `dst_${k}`), 'dst_service', 'route'];
 const RESPONSE_LABEL_NAMES = [...TRAFFIC_LABEL_NAMES, 'status_code', 'classification', 'error'];
 
 /** 5xx is a failure; so is a gRPC status other than OK (0), whatever the HTTP status. */
@@ -59,6 +66,8 @@ export function trafficLabelValues(l: TrafficLabels): Record<string, string> {
     const v = l.dst?.[k];
     if (v !== undefined && v !== '') out[`dst_${k}`] = v;
   }
+  if (l.dstService !== undefined) out.dst_service = l.dstService;
+  if (l.route !== undefined) out.route = l.route;
   return out;
 }
 
@@ -84,6 +93,7 @@ const SEPARATOR = '\u0000';
 function seriesKey(l: TrafficLabels, authority: string): string {
   let key = `${l.direction}${SEPARATOR}${authority}${SEPARATOR}${l.targetAddr}${SEPARATOR}${l.tls}${SEPARATOR}${l.clientId ?? ''}${SEPARATOR}${l.serverId ?? ''}`;
   if (l.dst) for (const k of DST_LABELS) key += SEPARATOR + (l.dst[k] ?? '');
+  if (l.dstService !== undefined || l.route !== undefined) key += `${SEPARATOR}s${l.dstService ?? ''}${SEPARATOR}r${l.route ?? ''}`;
   return key;
 }
 
@@ -91,6 +101,8 @@ export class ProxyMetrics {
   readonly #latency: Histogram;
   readonly #refused: Record<Direction, Counter>;
   readonly #protocolErrors: Counter;
+  readonly #retries: Counter;
+  readonly #ejections: Counter;
   readonly #now: () => number;
   readonly #authorities: Record<Direction, Set<string>> = { inbound: new Set(), outbound: new Set() };
   // Counts are summed per label set in plain numbers and handed to prom-client
@@ -133,6 +145,12 @@ export class ProxyMetrics {
       inbound: new Counter({ name: 'inbound_refused_total', help: 'Inbound connections or requests the proxy refused', labelNames: ['reason'], registers }),
       outbound: new Counter({ name: 'outbound_refused_total', help: 'Outbound connections or requests the proxy refused', labelNames: ['reason'], registers }),
     };
+    this.#retries = new Counter({
+      name: 'retry_total', help: 'Retry decisions: retried, or not because the budget or the attempts ran out', labelNames: ['dst_service', 'route', 'result'], registers,
+    });
+    this.#ejections = new Counter({
+      name: 'endpoint_ejections_total', help: 'Endpoints ejected by circuit breaking after consecutive failures', labelNames: ['dst_service', 'target_addr'], registers,
+    });
     this.#protocolErrors = new Counter({
       name: 'protocol_error_total', help: 'Connections closed because the peer broke the protocol', labelNames: ['direction', 'protocol'], registers,
     });
@@ -147,7 +165,7 @@ export class ProxyMetrics {
       respond: (status, opts = {}) => {
         if (answered) return;
         answered = true;
-        const classification = classify(status, opts.grpcStatus);
+        const classification = opts.failure === undefined ? classify(status, opts.grpcStatus) : opts.failure ? 'failure' : 'success';
         const key = `${status}${SEPARATOR}${classification}${SEPARATOR}${opts.error ?? ''}`;
         let r = series.responses.get(key);
         if (!r) {
@@ -183,6 +201,15 @@ export class ProxyMetrics {
   /** `reason` must come from a fixed set (e.g. "unauthorized", "loop", "no_identity"), never from the peer. */
   refused(direction: Direction, reason: string): void {
     this.#refused[direction].inc({ reason });
+  }
+
+  /** `result` from retries.ts RetryResult; `route` from the profile (bounded). */
+  retry(dstService: string, route: string, result: string): void {
+    this.#retries.inc({ dst_service: dstService, route, result });
+  }
+
+  ejected(dstService: string, targetAddr: string): void {
+    this.#ejections.inc({ dst_service: dstService, target_addr: targetAddr });
   }
 
   /** `protocol` from a fixed set: "http1", "h2", "tls". */

@@ -18,7 +18,12 @@ import { ProxyError, toProxyError } from './errors.ts';
 import { authorityOf, isUpgradeRequest, ORIG_PROTO } from './headers.ts';
 import { createHttpFront, type HttpFront } from './http-front.ts';
 import { ALPN, type Alpn } from './mesh-tls.ts';
-import { relayOverH1, relayOverH2, requestHead, sendProxyError, type DownstreamRequest, type DownstreamResponse, type Outcome } from './relay.ts';
+import { hasRequestBody, relayOverH1, relayOverH2, requestHead, sendProxyError, type DownstreamRequest, type DownstreamResponse, type Outcome, type RelayOptions } from './relay.ts';
+import { mayRetry, peerNotSent, replayableBody, type RetryCause } from './retries.ts';
+import { DEFAULT_ROUTE, isFailure, matchRoute, type CompiledRoute } from './routes.ts';
+import { overrideTarget, parseRouteOverride, ROUTE_OVERRIDE } from './route-override.ts';
+import { drawBackend } from './split.ts';
+import type { Balancer } from './balancer.ts';
 import { SessionPool } from './sessions.ts';
 import { relayUpgrade, refuseUpgrade } from './upgrade.ts';
 
@@ -28,6 +33,11 @@ export interface OutboundOptions extends DirectionOptions {
   responseTimeoutMs?: number;
   /** Where to dial an endpoint; the default is the endpoint itself (its pod's iptables sends meshed traffic to its proxy). */
   dialAddress?: (e: Endpoint) => { host: string; port: number };
+  /** Act on `skein-route` (route-override.ts says when not to: a pod with skipped inbound ports). Default true. */
+  routeOverride?: boolean;
+  /** For `skein-route` short names. Default cluster.local. */
+  clusterDomain?: string;
+  random?: () => number;
 }
 
 /** Tells the far side the client spoke HTTP/1.1 (the request still rides the peers' h2 session). */
@@ -45,7 +55,10 @@ export function createOutbound(o: OutboundOptions): Proxy {
   const sessions = new SessionPool({ idleMs: o.limits.idleMs });
   const plainAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: o.limits.idleMs });
   const open = new Set<Socket>();
-  const relay = o.responseTimeoutMs === undefined ? {} : { responseTimeoutMs: o.responseTimeoutMs };
+  const relay: RelayOptions = o.responseTimeoutMs === undefined ? {} : { responseTimeoutMs: o.responseTimeoutMs };
+  const random = o.random ?? Math.random;
+  const clusterDomain = o.clusterDomain ?? 'cluster.local';
+  const honourOverride = o.routeOverride ?? true;
   // Session keys per endpoint object (discovery's objects live until the next update): no string built per request.
   const sessionKeys = new WeakMap<Endpoint, string>();
   const sessionKey = (e: Endpoint, make: () => string): string => {
@@ -65,8 +78,10 @@ export function createOutbound(o: OutboundOptions): Proxy {
     onUpgrade: (req, socket, head) => { void onUpgrade(req, socket, head); },
   });
 
-  function labels(req: { headers: IncomingMessage['headers'] }, ctx: ConnectionContext, e: Endpoint | undefined): TrafficLabels {
+  function labels(req: { headers: IncomingMessage['headers'] }, ctx: ConnectionContext, e: Endpoint | undefined, route?: string, dstService?: string): TrafficLabels {
     return {
+      ...(route === undefined ? {} : { route }),
+      ...(dstService === undefined ? {} : { dstService }),
       direction: 'outbound',
       authority: authorityOf(req.headers) ?? hostPort(ctx.original.ip, ctx.original.port),
       targetAddr: e ? hostPort(e.ip, e.port) : hostPort(ctx.original.ip, ctx.original.port),
@@ -76,32 +91,101 @@ export function createOutbound(o: OutboundOptions): Proxy {
     };
   }
 
+  /** The balancer a request uses: a split backend drawn by weight, else the destination's own. */
+  function balancerFor(d: Destination): { balancer: Balancer<Endpoint>; service: string | undefined } {
+    if (d.backends.length === 0) return { balancer: d.balancer, service: d.service };
+    const i = drawBackend(d.backends, random);
+    const b = i < 0 ? undefined : d.backends[i];
+    return b ? { balancer: b.balancer, service: b.service } : { balancer: d.balancer, service: d.service };
+  }
+
   /** A balanced endpoint for one request, or the error the request gets instead. */
-  function choose(d: Destination): Pick<Endpoint> | ProxyError {
+  function choose(d: Destination, balancer: Balancer<Endpoint> = d.balancer, avoid?: Endpoint): Pick<Endpoint> | ProxyError {
     const u = d.update;
     if (!u?.exists) return new ProxyError('no-endpoint', `discovery knows nothing at ${d.target}`);
-    const pick = d.balancer.pick();
+    const pick = balancer.pick(avoid);
     return pick ?? new ProxyError('no-ready-endpoint', `${serviceName(u) ?? d.target} has no ready endpoint`);
+  }
+
+  /** The destination `skein-route` names for this request, when it names this one's Service; released when the request ends. */
+  async function overridden(req: DownstreamRequest, d: Destination): Promise<{ destination: Destination; release: () => void } | undefined> {
+    const parsed = parseRouteOverride(req.headers[ROUTE_OVERRIDE]);
+    const target = parsed && overrideTarget(parsed, d.update, clusterDomain);
+    if (!target) return undefined;
+    const acquired = o.destinations.acquire(target);
+    if (await acquired.destination.answered(o.firstUpdateTimeoutMs) && acquired.destination.update?.exists) return acquired;
+    acquired.release();
+    o.log.debug({ target }, 'skein-route names a Service discovery does not know; ignored');
+    return undefined;
   }
 
   async function onRequest(req: DownstreamRequest, res: DownstreamResponse): Promise<void> {
     const ctx = contextOf<ConnectionContext>(req.socket);
     if (!ctx) { req.socket.destroy(); return; }
-    const chosen = choose(ctx.destination);
+    const override = honourOverride && req.headers[ROUTE_OVERRIDE] !== undefined ? await overridden(req, ctx.destination) : undefined;
+    const d = override?.destination ?? ctx.destination;
+    const route = d.profile ? matchRoute(d.profile, req.method ?? 'GET', req.url ?? '/') : undefined;
+    const routeLabel = d.profile ? route?.name ?? DEFAULT_ROUTE : undefined;
+    const { balancer, service } = balancerFor(d);
+    const chosen = choose(d, balancer);
     const endpoint = chosen instanceof ProxyError ? undefined : chosen.endpoint;
-    const m = o.metrics.request(labels(req, ctx, endpoint));
+    const m = o.metrics.request(labels(req, ctx, endpoint, routeLabel, d.backends.length > 0 || override ? service : undefined));
     let outcome: Outcome;
     if (chosen instanceof ProxyError) {
       outcome = sendProxyError(req, res, chosen);
     } else {
-      outcome = await forward(chosen, ctx, req, res);
-      chosen.done({ ok: outcome.error === undefined && outcome.status < 500 });
+      outcome = await attempts(chosen, balancer, d, route, routeLabel, ctx, req, res);
     }
-    recordOutcome(m, outcome);
-    if (outcome.error && outcome.status !== 499) o.log.debug({ target: ctx.destination.target, code: outcome.error.code, err: outcome.error.message }, 'outbound request failed');
+    override?.release();
+    recordOutcome(m, outcome, route ? failed(route, outcome) : undefined);
+    if (outcome.error && outcome.status !== 499) o.log.debug({ target: d.target, code: outcome.error.code, err: outcome.error.message }, 'outbound request failed');
   }
 
-  async function forward(chosen: Pick<Endpoint>, ctx: ConnectionContext, req: DownstreamRequest, res: DownstreamResponse): Promise<Outcome> {
+  const failed = (route: CompiledRoute | undefined, outcome: Outcome): boolean => outcome.error !== undefined || isFailure(route, outcome.status, outcome.grpcStatus);
+
+  /**
+   * Sends the request, and again to another endpoint when retries.ts allows
+   * it: a failure the app never saw (connect, TLS, the peer proxy unable to
+   * reach its app) once on any route, a classified failure on a retryable
+   * route, each retry paid from the destination's budget. Bodies are
+   * buffered (≤ 64 KiB, declared length) only where a retry could need them.
+   */
+  async function attempts(first: Pick<Endpoint>, balancer: Balancer<Endpoint>, d: Destination, route: CompiledRoute | undefined, routeLabel: string | undefined, ctx: ConnectionContext, req: DownstreamRequest, res: DownstreamResponse): Promise<Outcome> {
+    const retryable = route?.isRetryable ?? false;
+    const hasBody = hasRequestBody(req);
+    const replay = req.headers.expect === undefined ? replayableBody(req.headers, hasBody) : false;
+    let options: RelayOptions = route?.timeoutMs === undefined ? relay : { ...relay, responseTimeoutMs: route.timeoutMs };
+    if (replay === 'buffer') options = { ...options, body: await readBody(req) };
+    d.budget.deposit();
+    let chosen = first;
+    for (let attempt = 1; ; attempt++) {
+      const canReplay = replay !== false;
+      let cause: RetryCause | undefined;
+      const retry = (status: number, headers: IncomingMessage['headers'] | undefined, err: ProxyError | undefined): boolean => {
+        const notSent = err === undefined ? peerNotSent(headers?.['skein-proxy-error']) : false;
+        const c: RetryCause | undefined = notSent ? 'not-sent' : err !== undefined || isFailure(route, status, grpcOfHeaders(headers)) ? 'failed' : undefined;
+        if (c === undefined || !canReplay || !mayRetry(c, attempt, retryable)) return false;
+        if (!d.budget.withdraw()) { o.metrics.retry(d.service ?? d.target, routeLabel ?? DEFAULT_ROUTE, 'budget_exhausted'); return false; }
+        cause = c;
+        return true;
+      };
+      const outcome = await forward(chosen, ctx, req, res, { ...options, retry }, () => {
+        // Nothing left this proxy: the request is intact whatever its body, so it may go elsewhere.
+        if (!mayRetry('not-sent', attempt, retryable) || !d.budget.withdraw()) return false;
+        cause = 'not-sent';
+        return true;
+      });
+      chosen.done({ ok: !failed(route, outcome) });
+      if (!outcome.retried || cause === undefined) return outcome;
+      o.metrics.retry(d.service ?? d.target, routeLabel ?? DEFAULT_ROUTE, 'retried');
+      const next = choose(d, balancer, chosen.endpoint);
+      if (next instanceof ProxyError) return sendProxyError(req, res, next);
+      chosen = next;
+    }
+  }
+
+  /** `notSent` is asked when the connection to the endpoint failed before the request left: true means try elsewhere. */
+  async function forward(chosen: Pick<Endpoint>, ctx: ConnectionContext, req: DownstreamRequest, res: DownstreamResponse, options: RelayOptions = relay, notSent?: (err: ProxyError) => boolean): Promise<Outcome> {
     const e = chosen.endpoint;
     const identity = e.identity;
     if (identity) {
@@ -110,9 +194,9 @@ export function createOutbound(o: OutboundOptions): Proxy {
       try {
         const session = await sessions.get(sessionKey(e, () => `mtls/${hostPort(e.ip, e.port)}/${identity}`), () => dialMesh({ ...e, identity }, ALPN.http2));
         chosen.begin();
-        return await relayOverH2(session, head, req, res, relay);
+        return await relayOverH2(session, head, req, res, options);
       } catch (err) {
-        return sendProxyError(req, res, toProxyError(err));
+        return unsent(req, res, toProxyError(err), notSent);
       }
     }
     const a = dialAddress(e);
@@ -121,12 +205,12 @@ export function createOutbound(o: OutboundOptions): Proxy {
       try {
         const session = await sessions.get(sessionKey(e, () => `plain/${hostPort(a.host, a.port)}`), () => dialPlain(a.host, a.port, o.connectTimeoutMs));
         chosen.begin();
-        return await relayOverH2(session, head, req, res, relay);
+        return await relayOverH2(session, head, req, res, options);
       } catch (err) {
-        return sendProxyError(req, res, toProxyError(err));
+        return unsent(req, res, toProxyError(err), notSent);
       }
     }
-    return relayOverH1({ agent: plainAgent, ...a }, head, req, res, relay);
+    return relayOverH1({ agent: plainAgent, ...a }, head, req, res, options);
   }
 
   async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -219,6 +303,23 @@ export function createOutbound(o: OutboundOptions): Proxy {
       for (const s of open) s.destroy();
     },
   };
+}
+
+/** A connection that failed before the request left: retried elsewhere if the caller says so, else the proxy's error. */
+function unsent(req: DownstreamRequest, res: DownstreamResponse, err: ProxyError, notSent: ((err: ProxyError) => boolean) | undefined): Outcome {
+  return notSent?.(err) ? { status: err.status, error: err, retried: true } : sendProxyError(req, res, err);
+}
+
+function grpcOfHeaders(headers: IncomingMessage['headers'] | undefined): number | undefined {
+  const v = headers?.['grpc-status'];
+  return typeof v === 'string' ? Number(v) : undefined;
+}
+
+/** The whole request body; only called for a declared length ≤ 64 KiB. */
+async function readBody(req: DownstreamRequest): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
 }
 
 function serviceName(u: Update): string | undefined {

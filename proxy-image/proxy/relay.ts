@@ -8,7 +8,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttp
 import { Http2ServerResponse, constants as h2, type ClientHttp2Session, type ClientHttp2Stream, type Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import { ProxyError, errorResponse, toProxyError } from './errors.ts';
-import { authorityOf, endToEndHeaders } from './headers.ts';
+import { authorityOf, endToEndHeaders, PROXY_ERROR } from './headers.ts';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
@@ -18,6 +18,10 @@ export interface Outcome {
   status: number;
   grpcStatus?: number;
   error?: ProxyError;
+  /** The answer was kept from the client because `RelayOptions.retry` asked for another attempt; nothing was written. */
+  retried?: true;
+  /** With `retried`: the proxy's own error code the peer answered with (`skein-proxy-error`), if any. */
+  peerError?: string;
 }
 
 export interface RequestHead {
@@ -38,6 +42,14 @@ export function requestHead(req: DownstreamRequest, extra?: OutgoingHttpHeaders)
 export interface RelayOptions {
   /** Time allowed until the response head arrives; 504 after it. Absent: no limit. */
   responseTimeoutMs?: number;
+  /** The request body, already read (a replayable attempt): sent instead of piping the request. */
+  body?: Buffer;
+  /**
+   * Asked before a response head (or an error before it) reaches the client;
+   * true keeps it from the client, aborts the upstream and resolves with
+   * `retried`, so the caller can try again. Absent: everything goes through.
+   */
+  retry?: (status: number, headers: IncomingHttpHeaders | undefined, err: ProxyError | undefined) => boolean;
 }
 
 /** Answers with the proxy's own error (status, `skein-proxy-error`, grpc-status for gRPC) or resets if too late. */
@@ -72,7 +84,7 @@ export function hasRequestBody(req: DownstreamRequest): boolean {
 
 export function relayOverH2(session: ClientHttp2Session, head: RequestHead, req: DownstreamRequest, res: DownstreamResponse, o: RelayOptions = {}): Promise<Outcome> {
   return new Promise((resolve) => {
-    const body = hasRequestBody(req);
+    const body = o.body ? o.body.length > 0 : hasRequestBody(req);
     let stream: ClientHttp2Stream;
     try {
       const headers = head.headers;
@@ -82,20 +94,21 @@ export function relayOverH2(session: ClientHttp2Session, head: RequestHead, req:
       if (head.authority) headers[':authority'] = head.authority;
       stream = session.request(headers, { endStream: !body });
     } catch (err) {
-      resolve(sendProxyError(req, res, toProxyError(err)));
+      const e = toProxyError(err);
+      resolve(o.retry?.(e.status, undefined, e) ? { status: e.status, error: e, retried: true } : sendProxyError(req, res, e));
       return;
     }
     const exchange = new Exchange(req, res, resolve, () => stream.close(h2.NGHTTP2_CANCEL), o);
     if (body) stream.on('continue', () => exchange.continue());
     stream.on('response', (headers) => {
-      exchange.head(Number(headers[':status']), headers, stream.endAfterHeaders);
-      if (!stream.endAfterHeaders) stream.pipe(res, { end: false });
+      if (exchange.head(Number(headers[':status']), headers, stream.endAfterHeaders) && !stream.endAfterHeaders) stream.pipe(res, { end: false });
     });
     stream.on('trailers', (trailers: IncomingHttpHeaders) => exchange.trailers(trailers));
     stream.on('end', () => exchange.end());
     stream.on('error', (err) => exchange.fail(err));
     stream.on('close', () => exchange.closed(stream.rstCode));
-    if (body) req.pipe(stream);
+    if (o.body) { if (body) stream.end(o.body); }
+    else if (body) req.pipe(stream);
     else req.resume();
   });
 }
@@ -117,7 +130,7 @@ export function relayOverH1(target: H1Target, head: RequestHead, req: Downstream
     const exchange = new Exchange(req, res, resolve, () => up.destroy(), o);
     up.on('continue', () => exchange.continue());
     up.on('response', (upRes) => {
-      exchange.head(upRes.statusCode ?? 502, upRes.headers, false);
+      if (!exchange.head(upRes.statusCode ?? 502, upRes.headers, false)) { upRes.resume(); return; }
       upRes.pipe(res, { end: false });
       upRes.on('end', () => {
         if (upRes.rawTrailers.length > 0) exchange.trailers(upRes.trailers);
@@ -126,7 +139,8 @@ export function relayOverH1(target: H1Target, head: RequestHead, req: Downstream
       upRes.on('error', (err) => exchange.fail(err));
     });
     up.on('error', (err) => exchange.fail(err));
-    if (hasRequestBody(req)) req.pipe(up);
+    if (o.body) up.end(o.body);
+    else if (hasRequestBody(req)) req.pipe(up);
     else {
       req.resume();
       up.end();
@@ -140,6 +154,7 @@ class Exchange {
   readonly #res: DownstreamResponse;
   readonly #resolve: (o: Outcome) => void;
   readonly #abortUpstream: () => void;
+  readonly #retry: RelayOptions['retry'];
   #status = 0;
   #grpcStatus: number | undefined;
   #done = false;
@@ -150,6 +165,7 @@ class Exchange {
     this.#res = res;
     this.#resolve = resolve;
     this.#abortUpstream = abortUpstream;
+    this.#retry = o.retry;
     if (o.responseTimeoutMs !== undefined) {
       this.#timer = setTimeout(() => this.fail(new ProxyError('response-timeout', `no response within ${o.responseTimeoutMs} ms`)), o.responseTimeoutMs);
     }
@@ -166,8 +182,16 @@ class Exchange {
     if (!this.#res.headersSent) this.#res.writeContinue();
   }
 
-  head(status: number, headers: IncomingHttpHeaders, endsHere: boolean): void {
+  /** False when the answer was kept from the client for a retry: the caller must not pipe its body. */
+  head(status: number, headers: IncomingHttpHeaders, endsHere: boolean): boolean {
     clearTimeout(this.#timer);
+    if (this.#done) return false;
+    if (this.#retry?.(status, headers, undefined)) {
+      const peerError = headers[PROXY_ERROR];
+      this.#abortUpstream();
+      this.#finish({ status, retried: true, ...(typeof peerError === 'string' ? { peerError } : {}) });
+      return false;
+    }
     this.#status = status;
     this.#grpcStatus = grpcOf(headers) ?? this.#grpcStatus;
     const out = endToEndHeaders(headers);
@@ -175,10 +199,11 @@ class Exchange {
     if (endsHere && res instanceof Http2ServerResponse) {
       res.stream.respond({ ...out, ':status': status }, { endStream: true });
       this.#finish({ status });
-      return;
+      return true;
     }
     writeHead(res, status, out);
     if (endsHere) this.end();
+    return true;
   }
 
   trailers(trailers: IncomingHttpHeaders): void {
@@ -201,7 +226,8 @@ class Exchange {
     if (this.#done) return;
     this.#abortUpstream();
     const e = toProxyError(err);
-    if (this.#status === 0) this.#finish(sendProxyError(this.#req, this.#res, e));
+    if (this.#status === 0 && this.#retry?.(e.status, undefined, e)) this.#finish({ status: e.status, error: e, retried: true });
+    else if (this.#status === 0) this.#finish(sendProxyError(this.#req, this.#res, e));
     else {
       destroyResponse(this.#res);
       this.#finish({ status: this.#status, error: e });

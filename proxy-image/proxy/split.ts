@@ -31,10 +31,10 @@ export function drawBackend(backends: readonly { weight: number; balancer: { siz
 }
 
 /** The backends of one split, their balancers reused by Service from the previous set. */
-export function applySplit(previous: readonly Backend[], split: readonly SplitBackend[], newBalancer: () => Balancer<Endpoint>): Backend[] {
+export function applySplit(previous: readonly Backend[], split: readonly SplitBackend[], newBalancer: (service: string) => Balancer<Endpoint>): Backend[] {
   const byService = new Map(previous.map((b) => [b.service, b.balancer]));
   return split.map((s) => {
-    const balancer = byService.get(s.service) ?? newBalancer();
+    const balancer = byService.get(s.service) ?? newBalancer(s.service);
     balancer.update(s.endpoints);
     return { service: s.service, weight: s.weight, balancer };
   });
