@@ -16,7 +16,9 @@ import type { TLSSocket } from 'node:tls';
 import type { TrafficLabels } from './metrics.ts';
 import { admit, contextOf, countConnection, hostPort, recordOutcome, setContext, splice, type DirectionOptions, type Proxy } from './connection.ts';
 import { detect } from './detect.ts';
-import { toProxyError } from './errors.ts';
+import { authorizeConnection, authorizeRequest, admitsEverything, defaultOnly, type Decision, type InboundPolicy } from './authz.ts';
+import { ProxyError, toProxyError } from './errors.ts';
+import { ROUTE_OVERRIDE } from './route-override.ts';
 import { authorityOf, CLIENT_ID, ORIG_PROTO } from './headers.ts';
 import { createHttpFront } from './http-front.ts';
 import { ALPN, identityOf } from './mesh-tls.ts';
@@ -31,12 +33,18 @@ export const OPAQUE_PEEK_MS = 300;
 export interface InboundOptions extends DirectionOptions {
   /** The app's address; 127.0.0.1 in a pod. */
   appHost?: string;
+  /** The pod's inbound policy now (swapped as InboundUpdates arrive); absent: everything admitted. */
+  policy?: () => InboundPolicy;
 }
+
+const OPEN = defaultOnly('all-unauthenticated');
 
 interface ConnectionContext {
   appPort: number;
   /** The verified peer identity; undefined for plaintext clients. */
   clientId: string | undefined;
+  /** The client's address, for unauthenticated networks. */
+  clientIp: string;
   h2: boolean;
 }
 
@@ -47,6 +55,29 @@ export function createInbound(o: InboundOptions): Proxy {
   const open = new Set<Socket>();
   // The TLS server wraps the raw socket in a new one; the app port travels by the peer's address.
   const pendingTls = new Map<string, number>();
+  const policy = o.policy ?? (() => OPEN);
+
+  /** The refusal for this request, or undefined when admitted (counted in inbound_refused_total by reason). */
+  function refusal(ctx: ConnectionContext, req: IncomingMessage | DownstreamRequest): ProxyError | undefined {
+    const p = policy();
+    if (admitsEverything(p)) return undefined;
+    const d = authorizeRequest(p, ctx.appPort, { identity: ctx.clientId, ip: ctx.clientIp }, req.method ?? 'GET', req.url ?? '/');
+    return d.allowed ? undefined : refused(d);
+  }
+
+  function refused(d: Exclude<Decision, { allowed: true }>): ProxyError {
+    o.metrics.refused('inbound', `unauthorized_${d.reason}`);
+    return new ProxyError('unauthorized', `${d.reason.replaceAll('_', ' ')} (policy ${d.policy})`);
+  }
+
+  /** Opaque TCP: admitted or closed, decided once for the connection. */
+  function connectionAdmitted(ctx: ConnectionContext): boolean {
+    const p = policy();
+    if (admitsEverything(p)) return true;
+    const d = authorizeConnection(p, ctx.appPort, { identity: ctx.clientId, ip: ctx.clientIp });
+    if (!d.allowed) refused(d);
+    return d.allowed;
+  }
 
   const front = createHttpFront({
     direction: 'inbound', metrics: o.metrics, limits: o.limits,
@@ -80,6 +111,10 @@ export function createInbound(o: InboundOptions): Proxy {
     const ctx = contextOf<ConnectionContext>(req.socket);
     if (!ctx) { req.socket.destroy(); return; }
     const m = o.metrics.request(labels(req, ctx));
+    const denied = refusal(ctx, req);
+    if (denied) { recordOutcome(m, sendProxyError(req, res, denied)); return; }
+    // Only a meshed client may steer routing (route-override.ts): a plaintext one's header never reaches the app.
+    if (!ctx.clientId && req.headers[ROUTE_OVERRIDE] !== undefined) delete req.headers[ROUTE_OVERRIDE];
     const wasH1 = req.headers[ORIG_PROTO] === 'HTTP/1.1';
     // Only when present: a delete turns the headers object into a slow dictionary.
     if (wasH1 || req.headers[ORIG_PROTO] !== undefined) delete req.headers[ORIG_PROTO];
@@ -103,7 +138,10 @@ export function createInbound(o: InboundOptions): Proxy {
     const ctx = contextOf<ConnectionContext>(req.socket);
     if (!ctx) { socket.destroy(); return; }
     const m = o.metrics.request(labels(req, ctx));
+    const denied = refusal(ctx, req);
+    if (denied) { m.respond(refuseUpgrade(socket, denied), { error: denied.code }); return; }
     delete req.headers[CLIENT_ID];
+    if (!ctx.clientId) delete req.headers[ROUTE_OVERRIDE];
     try {
       const app = await dialPlain(appHost, ctx.appPort, o.connectTimeoutMs);
       m.respond(await relayUpgrade(req, socket, head, app, o.limits.idleMs, appHeaders(ctx)));
@@ -114,6 +152,7 @@ export function createInbound(o: InboundOptions): Proxy {
   }
 
   function toApp(socket: Duplex, ctx: ConnectionContext, unread?: Buffer): void {
+    if (!connectionAdmitted(ctx)) { socket.destroy(); return; }
     dialPlain(appHost, ctx.appPort, o.connectTimeoutMs).then((app) => splice(socket, app, o.limits.idleMs, unread), () => socket.destroy());
   }
 
@@ -127,7 +166,7 @@ export function createInbound(o: InboundOptions): Proxy {
       socket.destroy();
       return;
     }
-    const ctx: ConnectionContext = { appPort, clientId, h2: socket.alpnProtocol === ALPN.http2 };
+    const ctx: ConnectionContext = { appPort, clientId, clientIp: socket.remoteAddress ?? '', h2: socket.alpnProtocol === ALPN.http2 };
     setContext(socket, ctx);
     const target = hostPort(appHost, appPort);
     countConnection(o.metrics, socket, { direction: 'inbound', authority: target, targetAddr: target, tls: 'true', clientId });
@@ -153,7 +192,7 @@ export function createInbound(o: InboundOptions): Proxy {
       tlsServer.emit('connection', socket);
       return;
     }
-    const ctx: ConnectionContext = { appPort, clientId: undefined, h2: protocol === 'http2' };
+    const ctx: ConnectionContext = { appPort, clientId: undefined, clientIp: socket.remoteAddress ?? '', h2: protocol === 'http2' };
     const target = hostPort(appHost, appPort);
     countConnection(o.metrics, socket, { direction: 'inbound', authority: target, targetAddr: target, tls: 'false' });
     if (protocol === 'opaque' || opaque) {

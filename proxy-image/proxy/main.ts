@@ -9,6 +9,7 @@ import { IdentityClient } from '../../shared/identity-client.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { runAwait } from './await.ts';
 import { startAdmin } from './admin.ts';
+import { compileInbound, defaultOnly, type InboundPolicy } from './authz.ts';
 import { p2cPeakEwma } from './balancer.ts';
 import { ConfigError, inPortRanges, loadConfig, type HostPort, type ProxyConfig } from './config.ts';
 import { hostPort, type Proxy } from './connection.ts';
@@ -123,15 +124,22 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
     },
   });
 
-  const destinations = new Destinations({ discovery: lazyDiscovery, balancer: () => p2cPeakEwma((e) => hostPort(e.ip, e.port)), firstUpdateTimeoutMs: FIRST_UPDATE_TIMEOUT_MS, idleMs: DESTINATION_IDLE_MS });
+  const endpointKey = (e: { ip: string; port: number }) => hostPort(e.ip, e.port);
+  const newBalancer = (service: string) => p2cPeakEwma(endpointKey, { onEject: (e) => metrics.ejected(service, endpointKey(e)) });
+  // The environment's default until discovery sends this pod's policy; kept as it was while discovery is away.
+  let inboundPolicy: InboundPolicy = defaultOnly(config.defaultInboundPolicy);
+  const destinations = new Destinations({ discovery: lazyDiscovery, balancer: newBalancer, firstUpdateTimeoutMs: FIRST_UPDATE_TIMEOUT_MS, idleMs: DESTINATION_IDLE_MS });
   const common = { tls: meshTls, metrics, originalDestination: redirectedDestination, detectTimeoutMs: DETECT_TIMEOUT_MS, limits: DEFAULT_HTTP_LIMITS };
   const outbound = createOutbound({
     ...common, log: log.child({ direction: 'outbound' }), destinations, connectTimeoutMs: OUTBOUND_CONNECT_TIMEOUT_MS, firstUpdateTimeoutMs: FIRST_UPDATE_TIMEOUT_MS,
     isOpaquePort: (p) => inPortRanges(p, config.opaquePorts),
+    // An app reached around the proxy (skipped inbound ports) could forward an outsider's skein-route.
+    routeOverride: config.skipInboundPorts.length === 0,
   });
   const inbound = createInbound({
     ...common, log: log.child({ direction: 'inbound' }), connectTimeoutMs: INBOUND_CONNECT_TIMEOUT_MS,
     isOpaquePort: (p) => inPortRanges(p, config.opaquePorts),
+    policy: () => inboundPolicy,
   });
   const listeners = [await listen(outbound, config.ports.outbound, log, 'outbound'), await listen(inbound, config.ports.inbound, log, 'inbound')];
 
@@ -152,6 +160,10 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
   });
   discovery.connect();
   live.discovery = discovery;
+  discovery.watchInbound({ namespace: config.pod.namespace, pod: config.pod.name }, (u) => {
+    inboundPolicy = compileInbound(u);
+    log.info({ defaultPolicy: u.defaultPolicy, ports: u.ports.map((p) => p.port), probes: u.probes.length }, 'inbound policy updated');
+  });
   for (const w of early.splice(0)) if (!w.cancelled) w.stop = discovery.watch(w.target, w.onUpdate);
 
   async function drain(why: string): Promise<void> {
