@@ -21,6 +21,7 @@ import { ProxyMetrics } from './metrics.ts';
 import { originalDestination, OriginalDstError, type OriginalDestination } from './original-dst.ts';
 import { createOutbound } from './outbound.ts';
 import { DiscoveryClient } from '../../shared/discovery-client.ts';
+import type { Endpoint } from '../../shared/discovery-protocol.ts';
 
 /** Linkerd's detection timeout (linkerd-facts §8.6): after it a silent client is opaque TCP. */
 const DETECT_TIMEOUT_MS = 10_000;
@@ -125,7 +126,7 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
   });
 
   const endpointKey = (e: { ip: string; port: number }) => hostPort(e.ip, e.port);
-  const newBalancer = (service: string) => p2cPeakEwma(endpointKey, { onEject: (e) => metrics.ejected(service, endpointKey(e)) });
+  const newBalancer = (service: string) => p2cPeakEwma<Endpoint>(endpointKey, { onEject: (e) => metrics.ejected(service, endpointKey(e)) });
   // The environment's default until discovery sends this pod's policy; kept as it was while discovery is away.
   let inboundPolicy: InboundPolicy = defaultOnly(config.defaultInboundPolicy);
   const destinations = new Destinations({ discovery: lazyDiscovery, balancer: newBalancer, firstUpdateTimeoutMs: FIRST_UPDATE_TIMEOUT_MS, idleMs: DESTINATION_IDLE_MS });
