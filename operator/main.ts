@@ -1,20 +1,35 @@
 // skein-controller: the wiring. Informers fill the discovery cache; the
-// discovery server streams resolutions to proxies over mTLS with a
-// certificate from the identity service, like any proxy's; an admin port
-// serves /metrics, /healthz and /readyz. Later reconcilers join here.
+// discovery server streams resolutions (and each pod's inbound policy) to
+// proxies over mTLS with a certificate from the identity service, like any
+// proxy's; an admin port serves /metrics, /healthz and /readyz. Every
+// replica serves discovery; the policy reconcilers write status only while
+// this replica holds the Lease skein-controller (skein-system).
+//
+// Settings (environment):
+//   SKEIN_DEFAULT_INBOUND_POLICY  the cluster's default inbound policy for ports no
+//                                 AuthorizationPolicy targets: all-unauthenticated (default),
+//                                 all-authenticated, cluster-authenticated or deny
+//   SKEIN_CLUSTER_NETWORKS        comma-separated CIDRs of the cluster's pods and nodes, for
+//                                 cluster-authenticated (default 10.0.0.0/8,172.16.0.0/12,
+//                                 192.168.0.0/16,198.18.0.0/15)
 import { createServer as createHttpServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
-import { KubeConfig, type KubernetesObject, type V1EndpointSlice, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import { KubeConfig, type KubernetesObject, type V1EndpointSlice, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
 import { Counter, collectDefaultMetrics } from 'prom-client';
 import { createLogger } from '../shared/log.ts';
 import { Informer, type EventType } from '../shared/informer.ts';
 import { IdentityClient } from '../shared/identity-client.ts';
 import { identityName, IDENTITY_NAMESPACE } from '../shared/identity.ts';
 import { DISCOVERY_PORT } from '../shared/discovery-protocol.ts';
-import { ClusterCache } from './discovery/cache.ts';
+import { cidrProblem } from '../crds/schema/authorizationpolicy.ts';
+import { ClusterCache, serviceAccountOf } from './discovery/cache.ts';
 import { DiscoveryHub } from './discovery/hub.ts';
 import { discoveryMetrics } from './discovery/metrics.ts';
 import { createDiscoveryServer, tlsOptions } from './discovery/server.ts';
+import { DEFAULT_CLUSTER_NETWORKS, isDefaultInboundPolicy } from './policy/inbound.ts';
+import { AUTHORIZATION_POLICY, SERVICE_PROFILE, TRAFFIC_SPLIT, apiPath, type PolicyKind, type PolicyObject } from './policy/objects.ts';
+import { PolicyReconciler, kubeStatusWriter } from './policy/reconciler.ts';
+import { LeaderElector, kubeLeaseStore } from './runtime/leader.ts';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
 const namespace = env('POD_NAMESPACE', IDENTITY_NAMESPACE);
@@ -31,7 +46,19 @@ const config = {
     : `skein-identity.${namespace}.svc.${clusterDomain}:8080`),
   tokenFile: env('SKEIN_IDENTITY_TOKEN_FILE', '/var/run/secrets/skein/token'),
   trustRootsFile: env('SKEIN_TRUST_ROOTS_FILE', '/var/run/skein/trust-roots/ca-bundle.crt'),
+  defaultInboundPolicy: env('SKEIN_DEFAULT_INBOUND_POLICY', 'all-unauthenticated'),
+  clusterNetworks: env('SKEIN_CLUSTER_NETWORKS', DEFAULT_CLUSTER_NETWORKS.join(',')).split(',').map((n) => n.trim()).filter((n) => n !== ''),
+  podName: env('POD_NAME', env('HOSTNAME', `skein-controller-${process.pid}`)),
 };
+// A bad setting stops the controller at start with what to write, rather than serving a policy nobody meant.
+const defaultInboundPolicy = config.defaultInboundPolicy;
+if (!isDefaultInboundPolicy(defaultInboundPolicy)) {
+  throw new Error(`SKEIN_DEFAULT_INBOUND_POLICY="${defaultInboundPolicy}" is not a policy; set all-unauthenticated, all-authenticated, cluster-authenticated or deny`);
+}
+for (const n of config.clusterNetworks) {
+  const problem = cidrProblem(n);
+  if (problem) throw new Error(`SKEIN_CLUSTER_NETWORKS: ${problem}`);
+}
 
 const log = createLogger('skein-controller');
 const kc = new KubeConfig();
@@ -42,12 +69,21 @@ collectDefaultMetrics({ register: metrics.registry });
 const watchErrors = new Counter({ name: 'skein_controller_watch_errors_total', help: 'List and watch failures by resource (each is retried with backoff)', labelNames: ['resource'], registers: [metrics.registry] });
 
 const cache = new ClusterCache();
-const hub = new DiscoveryHub(cache, { trustDomain: config.trustDomain });
+const hub = new DiscoveryHub(cache, {
+  trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, defaultInboundPolicy, clusterNetworks: config.clusterNetworks,
+});
 
-function informer<T extends KubernetesObject>(resource: string, path: string, apply: (type: EventType, obj: T) => string[]): Informer<T> {
+const elector = new LeaderElector({
+  store: kubeLeaseStore(kc, namespace, 'skein-controller'), identity: config.podName,
+  onStartedLeading: () => { log.info({ identity: config.podName }, 'leading: writing policy status'); reconciler.enqueueAll(); },
+  onStoppedLeading: () => log.warn({ identity: config.podName }, 'no longer leading: status writes stop'),
+  onError: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'leader election: cannot read or write the Lease; retrying'),
+});
+
+function informer<T extends KubernetesObject>(resource: string, path: string, apply: (type: EventType, obj: T) => string[], then?: (obj: T) => void): Informer<T> {
   const inf = new Informer<T>({
     kubeConfig: kc, path,
-    onEvent: (type, obj) => { hub.changed(apply(type, obj)); },
+    onEvent: (type, obj) => { hub.changed(apply(type, obj)); then?.(obj); },
     onError: (err) => {
       watchErrors.inc({ resource });
       log.warn({ resource, err: err instanceof Error ? err.message : String(err) }, 'list/watch failed; retrying with backoff, serving the last known state');
@@ -57,10 +93,22 @@ function informer<T extends KubernetesObject>(resource: string, path: string, ap
   return inf;
 }
 const informers = [
-  informer<V1Service>('services', '/api/v1/services', (t, o) => cache.applyService(t, o)),
+  informer<V1Service>('services', '/api/v1/services', (t, o) => cache.applyService(t, o), (o) => reconciler.enqueueNamespace(o.metadata?.namespace ?? '')),
   informer<V1EndpointSlice>('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', (t, o) => cache.applySlice(t, o)),
   informer<V1Pod>('pods', '/api/v1/pods', (t, o) => cache.applyPod(t, o)),
+  informer<V1Namespace>('namespaces', '/api/v1/namespaces', (t, o) => cache.applyNamespace(t, o)),
 ];
+const policyInformer = (kind: PolicyKind, apply: (t: EventType, o: PolicyObject) => string[]) =>
+  ({ kind, informer: informer<PolicyObject>(kind.plural, apiPath(kind), apply, (o) => reconciler.enqueue(kind, o)) });
+const policies = [
+  policyInformer(SERVICE_PROFILE, (t, o) => cache.applyServiceProfile(t, o)),
+  policyInformer(TRAFFIC_SPLIT, (t, o) => cache.applyTrafficSplit(t, o)),
+  policyInformer(AUTHORIZATION_POLICY, (t, o) => cache.applyAuthorizationPolicy(t, o)),
+];
+const reconciler = new PolicyReconciler({
+  sources: policies.map(({ kind, informer: i }) => ({ kind, get: (ns, name) => i.get(`${ns}/${name}`), list: () => i.list() })),
+  view: cache, clusterDomain: config.clusterDomain, writer: kubeStatusWriter(kc, log), isLeader: () => elector.isLeader, log,
+});
 
 const self = identityName(config.serviceAccount, namespace, config.trustDomain);
 const trustRoots = () => readFile(config.trustRootsFile, 'utf8');
@@ -103,8 +151,18 @@ const admin = createHttpServer((req, res) => {
 admin.listen(config.adminPort, '0.0.0.0');
 
 // Serve only a complete picture: before the first lists, every target would look like "nothing there".
-await Promise.all([...informers.map((i) => i.synced), identity.start()]);
-serving.server = createDiscoveryServer({ tls: await servingTls(), hub, clusterDomain: config.clusterDomain, metrics, logger: log });
+// The policy CRDs are waited for a while, not forever: without them discovery still serves endpoints.
+const policiesListed = Promise.all(policies.map((p) => p.informer.synced));
+const policiesSeen = await Promise.all([
+  Promise.race([policiesListed.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 15_000).unref())]),
+  ...informers.map((i) => i.synced), identity.start(),
+]);
+if (!policiesSeen[0]) log.warn('the policy CRDs cannot be listed (are crds/ applied?); serving discovery without policy until they can');
+elector.start();
+serving.server = createDiscoveryServer({
+  tls: await servingTls(), hub, clusterDomain: config.clusterDomain, metrics, logger: log,
+  podServiceAccount: (ns, pod) => serviceAccountOf(cache, ns, pod),
+});
 serving.server.listen(config.discoveryPort, '0.0.0.0', () => {
   listening = true;
   log.info({ port: config.discoveryPort, identity: self }, 'discovery serving');
@@ -112,10 +170,14 @@ serving.server.listen(config.discoveryPort, '0.0.0.0', () => {
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    for (const i of informers) i.stop();
+    for (const i of [...informers, ...policies.map((p) => p.informer)]) i.stop();
+    reconciler.stop();
     identity.stop();
     admin.close();
-    serving.server?.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 5_000).unref();
+    // Released on the way out, so another replica takes over at once instead of after the lease duration.
+    void elector.stop(true).finally(() => {
+      if (serving.server) serving.server.close(() => process.exit(0)); else process.exit(0);
+    });
   });
 }
