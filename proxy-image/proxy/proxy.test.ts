@@ -22,6 +22,7 @@ import { MeshTls, type WorkloadCertificate } from './mesh-tls.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { createOutbound } from './outbound.ts';
 import type { Proxy } from './connection.ts';
+import { compileInbound, type InboundPolicy } from './authz.ts';
 
 const log = pino({ level: 'silent' });
 const CLIENT_ID = 'web.shop.serviceaccount.identity.skein-system.cluster.local';
@@ -86,7 +87,7 @@ function grpcApp(): http2.Http2Server {
 
 interface Pod { inboundPort: number; metrics: Registry; proxy: Proxy }
 
-async function podFor(appPort: number, ca: KeyedCertificate, caPem: string, identity: string): Promise<Pod> {
+async function podFor(appPort: number, ca: KeyedCertificate, caPem: string, identity: string, policy?: () => InboundPolicy): Promise<Pod> {
   const meshTls = new MeshTls(caPem);
   meshTls.update(await leaf(ca, identity));
   const registry = new Registry();
@@ -94,6 +95,7 @@ async function podFor(appPort: number, ca: KeyedCertificate, caPem: string, iden
     tls: meshTls, metrics: new ProxyMetrics(registry), log,
     originalDestination: () => ({ ip: '127.0.0.1', port: appPort, family: 4 }),
     isOpaquePort: () => false, detectTimeoutMs: 1_000, connectTimeoutMs: 1_000, limits: DEFAULT_HTTP_LIMITS,
+    ...(policy ? { policy } : {}),
   });
   const server = net.createServer({ allowHalfOpen: true }, (s) => proxy.accept(s));
   const inboundPort = await listen(server);
@@ -104,6 +106,10 @@ async function podFor(appPort: number, ca: KeyedCertificate, caPem: string, iden
 const meshed = (port: number, identity = SERVER_ID, app = '') => ({ ip: '127.0.0.1', port, identity, protocolHint: 'http' as const, labels: app ? { pod: app } : {} });
 const service = (endpoints: Update['endpoints'], opaque = false): Update => ({ type: 'update', exists: true, opaque, endpoints, service: { name: 'svc', namespace: 'shop', port: 80 } });
 
+/** What the fake discovery answers, by target; tests add their own before the first request. */
+const table: Record<string, Update> = {};
+let caKey: KeyedCertificate;
+let caPemText = '';
 let outPort = 0;
 let outMetrics: Registry;
 let pods: Pod[] = [];
@@ -124,6 +130,8 @@ const UNKNOWN = '127.0.0.8';
 before(async () => {
   const ca = await createCa({ commonName: 'test root', validForMs: 3_600_000 });
   const caPem = ca.cert.toString('pem');
+  caKey = ca;
+  caPemText = caPem;
   const apps = ['api-0', 'api-1', 'api-2'];
   const appPorts = await Promise.all(apps.map((n) => listen(h1App(n))));
   h1AppPort = appPorts[0]!;
@@ -134,14 +142,14 @@ before(async () => {
   const echoPod = await podFor(await listen(echo), ca, caPem, SERVER_ID);
   const impostor = await podFor(appPorts[0]!, ca, caPem, 'someone.else.serviceaccount.identity.skein-system.cluster.local');
 
-  const table: Record<string, Update> = {
+  Object.assign(table, {
     '10.96.0.1:80': service(pods.map((p, i) => meshed(p.inboundPort, SERVER_ID, apps[i]))),
     '10.96.0.2:50051': service([meshed(grpcPod.inboundPort)]),
     '10.96.0.3:7': service([meshed(echoPod.inboundPort)], true),
     '10.96.0.4:80': service([{ ip: '127.0.0.1', port: appPorts[1]!, protocolHint: 'unknown', labels: {} }]),
     '10.96.0.5:80': service([meshed(impostor.inboundPort)]),
     '10.96.0.6:80': service([]),
-  };
+  });
   const discovery = {
     watch(target: string, onUpdate: (u: Update) => void) {
       const u = table[target] ?? { type: 'update', exists: false, opaque: false, endpoints: [] };
@@ -159,6 +167,7 @@ before(async () => {
     isOpaquePort: () => false, detectTimeoutMs: 1_000, firstUpdateTimeoutMs: 1_000, connectTimeoutMs: 1_000, limits: DEFAULT_HTTP_LIMITS,
   });
   outPort = await listen(net.createServer({ allowHalfOpen: true }, (s) => outbound.accept(s)));
+  await setUpPolicyTargets();
   servers.push({ close: () => { outbound.close(); destinations.close(); } });
 });
 
@@ -372,4 +381,161 @@ test('h2 requests without a body (END_STREAM on HEADERS) and with one both cross
   } finally {
     session.close();
   }
+});
+
+// ---- traffic policy (issue #8): routes, timeouts, retries, splits, authorization, the override header ----
+
+/** An app whose answer depends on the path: /flaky fails on a "sick" one, /slow waits; it counts what it got. */
+function policyApp(name: string, sick: boolean, hits: Map<string, number>): http.Server {
+  return http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const key = `${name} ${req.method} ${req.url}`;
+      hits.set(key, (hits.get(key) ?? 0) + 1);
+      const answer = () => { res.writeHead(sick && req.url === '/flaky' ? 500 : 200, { 'content-type': 'application/json' }); res.end(JSON.stringify({ app: name, headers: req.headers })); };
+      if (req.url === '/slow') setTimeout(answer, 400); else answer();
+    });
+  });
+}
+
+const hits = new Map<string, number>();
+const ROUTED = via('127.0.1.1', '10.96.1.1', 80);
+const SPLIT = via('127.0.1.2', '10.96.1.2', 80);
+const BOOKS = via('127.0.1.3', '10.96.1.3', 80);
+const DENIED = via('127.0.1.4', '10.96.1.4', 80);
+let denyPod: Pod;
+let webOnlyPod: Pod;
+let openPod: Pod;
+
+async function setUpPolicyTargets(): Promise<void> {
+  const mk = async (name: string, sick = false, policy?: (appPort: number) => InboundPolicy) => {
+    const appPort = await listen(policyApp(name, sick, hits));
+    return podFor(appPort, caKey, caPemText, SERVER_ID, policy && (() => policy(appPort)));
+  };
+  const sick = await mk('sick', true);
+  const healthy = await mk('healthy');
+  const v1 = await mk('v1');
+  const v2 = await mk('v2');
+  const staging = await mk('staging');
+  openPod = await mk('open');
+  // Compiled per call here for brevity; the proxy compiles once per InboundUpdate.
+  denyPod = await mk('denied', false, (port) => compileInbound({ type: 'inbound', defaultPolicy: 'deny', ports: [], probes: [{ port, path: '/healthz' }], clusterNetworks: [] }));
+  webOnlyPod = await mk('web-only', false, (port) => compileInbound({
+    type: 'inbound', defaultPolicy: 'deny', probes: [], clusterNetworks: [],
+    ports: [{ port, authorizations: [{ policy: 'shop/web', identities: [CLIENT_ID], identitySuffixes: [], anyMeshed: false, unauthenticatedNetworks: [] }] }],
+  }));
+  const ep = (p: Pod, app: string) => meshed(p.inboundPort, SERVER_ID, app);
+  table['10.96.1.1:80'] = {
+    ...service([ep(sick, 'sick'), ep(healthy, 'healthy')]),
+    profile: {
+      name: 'svc.shop.svc.cluster.local', retryBudget: { retryRatio: 0.2, minRetriesPerSecond: 100, ttlMs: 10_000 },
+      routes: [
+        { name: 'GET /flaky', condition: { method: 'GET', pathRegex: '/flaky' }, responseClasses: [], isRetryable: true },
+        { name: 'POST /flaky', condition: { method: 'POST', pathRegex: '/flaky' }, responseClasses: [], isRetryable: false },
+        { name: 'slow', condition: { pathRegex: '/slow' }, responseClasses: [], isRetryable: false, timeoutMs: 100 },
+      ],
+    },
+  };
+  table['10.96.1.2:80'] = {
+    ...service([ep(v1, 'v1')]),
+    split: [
+      { service: 'books-v1.shop.svc.cluster.local:80', weight: 90, endpoints: [ep(v1, 'v1')] },
+      { service: 'books-v2.shop.svc.cluster.local:80', weight: 10, endpoints: [ep(v2, 'v2')] },
+      { service: 'books-v3.shop.svc.cluster.local:80', weight: 50, endpoints: [] },
+    ],
+  };
+  table['10.96.1.3:80'] = { ...service([ep(v1, 'v1')]), service: { name: 'books', namespace: 'shop', port: 80 } };
+  table['books-staging.shop.svc.cluster.local:80'] = { ...service([ep(staging, 'staging')]), service: { name: 'books-staging', namespace: 'shop', port: 80 } };
+  table['10.96.1.4:80'] = service([ep(denyPod, 'denied')]);
+}
+
+const appOf = (r: Reply) => (JSON.parse(r.body) as { app: string }).app;
+
+test('per-route metrics: the route label names the profile route, [default] otherwise', async () => {
+  assert.equal((await get(ROUTED, '/other')).status, 200);
+  const text = await outMetrics.metrics();
+  assert.match(text, /response_total\{[^}]*route="\[default\]"[^}]*status_code="200"/);
+});
+
+test('a route timeout answers 504 response-timeout', async () => {
+  const r = await get(ROUTED, '/slow');
+  assert.equal(r.status, 504);
+  assert.equal(r.headers['skein-proxy-error'], 'response-timeout');
+  assert.match(await outMetrics.metrics(), /response_total\{[^}]*route="slow"[^}]*status_code="504"/);
+});
+
+test('a retryable GET failing on one endpoint is retried to the healthy one; a non-retryable POST is not', async () => {
+  for (let i = 0; i < 20; i++) {
+    const r = await get(ROUTED, '/flaky');
+    assert.equal(r.status, 200, 'every GET is rescued');
+    assert.equal(appOf(r), 'healthy');
+  }
+  assert.ok((hits.get('sick GET /flaky') ?? 0) > 0, 'the sick endpoint was tried, so retries happened');
+  assert.match(await outMetrics.metrics(), /retry_total\{[^}]*route="GET \/flaky",result="retried"\} [1-9]/);
+  const before = hits.get('sick POST /flaky') ?? 0;
+  let failedPosts = 0;
+  for (let i = 0; i < 20; i++) if ((await get(ROUTED, '/flaky', { method: 'POST', body: 'x' })).status === 500) failedPosts++;
+  const sickPosts = (hits.get('sick POST /flaky') ?? 0) - before;
+  assert.equal(failedPosts, sickPosts, 'every POST the sick endpoint got failed: none was retried');
+});
+
+test('a 90/10 split sends about 10 % to v2 and skips a backend without endpoints', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: SPLIT });
+  const n = 300;
+  let v2 = 0;
+  for (let i = 0; i < n; i++) {
+    const r = await new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: outPort, path: '/', agent }, (res) => { let b = ''; res.on('data', (c: Buffer) => { b += c.toString(); }); res.on('end', () => resolve(b)); }).on('error', reject);
+    });
+    if ((JSON.parse(r) as { app: string }).app === 'v2') v2++;
+  }
+  agent.destroy();
+  const sigma = Math.sqrt(n * 0.1 * 0.9);
+  assert.ok(Math.abs(v2 - n * 0.1) <= 4 * sigma, `v2 got ${v2} of ${n}`);
+  assert.match(await outMetrics.metrics(), /request_total\{[^}]*dst_service="books-v2\.shop\.svc\.cluster\.local:80"/);
+});
+
+/** A request straight to a pod's inbound proxy, in plain text (no client identity). */
+function plainTo(pod: Pod, path: string, headers: http.OutgoingHttpHeaders = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: pod.inboundPort, path, agent: false, headers: { host: 'books', ...headers } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('authorization: deny refuses meshed and plaintext clients with 403, probes still pass; a port policy admits its identity only', async () => {
+  const meshedDenied = await get(DENIED, '/');
+  assert.equal(meshedDenied.status, 403);
+  assert.equal(meshedDenied.headers['skein-proxy-error'], 'unauthorized');
+  assert.match(meshedDenied.body, /deny \(policy default:deny\)/);
+  assert.equal((await plainTo(denyPod, '/')).status, 403);
+  assert.equal((await plainTo(denyPod, '/healthz')).status, 200, 'the kubelet probe passes under deny');
+  assert.match(await denyPod.metrics.metrics(), /inbound_refused_total\{reason="unauthorized_deny"\} [1-9]/);
+  const plainRefused = await plainTo(webOnlyPod, '/');
+  assert.equal(plainRefused.status, 403);
+  assert.match(plainRefused.body, /unauthenticated \(policy shop\/web\)/);
+});
+
+test('authorization: the identity a port policy names gets through the mesh', async () => {
+  // A fresh client address: a new destination, so the updated table entry is read.
+  const src = via('127.0.1.5', '10.96.1.5', 80);
+  table['10.96.1.5:80'] = service([meshed(webOnlyPod.inboundPort, SERVER_ID, 'web-only')]);
+  const r = await get(src, '/');
+  assert.equal(r.status, 200);
+  assert.equal(appOf(r), 'web-only');
+});
+
+test('skein-route sends one request to the named Service; the inbound proxy passes it to the app only from a meshed client', async () => {
+  const routed = await get(BOOKS, '/', { headers: { 'skein-route': 'books => books-staging' } });
+  assert.equal(appOf(routed), 'staging');
+  assert.equal((JSON.parse(routed.body) as { headers: Record<string, string> }).headers['skein-route'], 'books => books-staging', 'kept over mTLS, for the app to propagate');
+  assert.equal(appOf(await get(BOOKS, '/')), 'v1', 'without the header: the usual endpoints');
+  assert.equal(appOf(await get(BOOKS, '/', { headers: { 'skein-route': 'authors => authors-staging' } })), 'v1', 'another Service named: ignored');
+  const plain = await plainTo(openPod, '/', { 'skein-route': 'books => books-staging' });
+  assert.equal((JSON.parse(plain.body) as { headers: Record<string, string> }).headers['skein-route'], undefined, 'stripped from a plaintext client');
 });
