@@ -1,6 +1,7 @@
 // kubectl-skein against the real cluster, as a user runs it: install piped
-// into `kubectl apply --server-side`, check green, check red with a hint when
-// the webhook is scaled away, uninstall piped into `kubectl delete`.
+// into `kubectl apply --server-side`, check green, the demo app meshed and
+// its traffic seen by `stat`, check red with a hint when the webhook is
+// scaled away, uninstall piped into `kubectl delete` leaving no orphan.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -11,6 +12,7 @@ import { ApiextensionsV1Api, AdmissionregistrationV1Api, CoreV1Api } from '@kube
 import { eventually, isNotFound, kubeConfig, kubectl } from '../support/kube.ts';
 import { REPO, BASE } from '../support/skein.ts';
 import type { CheckResult } from '../../cli/check/checks.ts';
+import type { StatRow } from '../../cli/stat/aggregate.ts';
 
 const run = promisify(execFile);
 const CLI = join(REPO, 'cli/bin/kubectl-skein');
@@ -27,6 +29,25 @@ async function pipe(args: string, then: string): Promise<string> {
   const env = { ...process.env, SKEIN_KUBECTL: k, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` };
   const { stdout } = await run('bash', ['-o', 'pipefail', '-c', `"${CLI}" ${args} | "${k}" --kubeconfig "${process.env.KUBECONFIG ?? ''}" ${then}`], { env, maxBuffer: 16 * 1024 * 1024 });
   return stdout;
+}
+
+/** `kubectl skein stat <args> -o json`: its rows. */
+async function stat(...args: string[]): Promise<StatRow[]> {
+  const env = { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` };
+  const { stdout, stderr } = await run(CLI, ['stat', ...args, '-o', 'json'], { env });
+  assert.equal(stderr, '', 'no progress on stderr with -o json');
+  return (JSON.parse(stdout) as { rows: StatRow[] }).rows;
+}
+
+/** Skein-made objects still in the cluster, by kind/name; CRDs and Events are meant to stay. */
+async function skeinLeftovers(): Promise<string[]> {
+  const named = (await kubectl('get', 'mutatingwebhookconfigurations,validatingwebhookconfigurations,clusterroles,clusterrolebindings,namespaces', '-o', 'name'))
+    .split('\n').filter((n) => /\/skein-/.test(n));
+  const namespaced = (await kubectl('get', 'roles,rolebindings,leases,serviceaccounts,secrets,configmaps,services,deployments', '-A', '-o', 'custom-columns=KIND:.kind,NS:.metadata.namespace,NAME:.metadata.name', '--no-headers'))
+        // The local cluster's nodes are named skein-node-N: their heartbeat Leases are not Skein's.
+    .split('\n').filter((l) => !/^Lease\s+kube-node-lease\s/.test(l) && (/\sskein-/.test(l) || /^\S+\s+skein-system\s/.test(l)));
+  const trustRoots = (await kubectl('get', 'configmaps', '-A', '-l', 'app.kubernetes.io/managed-by=skein-identity', '-o', 'name')).split('\n');
+  return [...named, ...namespaced, ...trustRoots].map((l) => l.trim()).filter(Boolean);
 }
 
 /** `kubectl skein check`: its exit code and output, without throwing on failure. */
@@ -46,6 +67,8 @@ test('install | kubectl apply gives a control plane that check passes; a scaled-
   const uninstall = () => pipe('uninstall', 'delete --ignore-not-found --wait=true -f -');
   t.after(async () => { await uninstall(); });
 
+  // A demo left from `make demo` holds pods of an older trust anchor, which check rightly reports.
+  await kubectl('delete', 'namespace', 'skein-demo', '--ignore-not-found', '--wait=true');
   await pipe('install', 'apply --server-side -f -');
   // Only what manifests/base carries can be waited for; skein-controller is checked below either way.
   const deployments = parseAllDocuments(await kubectl('kustomize', BASE)).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string } })
@@ -67,6 +90,25 @@ test('install | kubectl apply gives a control plane that check passes; a scaled-
   assert.ok(checks.some((c) => c.category === 'identity' && c.ok && /issuer is valid/.test(c.name)));
   assert.ok(checks.some((c) => c.category === 'crds' && c.ok));
 
+  // The demo app, meshed by its namespace annotation; the client calls echo at 20 requests/s.
+  t.after(async () => { await kubectl('delete', 'namespace', 'skein-demo', '--ignore-not-found', '--wait=true'); });
+  await kubectl('apply', '-f', join(REPO, 'e2e/demo/echo.yaml'));
+  await kubectl('-n', 'skein-demo', 'rollout', 'status', 'deployment/echo', '--timeout=180s');
+  await kubectl('apply', '-f', join(REPO, 'e2e/demo/client.yaml'));
+  await kubectl('-n', 'skein-demo', 'rollout', 'status', 'deployment/client', '--timeout=180s');
+  const rows = await eventually('stat to see echo\'s traffic', async () => {
+    const r = await stat('deploy', '-n', 'skein-demo', '--window', '5s');
+    return r.some((row) => row.name === 'echo' && row.rps > 0) ? r : undefined;
+  }, 120_000);
+  const echo = rows.find((r) => r.name === 'echo') as StatRow & { meshed?: string };
+  assert.equal(echo.meshed, '3/3');
+  assert.equal(echo.successRate, 1);
+  assert.ok(echo.p50 !== undefined && echo.p99 !== undefined && echo.p50 <= echo.p99, JSON.stringify(echo));
+  // The edge from the client's side: its outbound proxy names echo as the server.
+  const fromClient = await stat('deploy', '-n', 'skein-demo', '--from', 'deploy/client', '--window', '5s');
+  assert.ok(fromClient.some((r) => r.name === 'echo' && r.requests > 0 && r.successRate === 1), JSON.stringify(fromClient));
+  await kubectl('delete', 'namespace', 'skein-demo', '--wait=true');
+
   await kubectl('-n', 'skein-system', 'scale', 'deployment/skein-webhook', '--replicas=0');
   const red = await eventually('check to see the webhook gone', async () => {
     const r = await check();
@@ -80,6 +122,9 @@ test('install | kubectl apply gives a control plane that check passes; a scaled-
   await uninstall();
   await eventually('namespace skein-system gone', async () => core.readNamespace({ name: 'skein-system' }).then(() => undefined, (err: unknown) => (isNotFound(err) ? true : undefined)), 120_000);
   await assert.rejects(kc.makeApiClient(AdmissionregistrationV1Api).readMutatingWebhookConfiguration({ name: 'skein-webhook' }), isNotFound);
+  // The trust roots are kept for pods still meshed; uninstall's note says how to remove them, and then nothing is left.
+  await kubectl('delete', 'configmap', '-A', '-l', 'app.kubernetes.io/managed-by=skein-identity', '--wait=true');
+  assert.deepEqual(await skeinLeftovers(), []);
   // CRDs stay (and with them users' objects) unless --crds is given.
   await kc.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name: 'trafficsplits.split.smi-spec.io' });
 });
