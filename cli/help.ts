@@ -53,7 +53,7 @@ check fails.
 Golden metrics like \`linkerd viz stat\`: SUCCESS (share of responses not 5xx or gRPC errors), RPS, LATENCY_P50/P95/P99
 (to the response head). Deployments and pods are measured on their own proxies' inbound side; with --to, on the
 named workload's clients (outbound, the rows are those clients); with --from, on X's outbound side (the rows are
-the workloads X called); routes (ServiceProfile routes, [DEFAULT] for the rest) on the callers' outbound side.
+the workloads X called); routes (ServiceProfile routes, [default] for the rest) on the callers' outbound side.
 
 Without --prometheus, every selected proxy's :4191/metrics is read twice through the API server's pod proxy
 (you need get on pods/proxy), --window apart, and the rates and quantiles come from the difference: stat takes

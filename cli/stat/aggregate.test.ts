@@ -77,7 +77,7 @@ test('--to: the clients\' outbound side, rows are the clients; --from: rows are 
   assert.deepEqual(aggregate(scrapes, 10, viewOf(query({ to: { kind: 'deploy', name: 'nobody', namespace: 'demo' } }))), []);
 });
 
-test('routes: outbound series by route label, [DEFAULT] without one', () => {
+test('routes: outbound series by route label, [default] without one', () => {
   const scrape = (n: number) => parseMetrics([
     `request_total{direction="outbound",authority="web:80",route="GET /books"} ${n * 3}`,
     `response_total{direction="outbound",authority="web:80",route="GET /books",classification="success",status_code="200"} ${n * 3}`,
@@ -86,7 +86,7 @@ test('routes: outbound series by route label, [DEFAULT] without one', () => {
     `request_total{direction="inbound",authority="web:80"} ${n * 100}`,
   ].join('\n'));
   const rows = aggregate([{ pod: clientPod, before: scrape(1), after: scrape(2) }], 1, viewOf(query({ kind: 'route' })));
-  assert.deepEqual(rows.map((r) => [r.name, r.authority, r.requests, r.successRate]), [['[DEFAULT]', 'web:80', 1, 0], ['GET /books', 'web:80', 3, 1]]);
+  assert.deepEqual(rows.map((r) => [r.name, r.authority, r.requests, r.successRate]), [['[default]', 'web:80', 1, 0], ['GET /books', 'web:80', 3, 1]]);
 });
 
 test('a proxy that restarted in the window counts from zero', () => {

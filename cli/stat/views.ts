@@ -38,7 +38,8 @@ function dstRow(kind: 'deploy' | 'pod', labels: Readonly<Record<string, string>>
 const isTo = (edge: Edge, labels: Readonly<Record<string, string>>): boolean =>
   labels.dst_namespace === edge.namespace && (edge.kind === 'pod' ? labels.dst_pod : labels.dst_deployment) === edge.name;
 
-export const DEFAULT_ROUTE = '[DEFAULT]';
+// The proxy's own name for traffic no ServiceProfile route matched (proxy-image/proxy/routes.ts), used for series without a route label too.
+export const DEFAULT_ROUTE = '[default]';
 
 export function viewOf(q: StatQuery): View {
   const named = (k: RowKey | undefined): RowKey | undefined =>
