@@ -1,11 +1,15 @@
 // HTTP load client: TARGET at RPS requests per second for DURATION seconds
 // (or until SIGTERM), over keep-alive connections. Prints one JSON summary
 // line per second and a final one: sent, ok, failed by cause, latency.
+// METHOD (default GET) and HEADERS (JSON object) shape every request; a POST
+// carries a small JSON body.
 import http from 'node:http';
 
 const target = new URL(process.env.TARGET ?? 'http://127.0.0.1:8080/');
 const rps = Number(process.env.RPS ?? 50);
 const durationS = Number(process.env.DURATION ?? 0);
+const method = process.env.METHOD ?? 'GET';
+const headers = JSON.parse(process.env.HEADERS ?? '{}') as Record<string, string>;
 const agent = new http.Agent({ keepAlive: true, maxSockets: Number(process.env.CONNECTIONS ?? 16) });
 
 const totals = { sent: 0, ok: 0, failed: {} as Record<string, number>, byPod: {} as Record<string, number>, latenciesMs: [] as number[] };
@@ -14,19 +18,20 @@ const fail = (cause: string) => { totals.failed[cause] = (totals.failed[cause] ?
 function once(): void {
   totals.sent++;
   const t0 = performance.now();
-  const req = http.get(target, { agent, timeout: 5_000 }, (res) => {
+  const req = http.request(target, { method, headers, agent, timeout: 5_000 }, (res) => {
     res.resume();
     res.on('end', () => {
       totals.latenciesMs.push(performance.now() - t0);
       // Which pod answered (the echo app's x-pod header): shows how the load spread.
       const pod = res.headers['x-pod'];
       if (typeof pod === 'string') totals.byPod[pod] = (totals.byPod[pod] ?? 0) + 1;
-      if ((res.statusCode ?? 0) < 500) totals.ok++;
+      if ((res.statusCode ?? 0) < 400) totals.ok++;
       else fail(`http_${res.statusCode ?? 0}`);
     });
   });
   req.on('timeout', () => req.destroy(new Error('timeout')));
   req.on('error', (err: NodeJS.ErrnoException) => fail(err.code ?? err.message));
+  req.end(method === 'GET' || method === 'HEAD' ? undefined : '{"n":1}');
 }
 
 function summary(final: boolean): string {
