@@ -16,6 +16,14 @@ const NS = 'skein-system';
 /** One permission: an API group, a resource, a verb, optionally one object name, in the namespaces it holds in ('*' = all). */
 interface Grant { group: string; resource: string; verbs: readonly string[]; names?: readonly string[]; namespaces?: readonly string[] }
 
+/** Its own leader-election Lease in skein-system: create cannot be narrowed by name, get and update are. */
+function leaderElection(lease: string): Grant[] {
+  return [
+    { group: 'coordination.k8s.io', resource: 'leases', verbs: ['create'], namespaces: [NS] },
+    { group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'update'], names: [lease], namespaces: [NS] },
+  ];
+}
+
 /**
  * The documented contract: what each component may do. A rule the API server
  * reports beyond this fails the test (too broad); the log check below fails
@@ -42,11 +50,12 @@ export const CONTRACT: Record<string, readonly Grant[]> = {
     { group: '', resource: 'configmaps', verbs: ['get', 'list', 'watch', 'create', 'patch'] },
     { group: '', resource: 'secrets', verbs: ['get', 'list', 'watch'], names: ['skein-issuer'], namespaces: [NS] },
     { group: '', resource: 'events', verbs: ['create', 'patch'], namespaces: ['default'] },
-    { group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'update', 'patch', 'list', 'watch'], namespaces: [NS] },
+    ...leaderElection('skein-identity'),
   ],
   'skein-controller': [
     { group: '', resource: 'services', verbs: ['list', 'watch'] },
     { group: '', resource: 'pods', verbs: ['list', 'watch'] },
+    { group: '', resource: 'namespaces', verbs: ['list', 'watch'] },
     { group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['list', 'watch'] },
     { group: '', resource: 'events', verbs: ['create', 'patch'] },
     { group: 'skein.dev', resource: 'serviceprofiles', verbs: ['get', 'list', 'watch'] },
@@ -55,7 +64,7 @@ export const CONTRACT: Record<string, readonly Grant[]> = {
     { group: 'skein.dev', resource: 'authorizationpolicies/status', verbs: ['patch', 'update'] },
     { group: 'split.smi-spec.io', resource: 'trafficsplits', verbs: ['get', 'list', 'watch'] },
     { group: 'split.smi-spec.io', resource: 'trafficsplits/status', verbs: ['patch', 'update'] },
-    { group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'create', 'update', 'patch', 'list', 'watch'], namespaces: [NS] },
+    ...leaderElection('skein-controller'),
   ],
 };
 
