@@ -45,6 +45,8 @@ export interface ControllerOptions {
   resyncMs?: number;
   /** Called with each issuer put in use, e.g. to re-issue the service's own serving certificate. */
   onIssuer?: (issuer: KeyedCertificate) => void;
+  /** Whether this replica may write (status, Events, trust roots); every replica signs. Always, when not given. */
+  isLeader?: () => boolean;
 }
 
 const ref = (ns: string, name: string) => `${ns}/${name}`;
@@ -222,8 +224,12 @@ export class IdentityController {
     return { issued: sum('issued'), rejected: sum('refused') };
   }
 
+  #leads(): boolean {
+    return this.#o.isLeader?.() ?? true;
+  }
+
   async #reconcile(): Promise<void> {
-    if (this.#stopped) return;
+    if (this.#stopped || !this.#leads()) return;
     await this.#source?.settled();
     await this.#publishTrustRoots();
     const mi = this.#meshIdentity.list()[0];
@@ -254,6 +260,8 @@ export class IdentityController {
     if (change === 'none') return;
     const waitMs = (this.#written?.at ?? 0) + (this.#o.countsIntervalMs ?? 5_000) - Date.now();
     if (change === 'counts' && this.#written?.uid === uid && waitMs > 0) { this.schedule(waitMs); return; }
+    // Asked again right before the write: a replica that lost its Lease meanwhile writes nothing.
+    if (!this.#leads()) return;
     await this.#custom.patchClusterCustomObjectStatus(
       { group: GROUP, version: VERSION, plural: PLURAL, name: this.#o.meshIdentityName, body: { status: next }, fieldManager: 'skein-identity' },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
@@ -278,6 +286,7 @@ export class IdentityController {
     if (splitPem(bundle).length === 0) return;
     const wanted = meshedNamespaces(this.#namespaces.list(), this.#meshedPods.list());
     for (const ns of staleNamespaces(wanted, this.#published.list(), bundle)) {
+      if (!this.#leads()) return;
       try {
         await this.#objects.patch(trustRootsConfigMap(ns, bundle), undefined, undefined, TRUST_ROOTS_FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
         this.#o.log.info({ namespace: ns }, 'trust roots published');

@@ -13,6 +13,7 @@ import { issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tl
 import { MeshIdentitySpec, MESH_IDENTITY_NAME, durationMs } from '../../crds/schema/meshidentity.ts';
 import { IdentityController, certifyDepsOf } from './controller.ts';
 import { buildIdentityServer, identityMetrics } from './server.ts';
+import { LeaderElector, kubeLeaseStore } from '../runtime/leader.ts';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
 const config = {
@@ -33,8 +34,18 @@ const metrics = identityMetrics();
 /** Set once the server is built; a new issuer swaps its certificate from then on. */
 const serving: { app?: ReturnType<typeof buildIdentityServer> } = {};
 
+// Every replica signs; only the holder of Lease skein-identity writes status, Events and trust roots.
+const elector = new LeaderElector({
+  store: kubeLeaseStore(kc, config.namespace, 'skein-identity'), identity: env('POD_NAME', env('HOSTNAME', `skein-identity-${process.pid}`)),
+  onStartedLeading: () => { log.info('leading: writing MeshIdentity status and trust roots'); controller.schedule(); },
+  onStoppedLeading: () => log.warn('no longer leading: status and trust-roots writes stop'),
+  onError: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'leader election: cannot read or write the Lease; retrying'),
+});
+elector.start();
+
 const controller = new IdentityController({
   kubeConfig: kc, meshIdentityName: config.meshIdentity, fallback: MeshIdentitySpec.parse({ trustDomain: config.trustDomain }), metrics, log, createIfMissing: true,
+  isLeader: () => elector.isLeader,
   onIssuer: (issuer) => { if (serving.app) void servingTls(issuer).then((tls) => { serving.app?.server.setSecureContext(tls); }); },
 });
 const settings = () => controller.settings();
@@ -70,5 +81,5 @@ await app.listen({ port: config.port, host: '0.0.0.0' });
 log.info({ port: config.port, identity: identityName(config.serviceAccount, config.namespace, settings().trustDomain) }, 'skein-identity serving');
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => { controller.stop(); void app.close().then(() => process.exit(0)); });
+  process.once(signal, () => { controller.stop(); void elector.stop(true).finally(() => app.close().then(() => process.exit(0))); });
 }
