@@ -16,7 +16,7 @@ echo
 echo "== kubectl skein install | kubectl apply --server-side -f -"
 # A leftover control plane from an earlier demo would keep certificates of an older trust anchor.
 $kubectl delete namespace skein-system --ignore-not-found --wait=true >/dev/null
-$skein install | $kubectl apply --server-side --force-conflicts -f - >/dev/null
+$skein install | $kubectl apply --server-side -f - >/dev/null
 for d in skein-identity skein-controller skein-webhook; do
   $kubectl -n skein-system rollout status "deployment/$d" --timeout=180s
 done
@@ -45,6 +45,12 @@ echo
 echo "== the client's own view (its last report: requests sent, answered, failed, by pod)"
 client=$($kubectl -n skein-demo get pods -l app=client -o jsonpath='{.items[0].metadata.name}')
 $kubectl -n skein-demo logs "$client" -c client | tail -n 1
+echo
+echo "== the three-service demo: web → books → authors (namespace skein-books), then a books-v2 canary"
+$kubectl delete namespace skein-books --ignore-not-found --wait=true >/dev/null
+$kubectl apply -f e2e/demo/books.yaml >/dev/null
+for d in authors books-v1 books-v2 web traffic; do $kubectl -n skein-books rollout status "deployment/$d" --timeout=180s >/dev/null; done
+e2e/demo/canary.sh "$kubectl" "$skein"
 echo
 echo "The cluster keeps running. Use it with:"
 echo "  export KUBECONFIG=$kubeconfig"
