@@ -1,0 +1,339 @@
+// Traffic policy enforced end to end (issue #8's "Tests that must exist"):
+// real proxies on the local node, policy objects applied through the real
+// API server and reconciled by the installed skein-controller. A canary
+// shifted by TrafficSplit in three API versions, retries and a route timeout
+// from a ServiceProfile, circuit breaking of a failing pod, and
+// AuthorizationPolicy with the default inbound policies. Invalid objects of
+// each kind are covered by validate.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppsV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { kubeConfig, eventually, testNamespace, kubectl, isReady } from '../support/kube.ts';
+import { installSkein } from '../support/skein.ts';
+import { run, readyPods, clusterIP, metrics, sum, lastReport, meshedNamespace, type LoadReport } from '../support/mesh.ts';
+
+const kc = kubeConfig();
+const core = kc.makeApiClient(CoreV1Api);
+const apps = kc.makeApiClient(AppsV1Api);
+const ECHO = 'skein.dev/e2e/echo:dev';
+const LOAD = 'skein.dev/e2e/load:dev';
+const name = (pod: V1Pod | undefined) => pod?.metadata?.name ?? '';
+
+/** kubectl apply of one object, the way a user or a GitOps tool writes it. */
+async function apply(ns: string, object: object): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'skein-policy-'));
+  try {
+    writeFileSync(join(dir, 'object.json'), JSON.stringify(object));
+    await kubectl('-n', ns, 'apply', '-f', join(dir, 'object.json'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A report newer than `after` (the load app prints one a second). */
+async function nextReport(ns: string, pod: string, after: LoadReport | undefined): Promise<LoadReport> {
+  return eventually(`a new report from ${pod}`, async () => {
+    const r = await lastReport<LoadReport>(ns, pod);
+    return r && r.sent > (after?.sent ?? -1) ? r : undefined;
+  }, 30_000);
+}
+
+/** Requests answered between two reports, and the share answered by pods whose name starts with `prefix`. */
+function podShare(from: LoadReport, to: LoadReport, prefix: string): { n: number; share: number } {
+  let n = 0;
+  let hit = 0;
+  for (const [pod, count] of Object.entries(to.byPod)) {
+    const d = count - (from.byPod[pod] ?? 0);
+    n += d;
+    if (pod.startsWith(prefix)) hit += d;
+  }
+  return { n, share: n > 0 ? hit / n : 0 };
+}
+
+/** Four binomial standard deviations: a correct split falls outside with probability about 6e-5. */
+const binomialBound = (p: number, n: number) => 4 * Math.sqrt((p * (1 - p)) / n);
+const withinBound = (share: number, p: number, n: number) => Math.abs(share - p) <= binomialBound(p, n) + 1e-9;
+
+const failedCount = (r: LoadReport) => Object.values(r.failed).reduce((a, b) => a + b, 0);
+
+/** Run `code` (an ES module) with node inside a meshed pod's app container: its requests leave through that pod's proxy. */
+async function inPod<T>(ns: string, pod: string, code: string): Promise<T> {
+  const out = await kubectl('-n', ns, 'exec', pod, '-c', 'app', '--', 'node', '--input-type=module', '-e', code);
+  return JSON.parse(out.trim().split('\n').pop() ?? '') as T;
+}
+
+interface Answer { status: number; error: string | null; ms: number }
+const fetchFrom = (ns: string, pod: string, url: string) => inPod<Answer>(ns, pod, `
+  const t0 = performance.now();
+  try {
+    const r = await fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(10000) });
+    await r.text();
+    console.log(JSON.stringify({ status: r.status, error: r.headers.get('skein-proxy-error'), ms: performance.now() - t0 }));
+  } catch (e) {
+    console.log(JSON.stringify({ status: 0, error: String(e?.cause?.code ?? e), ms: performance.now() - t0 }));
+  }`);
+
+/** What an unmeshed client (the test host) gets from a pod: an HTTP status, or the connection error. */
+async function fromHost(url: string): Promise<string> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    await res.text();
+    return `http_${res.status}`;
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause;
+    return cause?.code ?? String(err);
+  }
+}
+
+const setFailRate = async (pod: V1Pod, failRate: number) => {
+  const res = await fetch(`http://${pod.status?.podIP ?? ''}:8080/control`, { method: 'POST', body: JSON.stringify({ failRate }) });
+  assert.equal(res.status, 204, `failRate ${failRate} set on ${name(pod)}`);
+};
+
+/** An echo Deployment with probes on /ready and pod annotations, behind a Service on port 80. */
+async function probedEcho(ns: string, app: string, annotations: Record<string, string>): Promise<void> {
+  await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: app } } });
+  const probe = { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 2, failureThreshold: 1 };
+  await apps.createNamespacedDeployment({ namespace: ns, body: {
+    metadata: { name: app },
+    spec: { replicas: 1, selector: { matchLabels: { app } }, template: {
+      metadata: { labels: { app }, annotations },
+      spec: { serviceAccountName: app, containers: [{
+        name: 'app', image: ECHO, ports: [{ containerPort: 8080 }], readinessProbe: probe, livenessProbe: probe,
+        env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+      }] },
+    } },
+  } });
+  await core.createNamespacedService({ namespace: ns, body: { metadata: { name: app }, spec: { selector: { app }, ports: [{ port: 80, targetPort: 8080 }] } } });
+}
+
+test('traffic policy enforced by the proxies: canary, retries and timeouts, circuit breaking, authorization', { timeout: 900_000 }, async (t) => {
+  await installSkein(t);
+
+  await t.test('canary: TrafficSplit 90/10, 50/50, 0/100 written as v1alpha4, v1alpha2 and v1alpha1, observed over ≥1,000 requests each with no failure', async (t) => {
+    const ns = await meshedNamespace(t);
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'books' } } });
+    for (const [version, replicas] of [['v1', 2], ['v2', 1]] as const) {
+      const labels = { app: 'books', version };
+      await apps.createNamespacedDeployment({ namespace: ns, body: {
+        metadata: { name: `books-${version}` },
+        spec: { replicas, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { serviceAccountName: 'books', containers: [{
+          name: 'app', image: ECHO, ports: [{ containerPort: 8080 }], env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+        }] } } },
+      } });
+      await core.createNamespacedService({ namespace: ns, body: { metadata: { name: `books-${version}` }, spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] } } });
+    }
+    await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'books' }, spec: { selector: { app: 'books' }, ports: [{ port: 80, targetPort: 8080 }] } } });
+    await readyPods(ns, 'books', 3);
+    await run(ns, { name: 'web', image: LOAD, sa: 'web', env: { TARGET: `http://${await clusterIP(ns, 'books')}/`, RPS: '100' } });
+    const web = name((await readyPods(ns, 'web', 1))[0]);
+    await eventually('the root Service answers from all three pods', async () => {
+      const r = await lastReport<LoadReport>(ns, web);
+      return r && Object.keys(r.byPod).length === 3 ? r : undefined;
+    }, 90_000);
+
+    const split = (apiVersion: string, v1: number | string, v2: number | string) => ({
+      apiVersion: `split.smi-spec.io/${apiVersion}`, kind: 'TrafficSplit', metadata: { name: 'books' },
+      spec: { service: 'books', backends: [{ service: 'books-v1', weight: v1 }, { service: 'books-v2', weight: v2 }] },
+    });
+    const phases = [
+      { what: '90/10 (v1alpha4)', object: split('v1alpha4', 90, 10), v2: 0.1 },
+      { what: '50/50 (v1alpha2, as Argo Rollouts writes it)', object: split('v1alpha2', 50, 50), v2: 0.5 },
+      { what: '0/100 (v1alpha1 quantities, as Flagger writes them)', object: split('v1alpha1', 0, '1000m'), v2: 1 },
+    ];
+    const notes: string[] = [];
+    for (const phase of phases) {
+      const applied = Date.now();
+      await apply(ns, phase.object);
+      // In effect once a window of reports (~200 requests) shows the new share.
+      let prev = await nextReport(ns, web, undefined);
+      const inEffect = await eventually(`${phase.what} in effect`, async () => {
+        await sleep(2_000);
+        const cur = await nextReport(ns, web, prev);
+        const w = podShare(prev, cur, 'books-v2-');
+        prev = cur;
+        return w.n >= 100 && withinBound(w.share, phase.v2, w.n) ? cur : undefined;
+      }, 60_000);
+      const tookMs = Date.now() - applied;
+      const counted = await eventually(`≥1,000 requests under ${phase.what}`, async () => {
+        await sleep(1_000);
+        const cur = await nextReport(ns, web, inEffect);
+        return podShare(inEffect, cur, '').n >= 1_000 ? cur : undefined;
+      }, 60_000);
+      const { n, share } = podShare(inEffect, counted, 'books-v2-');
+      notes.push(`${phase.what}: in effect within ${tookMs} ms (report granularity 1 s), v2 share ${(share * 100).toFixed(1)} % of ${n}`);
+      assert.ok(withinBound(share, phase.v2, n), `${phase.what}: v2 share ${share.toFixed(3)} over ${n} requests is within 4σ (${binomialBound(phase.v2, n).toFixed(3)}) of ${phase.v2}`);
+      assert.deepEqual(counted.failed, {}, `${phase.what}: no request failed during the shifts`);
+    }
+    t.diagnostic(`canary: ${notes.join('; ')}`);
+  });
+
+  await t.test('retries rescue a retryable GET but not a POST, the budget caps them, and a route timeout answers 504', async (t) => {
+    const ns = await meshedNamespace(t);
+    await run(ns, { name: 'authors', image: ECHO, sa: 'authors', replicas: 2, port: 8080, env: { FAIL_RATE: '0.3' } });
+    const authors = await readyPods(ns, 'authors', 2);
+    await apply(ns, {
+      apiVersion: 'skein.dev/v1alpha1', kind: 'ServiceProfile', metadata: { name: `authors.${ns}.svc.cluster.local` },
+      spec: {
+        routes: [
+          { name: 'GET /authors', condition: { method: 'GET', pathRegex: '/authors(/.*)?' }, isRetryable: true },
+          { name: 'POST /authors', condition: { method: 'POST', pathRegex: '/authors' } },
+          { name: 'GET /delay', condition: { method: 'GET', pathRegex: '/delay/[0-9]+' }, timeout: '200ms' },
+        ],
+        retryBudget: { retryRatio: 0.2, minRetriesPerSecond: 10, ttl: '10s' },
+      },
+    });
+    const ip = await clusterIP(ns, 'authors');
+    await run(ns, { name: 'get', image: LOAD, sa: 'web', env: { TARGET: `http://${ip}/authors/1`, RPS: '20' } });
+    await run(ns, { name: 'post', image: LOAD, sa: 'web', env: { TARGET: `http://${ip}/authors`, RPS: '20', METHOD: 'POST' } });
+    const [getPod] = await readyPods(ns, 'get', 1);
+    const [postPod] = await readyPods(ns, 'post', 1);
+    // The profile reaches a proxy when it first resolves the Service; count from a point where routes are labelled.
+    await eventually('the GET route is seen by the client proxy', async () => sum(await metrics(getPod as V1Pod), 'request_total', { direction: 'outbound', route: 'GET /authors' }) > 0 || undefined, 60_000);
+    await eventually('the POST route is seen by the client proxy', async () => sum(await metrics(postPod as V1Pod), 'request_total', { direction: 'outbound', route: 'POST /authors' }) > 0 || undefined, 60_000);
+    const get0 = await nextReport(ns, name(getPod), undefined);
+    const post0 = await nextReport(ns, name(postPod), undefined);
+    await sleep(20_000);
+    const get1 = await nextReport(ns, name(getPod), get0);
+    const post1 = await nextReport(ns, name(postPod), post0);
+    const getN = get1.sent - get0.sent;
+    const postN = post1.sent - post0.sent;
+    const getFailed = (failedCount(get1) - failedCount(get0)) / getN;
+    const postFailed = (failedCount(post1) - failedCount(post0)) / postN;
+    t.diagnostic(`failure rates at FAIL_RATE 0.3: GET ${(getFailed * 100).toFixed(1)} % of ${getN}, POST ${(postFailed * 100).toFixed(1)} % of ${postN}`);
+    // Three attempts fail together with probability 0.3³ = 2.7 %; 4σ above that over ≥300 requests stays below 6 %.
+    assert.ok(getN >= 300 && getFailed < 0.06, `retries rescue the GETs: ${getFailed}`);
+    assert.ok(postN >= 300 && withinBound(postFailed, 0.3, postN), `a POST is not retried: ${postFailed} of ${postN} failed, about 0.3`);
+    const postText = await metrics(postPod as V1Pod);
+    assert.equal(sum(postText, 'retry_total', { route: 'POST /authors', result: 'retried' }), 0, 'no POST retried');
+
+    // The budget: at 90 % failures the GETs want far more retries than 20 % of requests + 10/s.
+    const before = await metrics(getPod as V1Pod);
+    const reqBefore = sum(before, 'request_total', { direction: 'outbound', route: 'GET /authors' });
+    const retriedBefore = sum(before, 'retry_total', { route: 'GET /authors', result: 'retried' });
+    const started = Date.now();
+    for (const p of authors) await setFailRate(p, 0.9);
+    t.after(async () => { for (const p of authors) await setFailRate(p, 0.3).catch(() => undefined); });
+    await sleep(10_000);
+    const after = await metrics(getPod as V1Pod);
+    const seconds = (Date.now() - started) / 1000;
+    for (const p of authors) await setFailRate(p, 0.3);
+    const exhausted = sum(after, 'retry_total', { route: 'GET /authors', result: 'budget_exhausted' });
+    const retried = sum(after, 'retry_total', { route: 'GET /authors', result: 'retried' }) - retriedBefore;
+    const requests = sum(after, 'request_total', { direction: 'outbound', route: 'GET /authors' }) - reqBefore;
+    t.diagnostic(`budget at FAIL_RATE 0.9 for ${seconds.toFixed(1)} s: ${retried} retries for ${requests} requests, ${exhausted} refused by the budget`);
+    assert.ok(exhausted > 0, 'retry_total{result="budget_exhausted"} grew');
+    // Whatever counts as a request (first attempts or every attempt), retries stay within ratio × requests + min/s × (window + ttl).
+    assert.ok(retried <= 0.2 * requests + 10 * (seconds + 10), `retries ${retried} within the budget for ${requests} requests`);
+
+    const delayed = await fetchFrom(ns, name(getPod), `http://${ip}/delay/500`);
+    const quick = await fetchFrom(ns, name(getPod), `http://${ip}/delay/10`);
+    t.diagnostic(`route timeout 200ms: /delay/500 answered ${delayed.status} after ${delayed.ms.toFixed(0)} ms (measured in the client pod)`);
+    assert.equal(delayed.status, 504, 'the route timeout answers 504');
+    assert.equal(delayed.error, 'response-timeout', 'skein-proxy-error says why');
+    assert.ok([200, 500].includes(quick.status) && quick.error === null, `a request within the timeout is answered by the app: ${JSON.stringify(quick)}`);
+  });
+
+  await t.test('circuit breaking: a pod answering only 500s is ejected, traffic shifts, and it comes back after it recovers', async (t) => {
+    const ns = await meshedNamespace(t);
+    await run(ns, { name: 'shelf', image: ECHO, sa: 'shelf', replicas: 3, port: 8080 });
+    const shelf = await readyPods(ns, 'shelf', 3);
+    await run(ns, { name: 'client', image: LOAD, sa: 'client', env: { TARGET: `http://${await clusterIP(ns, 'shelf')}/`, RPS: '30' } });
+    const [client] = await readyPods(ns, 'client', 1);
+    const c = name(client);
+    await eventually('load spread over the three shelf pods', async () => {
+      const r = await lastReport<LoadReport>(ns, c);
+      return r && Object.keys(r.byPod).length === 3 ? r : undefined;
+    }, 90_000);
+    const bad = shelf[0] as V1Pod;
+    const ejectionsBefore = sum(await metrics(client as V1Pod), 'endpoint_ejections_total', {});
+    const r0 = await nextReport(ns, c, undefined);
+    await setFailRate(bad, 1);
+    t.after(() => setFailRate(bad, 0).catch(() => undefined));
+    // Before the breaker could act, a third of the requests would fail; after ejection only the probes after each backoff do.
+    await sleep(5_000);
+    const r1 = await nextReport(ns, c, r0);
+    await sleep(10_000);
+    const r2 = await nextReport(ns, c, r1);
+    const early = (failedCount(r1) - failedCount(r0)) / (r1.sent - r0.sent);
+    const late = (failedCount(r2) - failedCount(r1)) / (r2.sent - r1.sent);
+    const ejections = sum(await metrics(client as V1Pod), 'endpoint_ejections_total', {}) - ejectionsBefore;
+    t.diagnostic(`failure share: first 5 s ${(early * 100).toFixed(1)} %, next 10 s ${(late * 100).toFixed(1)} % (a third without breaking); ejections ${ejections}`);
+    assert.ok(ejections > 0, 'endpoint_ejections_total moved on the client proxy');
+    assert.ok(late < 0.05, `after the ejection failures stop (${late} of the requests; 0.33 without circuit breaking)`);
+    assert.ok(podShare(r1, r2, name(bad)).share < 0.05, 'the failing pod got (almost) no traffic while ejected');
+
+    await setFailRate(bad, 0);
+    const recovered = Date.now();
+    let prev = await nextReport(ns, c, r2);
+    await eventually('the recovered pod takes traffic again', async () => {
+      await sleep(2_000);
+      const cur = await nextReport(ns, c, prev);
+      const w = podShare(prev, cur, name(bad));
+      prev = cur;
+      return w.n > 0 && w.share > 0.2 ? cur : undefined;
+    }, 120_000);
+    t.diagnostic(`the recovered pod took a fair share again ${Date.now() - recovered} ms after it stopped failing`);
+  });
+
+  await t.test('authorization: an allowed ServiceAccount gets through, another gets 403, unmeshed and unauthenticated clients are refused, probes pass under deny', async (t) => {
+    const ns = await meshedNamespace(t);
+    const plain = await testNamespace(t, 'plain');
+    await run(ns, { name: 'api', image: ECHO, sa: 'api', replicas: 1, port: 8080 });
+    await probedEcho(ns, 'locked', { 'config.skein.dev/default-inbound-policy': 'all-authenticated' });
+    await probedEcho(ns, 'sealed', { 'config.skein.dev/default-inbound-policy': 'deny' });
+    await apply(ns, {
+      apiVersion: 'skein.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: 'api-from-web' },
+      spec: { target: { service: 'api', port: 80 }, allow: { serviceAccounts: [{ name: 'web' }] } },
+    });
+    const [api] = await readyPods(ns, 'api', 1);
+    const ip = await clusterIP(ns, 'api');
+    await run(ns, { name: 'web', image: LOAD, sa: 'web', env: { TARGET: `http://${ip}/`, RPS: '10' } });
+    await run(ns, { name: 'other', image: LOAD, sa: 'other', env: { TARGET: `http://${ip}/`, RPS: '10' } });
+    await run(plain, { name: 'outsider', image: LOAD, sa: 'outsider', env: { TARGET: `http://${ip}/`, RPS: '10' } });
+    const [web] = await readyPods(ns, 'web', 1);
+    const [other] = await readyPods(ns, 'other', 1);
+    const [outsider] = await readyPods(plain, 'outsider', 1);
+    // The policy reaches api's proxy within a second of being accepted; give it a few seconds before counting.
+    await sleep(5_000);
+    const start = await Promise.all([nextReport(ns, name(web), undefined), nextReport(ns, name(other), undefined), nextReport(plain, name(outsider), undefined)]);
+    await sleep(5_000);
+    const [w, o, x] = await Promise.all([nextReport(ns, name(web), start[0]), nextReport(ns, name(other), start[1]), nextReport(plain, name(outsider), start[2])]);
+    const delta = (a: LoadReport, b: LoadReport) => {
+      const failed: Record<string, number> = {};
+      for (const [cause, count] of Object.entries(b.failed)) if (count > (a.failed[cause] ?? 0)) failed[cause] = count - (a.failed[cause] ?? 0);
+      return { sent: b.sent - a.sent, ok: b.ok - a.ok, failed };
+    };
+    const [dw, dO, dx] = [delta(start[0], w), delta(start[1], o), delta(start[2], x)];
+    t.diagnostic(`web ${JSON.stringify(dw)}, other ${JSON.stringify(dO)}, outsider ${JSON.stringify(dx)}`);
+    assert.ok(dw.sent >= 30 && dw.ok === dw.sent, `ServiceAccount web gets 200s: ${JSON.stringify(dw)}`);
+    assert.ok(dO.sent >= 30 && dO.ok === 0 && (dO.failed.http_403 ?? 0) > 0, `ServiceAccount other gets 403: ${JSON.stringify(dO)}`);
+    assert.ok(dx.sent >= 30 && dx.ok === 0, `a client in an unmeshed namespace is refused: ${JSON.stringify(dx)}`);
+    const apiText = await metrics(api as V1Pod);
+    assert.ok(sum(apiText, 'inbound_refused_total', {}) >= (dO.failed.http_403 ?? 0), 'every 403 is counted on the server proxy (inbound_refused_total by reason)');
+
+    const [locked] = await readyPods(ns, 'locked', 1);
+    const lockedIP = await clusterIP(ns, 'locked');
+    const fromWeb = await fetchFrom(ns, name(web), `http://${lockedIP}/`);
+    assert.equal(fromWeb.status, 200, `all-authenticated admits a meshed client: ${JSON.stringify(fromWeb)}`);
+    const unauthenticated = await fromHost(`http://${locked?.status?.podIP ?? ''}:8080/`);
+    assert.notEqual(unauthenticated, 'http_200', 'all-authenticated refuses an unauthenticated client');
+    t.diagnostic(`all-authenticated, unauthenticated client: ${unauthenticated}`);
+
+    const [sealed] = await readyPods(ns, 'sealed', 1);
+    const sealedFromWeb = await fetchFrom(ns, name(web), `http://${await clusterIP(ns, 'sealed')}/`);
+    const sealedFromHost = await fromHost(`http://${sealed?.status?.podIP ?? ''}:8080/`);
+    t.diagnostic(`deny: meshed client ${JSON.stringify(sealedFromWeb)}, unauthenticated ${sealedFromHost}`);
+    assert.notEqual(sealedFromWeb.status, 200, 'deny refuses a meshed client');
+    assert.notEqual(sealedFromHost, 'http_200', 'deny refuses an unauthenticated client');
+    // Liveness and readiness probes every 2 s with failureThreshold 1: one refused probe would show.
+    await sleep(6_000);
+    const still = await core.readNamespacedPod({ namespace: ns, name: name(sealed) });
+    assert.ok(isReady(still), 'the pod under deny stays Ready');
+    assert.equal(still.status?.containerStatuses?.find((s) => s.name === 'app')?.restartCount, 0, 'its liveness probe never failed');
+  });
+});
