@@ -238,9 +238,14 @@ test('traffic policy enforced by the proxies: canary, retries and timeouts, circ
       const r = await lastReport<LoadReport>(ns, c);
       return r && Object.keys(r.byPod).length === 3 ? r : undefined;
     }, 90_000);
-    const bad = shelf[0] as V1Pod;
+    // The pod that takes the most traffic (P2C over peak EWMA spreads unevenly) fails: moving away from it is the breaker's doing.
+    const base = await nextReport(ns, c, undefined);
+    await sleep(3_000);
+    const r0 = await nextReport(ns, c, base);
+    const busiest = Object.entries(r0.byPod).map(([pod, count]) => [pod, count - (base.byPod[pod] ?? 0)] as const).sort((a, b) => b[1] - a[1])[0]?.[0];
+    const bad = shelf.find((p) => name(p) === busiest);
+    assert.ok(bad, `the busiest pod ${busiest ?? "?"} is one of the shelf pods`);
     const ejectionsBefore = sum(await metrics(client as V1Pod), 'endpoint_ejections_total', {});
-    const r0 = await nextReport(ns, c, undefined);
     await setFailRate(bad, 1);
     t.after(() => setFailRate(bad, 0).catch(() => undefined));
     // Before the breaker could act, a third of the requests would fail; after ejection only the probes after each backoff do.
@@ -302,7 +307,7 @@ test('traffic policy enforced by the proxies: canary, retries and timeouts, circ
     };
     const [dw, dO, dx] = [delta(start[0], w), delta(start[1], o), delta(start[2], x)];
     t.diagnostic(`web ${JSON.stringify(dw)}, other ${JSON.stringify(dO)}, outsider ${JSON.stringify(dx)}`);
-    assert.ok(dw.sent >= 30 && dw.ok === dw.sent, `ServiceAccount web gets 200s: ${JSON.stringify(dw)}`);
+    assert.ok(dw.sent >= 30 && dw.ok >= 30 && Object.keys(dw.failed).length === 0, `ServiceAccount web gets 200s: ${JSON.stringify(dw)}`);
     assert.ok(dO.sent >= 30 && dO.ok === 0 && (dO.failed.http_403 ?? 0) > 0, `ServiceAccount other gets 403: ${JSON.stringify(dO)}`);
     assert.ok(dx.sent >= 30 && dx.ok === 0, `a client in an unmeshed namespace is refused: ${JSON.stringify(dx)}`);
     const apiText = await metrics(api as V1Pod);
