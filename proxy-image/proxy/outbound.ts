@@ -19,7 +19,7 @@ import { authorityOf, isUpgradeRequest, ORIG_PROTO } from './headers.ts';
 import { createHttpFront, type HttpFront } from './http-front.ts';
 import { ALPN, type Alpn } from './mesh-tls.ts';
 import { hasRequestBody, relayOverH1, relayOverH2, requestHead, sendProxyError, type DownstreamRequest, type DownstreamResponse, type Outcome, type RelayOptions } from './relay.ts';
-import { mayRetry, peerNotSent, replayableBody, type RetryCause } from './retries.ts';
+import { replayableBody, RequestRetries } from './retries.ts';
 import { DEFAULT_ROUTE, isFailure, matchRoute, type CompiledRoute } from './routes.ts';
 import { overrideTarget, parseRouteOverride, ROUTE_OVERRIDE } from './route-override.ts';
 import { drawBackend } from './split.ts';
@@ -151,41 +151,31 @@ export function createOutbound(o: OutboundOptions): Proxy {
    * buffered (≤ 64 KiB, declared length) only where a retry could need them.
    */
   async function attempts(first: Pick<Endpoint>, balancer: Balancer<Endpoint>, d: Destination, route: CompiledRoute | undefined, routeLabel: string | undefined, ctx: ConnectionContext, req: DownstreamRequest, res: DownstreamResponse): Promise<Outcome> {
-    const retryable = route?.isRetryable ?? false;
-    const hasBody = hasRequestBody(req);
-    const replay = req.headers.expect === undefined ? replayableBody(req.headers, hasBody) : false;
-    let options: RelayOptions = route?.timeoutMs === undefined ? relay : { ...relay, responseTimeoutMs: route.timeoutMs };
-    if (replay === 'buffer') options = { ...options, body: await readBody(req) };
+    const replay = req.headers.expect === undefined ? replayableBody(req.headers, hasRequestBody(req)) : false;
+    const retries = new RequestRetries(d.budget, route, replay !== false);
+    // One options object per request, the same shape every time.
+    const options: RelayOptions = {
+      responseTimeoutMs: route?.timeoutMs ?? relay.responseTimeoutMs,
+      body: replay === 'buffer' ? await readBody(req) : undefined,
+      retry: retries,
+    };
     d.budget.deposit();
     let chosen = first;
-    for (let attempt = 1; ; attempt++) {
-      const canReplay = replay !== false;
-      let cause: RetryCause | undefined;
-      const retry = (status: number, headers: IncomingMessage['headers'] | undefined, err: ProxyError | undefined): boolean => {
-        const notSent = err === undefined ? peerNotSent(headers?.['skein-proxy-error']) : false;
-        const c: RetryCause | undefined = notSent ? 'not-sent' : err !== undefined || isFailure(route, status, grpcOfHeaders(headers)) ? 'failed' : undefined;
-        if (c === undefined || !canReplay || !mayRetry(c, attempt, retryable)) return false;
-        if (!d.budget.withdraw()) { o.metrics.retry(d.service ?? d.target, routeLabel ?? DEFAULT_ROUTE, 'budget_exhausted'); return false; }
-        cause = c;
-        return true;
-      };
-      const outcome = await forward(chosen, ctx, req, res, { ...options, retry }, () => {
-        // Nothing left this proxy: the request is intact whatever its body, so it may go elsewhere.
-        if (!mayRetry('not-sent', attempt, retryable) || !d.budget.withdraw()) return false;
-        cause = 'not-sent';
-        return true;
-      });
+    for (;;) {
+      const outcome = await forward(chosen, ctx, req, res, options, retries);
       chosen.done({ ok: !failed(route, outcome) });
-      if (!outcome.retried || cause === undefined) return outcome;
+      if (retries.budgetExhausted) o.metrics.retry(d.service ?? d.target, routeLabel ?? DEFAULT_ROUTE, 'budget_exhausted');
+      if (!outcome.retried || retries.cause === undefined) return outcome;
       o.metrics.retry(d.service ?? d.target, routeLabel ?? DEFAULT_ROUTE, 'retried');
       const next = choose(d, balancer, chosen.endpoint);
       if (next instanceof ProxyError) return sendProxyError(req, res, next);
       chosen = next;
+      retries.next();
     }
   }
 
-  /** `notSent` is asked when the connection to the endpoint failed before the request left: true means try elsewhere. */
-  async function forward(chosen: Pick<Endpoint>, ctx: ConnectionContext, req: DownstreamRequest, res: DownstreamResponse, options: RelayOptions = relay, notSent?: (err: ProxyError) => boolean): Promise<Outcome> {
+  /** `retries.unsent()` is asked when the connection to the endpoint failed before the request left: true means try elsewhere. */
+  async function forward(chosen: Pick<Endpoint>, ctx: ConnectionContext, req: DownstreamRequest, res: DownstreamResponse, options: RelayOptions, retries: RequestRetries): Promise<Outcome> {
     const e = chosen.endpoint;
     const identity = e.identity;
     if (identity) {
@@ -196,7 +186,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
         chosen.begin();
         return await relayOverH2(session, head, req, res, options);
       } catch (err) {
-        return unsent(req, res, toProxyError(err), notSent);
+        return unsent(req, res, toProxyError(err), retries);
       }
     }
     const a = dialAddress(e);
@@ -207,7 +197,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
         chosen.begin();
         return await relayOverH2(session, head, req, res, options);
       } catch (err) {
-        return unsent(req, res, toProxyError(err), notSent);
+        return unsent(req, res, toProxyError(err), retries);
       }
     }
     return relayOverH1({ agent: plainAgent, ...a }, head, req, res, options);
@@ -306,13 +296,8 @@ export function createOutbound(o: OutboundOptions): Proxy {
 }
 
 /** A connection that failed before the request left: retried elsewhere if the caller says so, else the proxy's error. */
-function unsent(req: DownstreamRequest, res: DownstreamResponse, err: ProxyError, notSent: ((err: ProxyError) => boolean) | undefined): Outcome {
-  return notSent?.(err) ? { status: err.status, error: err, retried: true } : sendProxyError(req, res, err);
-}
-
-function grpcOfHeaders(headers: IncomingMessage['headers'] | undefined): number | undefined {
-  const v = headers?.['grpc-status'];
-  return typeof v === 'string' ? Number(v) : undefined;
+function unsent(req: DownstreamRequest, res: DownstreamResponse, err: ProxyError, retries: RequestRetries): Outcome {
+  return retries.unsent() ? { status: err.status, error: err, retried: true } : sendProxyError(req, res, err);
 }
 
 /** The whole request body; only called for a declared length ≤ 64 KiB. */

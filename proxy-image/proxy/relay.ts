@@ -41,15 +41,20 @@ export function requestHead(req: DownstreamRequest, extra?: OutgoingHttpHeaders)
 
 export interface RelayOptions {
   /** Time allowed until the response head arrives; 504 after it. Absent: no limit. */
-  responseTimeoutMs?: number;
+  responseTimeoutMs?: number | undefined;
   /** The request body, already read (a replayable attempt): sent instead of piping the request. */
-  body?: Buffer;
+  body?: Buffer | undefined;
   /**
    * Asked before a response head (or an error before it) reaches the client;
    * true keeps it from the client, aborts the upstream and resolves with
    * `retried`, so the caller can try again. Absent: everything goes through.
    */
-  retry?: (status: number, headers: IncomingHttpHeaders | undefined, err: ProxyError | undefined) => boolean;
+  retry?: RetryGate | undefined;
+}
+
+/** An object, not a closure, so a request makes its retry state once (retries.ts RequestRetries). */
+export interface RetryGate {
+  shouldRetry(status: number, headers: IncomingHttpHeaders | undefined, err: ProxyError | undefined): boolean;
 }
 
 /** Answers with the proxy's own error (status, `skein-proxy-error`, grpc-status for gRPC) or resets if too late. */
@@ -95,7 +100,7 @@ export function relayOverH2(session: ClientHttp2Session, head: RequestHead, req:
       stream = session.request(headers, { endStream: !body });
     } catch (err) {
       const e = toProxyError(err);
-      resolve(o.retry?.(e.status, undefined, e) ? { status: e.status, error: e, retried: true } : sendProxyError(req, res, e));
+      resolve(o.retry?.shouldRetry(e.status, undefined, e) ? { status: e.status, error: e, retried: true } : sendProxyError(req, res, e));
       return;
     }
     const exchange = new Exchange(req, res, resolve, () => stream.close(h2.NGHTTP2_CANCEL), o);
@@ -186,7 +191,7 @@ class Exchange {
   head(status: number, headers: IncomingHttpHeaders, endsHere: boolean): boolean {
     clearTimeout(this.#timer);
     if (this.#done) return false;
-    if (this.#retry?.(status, headers, undefined)) {
+    if (this.#retry?.shouldRetry(status, headers, undefined)) {
       const peerError = headers[PROXY_ERROR];
       this.#abortUpstream();
       this.#finish({ status, retried: true, ...(typeof peerError === 'string' ? { peerError } : {}) });
@@ -226,7 +231,7 @@ class Exchange {
     if (this.#done) return;
     this.#abortUpstream();
     const e = toProxyError(err);
-    if (this.#status === 0 && this.#retry?.(e.status, undefined, e)) this.#finish({ status: e.status, error: e, retried: true });
+    if (this.#status === 0 && this.#retry?.shouldRetry(e.status, undefined, e)) this.#finish({ status: e.status, error: e, retried: true });
     else if (this.#status === 0) this.#finish(sendProxyError(this.#req, this.#res, e));
     else {
       destroyResponse(this.#res);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_ATTEMPTS, RetryBudget, mayRetry, peerNotSent, replayableBody } from './retries.ts';
+import { MAX_ATTEMPTS, RequestRetries, RetryBudget, mayRetry, peerNotSent, replayableBody } from './retries.ts';
+import { compileRoute } from './routes.ts';
 
 test('the budget allows minRetriesPerSecond × ttl plus retryRatio of the requests, over the ttl window', () => {
   let now = 0;
@@ -40,4 +41,29 @@ test('a request the app never saw is retried once on any route; failures only on
   assert.equal(peerNotSent('connect-failed'), true);
   assert.equal(peerNotSent('response-timeout'), false);
   assert.equal(peerNotSent(undefined), false);
+});
+
+test('a request\'s retries: success passes, a peer\'s not-sent 502 is retried once, failures only on a retryable route, the budget is counted', () => {
+  const budget = (allow: boolean) => ({ withdrawals: 0, withdraw() { this.withdrawals++; return allow; } });
+  const open = budget(true);
+  const plain = new RequestRetries(open, undefined, true);
+  assert.equal(plain.shouldRetry(200, {}, undefined), false);
+  assert.equal(plain.shouldRetry(500, {}, undefined), false, 'not retryable: the app saw it');
+  assert.equal(open.withdrawals, 0, 'nothing is drawn for an answer that goes through');
+  assert.equal(plain.shouldRetry(502, { 'skein-proxy-error': 'connect-failed' }, undefined), true);
+  assert.equal(plain.cause, 'not-sent');
+  plain.next();
+  assert.equal(plain.cause, undefined);
+  assert.equal(plain.unsent(), false, 'a second not-sent retry needs a retryable route');
+
+  const route = compileRoute({ name: 'GET /x', condition: { method: 'GET' }, responseClasses: [{ condition: { status: { min: 404, max: 404 } }, isFailure: true }], isRetryable: true });
+  const retryable = new RequestRetries(budget(true), route, true);
+  assert.equal(retryable.shouldRetry(404, {}, undefined), true, 'the route\'s classes say 404 failed');
+  assert.equal(retryable.cause, 'failed');
+  assert.equal(new RequestRetries(budget(true), route, false).shouldRetry(404, {}, undefined), false, 'a body that cannot be replayed is not');
+
+  const spent = new RequestRetries(budget(false), route, true);
+  assert.equal(spent.shouldRetry(404, {}, undefined), false);
+  assert.equal(spent.budgetExhausted, true);
+  assert.equal(spent.unsent(), false);
 });

@@ -3,7 +3,9 @@
 // requests plus `minRetriesPerSecond` × ttl, so a failing backend sees at
 // most ~1.2× the load, never a retry storm) and the rules for when a request
 // may be tried again at all. Pure apart from the injected clock.
-import type { RetryBudgetSpec } from './routes.ts';
+import type { IncomingHttpHeaders } from 'node:http';
+import { PROXY_ERROR } from './headers.ts';
+import { isFailure, type CompiledRoute, type RetryBudgetSpec } from './routes.ts';
 
 /** Linkerd never retries a request whose body is larger than this: it is the most it buffers. */
 export const MAX_RETRY_BODY_BYTES = 64 * 1024;
@@ -98,4 +100,60 @@ export function mayRetry(cause: RetryCause, attempt: number, routeRetryable: boo
 /** The peer proxy's own errors that mean its app never saw the request (skein-proxy-error on the response). */
 export function peerNotSent(proxyErrorHeader: string | string[] | undefined): boolean {
   return proxyErrorHeader === 'connect-failed' || proxyErrorHeader === 'connect-timeout';
+}
+
+/** What a request's retries draw from: its destination's budget. */
+export interface RetryBudgetAccount { withdraw(): boolean }
+
+/**
+ * One request's retry decisions across its attempts, as one object made once
+ * per request (no closures per attempt): the relay asks `shouldRetry` before
+ * a response head or an error reaches the client, `forward` asks `unsent`
+ * when the connection failed before the request left. `cause` says why the
+ * last attempt was kept from the client; `budgetExhausted` that a retry was
+ * refused by the budget (the caller counts it).
+ */
+export class RequestRetries {
+  attempt = 1;
+  cause: RetryCause | undefined;
+  budgetExhausted = false;
+  readonly #budget: RetryBudgetAccount;
+  readonly #route: CompiledRoute | undefined;
+  readonly #retryable: boolean;
+  readonly #canReplay: boolean;
+
+  constructor(budget: RetryBudgetAccount, route: CompiledRoute | undefined, canReplay: boolean) {
+    this.#budget = budget;
+    this.#route = route;
+    this.#retryable = route?.isRetryable ?? false;
+    this.#canReplay = canReplay;
+  }
+
+  shouldRetry(status: number, headers: IncomingHttpHeaders | undefined, err: unknown): boolean {
+    const notSent = err === undefined ? peerNotSent(headers?.[PROXY_ERROR]) : false;
+    const c: RetryCause | undefined = notSent ? 'not-sent' : err !== undefined || isFailure(this.#route, status, grpcStatusOf(headers)) ? 'failed' : undefined;
+    if (c === undefined || !this.#canReplay || !mayRetry(c, this.attempt, this.#retryable)) return false;
+    if (!this.#budget.withdraw()) { this.budgetExhausted = true; return false; }
+    this.cause = c;
+    return true;
+  }
+
+  /** Nothing left this proxy: the request is intact whatever its body, so it may go elsewhere. */
+  unsent(): boolean {
+    if (!mayRetry('not-sent', this.attempt, this.#retryable) || !this.#budget.withdraw()) return false;
+    this.cause = 'not-sent';
+    return true;
+  }
+
+  /** Starts the next attempt. */
+  next(): void {
+    this.attempt += 1;
+    this.cause = undefined;
+    this.budgetExhausted = false;
+  }
+}
+
+function grpcStatusOf(headers: IncomingHttpHeaders | undefined): number | undefined {
+  const v = headers?.['grpc-status'];
+  return typeof v === 'string' ? Number(v) : undefined;
 }
