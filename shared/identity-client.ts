@@ -73,6 +73,19 @@ export class IdentityClient {
     clearTimeout(this.#timer);
   }
 
+  /**
+   * New trust roots: when the current certificate no longer chains to them
+   * (anchors replaced without an overlap), peers will refuse it, so renew now
+   * rather than at 70 % of its life. Returns whether a renewal was started.
+   */
+  rootsChanged(rootsPem: string): boolean {
+    const c = this.#current;
+    if (!c || this.#stopped || chainsTo(c.certPem, c.chainPem, rootsPem)) return false;
+    clearTimeout(this.#timer);
+    void this.#renewLoop();
+    return true;
+  }
+
   #backoff(): number {
     const base = Math.min(this.#o.maxBackoffMs, this.#o.minBackoffMs * 2 ** Math.min(this.#failures, 16));
     return base / 2 + Math.random() * (base / 2);
@@ -119,4 +132,18 @@ export class IdentityClient {
       await dispatcher.close();
     }
   }
+}
+
+/** Whether the leaf, through its chain, is signed by one of the roots in the PEM bundle. */
+export function chainsTo(leafPem: string, chainPem: readonly string[], rootsPem: string): boolean {
+  const roots = (rootsPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
+  const chain = chainPem.map((p) => new X509Certificate(p));
+  let cert = new X509Certificate(leafPem);
+  for (let depth = 0; depth <= chain.length; depth++) {
+    if (roots.some((r) => cert.checkIssued(r) && cert.verify(r.publicKey))) return true;
+    const issuer = chain.find((c) => cert.checkIssued(c) && cert.verify(c.publicKey));
+    if (!issuer) return false;
+    cert = issuer;
+  }
+  return false;
 }

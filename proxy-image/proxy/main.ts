@@ -79,6 +79,7 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
       if (pem === meshTls.trustRoots) return;
       meshTls.setTrustRoots(pem);
       log.info({ certificates: pem.split('BEGIN CERTIFICATE').length - 1 }, 'trust roots changed; new handshakes use them');
+      if (identity.rootsChanged(pem)) log.warn('the workload certificate does not chain to the new trust roots; renewing it now');
     }, (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'trust roots unreadable; keeping the current ones'));
   }, TRUST_ROOTS_POLL_MS);
   rootsPoll.unref();
