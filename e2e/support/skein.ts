@@ -5,8 +5,11 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
-import { kubectl } from './kube.ts';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { kubeConfig, kubectl } from './kube.ts';
 import { bootstrapIdentity, renderIdentityObjects, type Bootstrap } from '../../operator/identity/bootstrap.ts';
+import { IdentityClient } from '../../shared/identity-client.ts';
+import { identityName } from '../../shared/identity.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const BASE = join(REPO, 'manifests/base');
@@ -34,4 +37,26 @@ export async function installSkein(t: TestContext, trustDomain = 'cluster.local'
     await kubectl('-n', 'skein-system', 'rollout', 'status', `deployment/${d}`, '--timeout=180s');
   }
   return { trust };
+}
+
+/**
+ * The test plays a meshed proxy of ServiceAccount `sa` in `ns`: a token with
+ * the identity audience and a workload certificate from the installed
+ * skein-identity, through its Service, as a proxy gets one.
+ */
+export async function workloadIdentity(t: TestContext, trust: Bootstrap, ns: string, sa: string): Promise<IdentityClient> {
+  const core = kubeConfig().makeApiClient(CoreV1Api);
+  const dir = mkdtempSync(join(tmpdir(), 'skein-workload-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } });
+  const token = await core.createNamespacedServiceAccountToken({ name: sa, namespace: ns, body: { spec: { audiences: ['identity.skein-system.cluster.local'], expirationSeconds: 3600 } } });
+  writeFileSync(join(dir, 'token'), token.status?.token ?? '');
+  const identitySvc = await core.readNamespacedService({ namespace: 'skein-system', name: 'skein-identity' });
+  const identity = new IdentityClient({
+    url: `https://${identitySvc.spec?.clusterIP ?? ''}:8080/certify`, serverName: identityName('skein-identity', 'skein-system', 'cluster.local'),
+    identity: identityName(sa, ns, 'cluster.local'), tokenFile: join(dir, 'token'), trustRoots: () => Promise.resolve(trust.anchorPem),
+  });
+  t.after(() => identity.stop());
+  await identity.start();
+  return identity;
 }

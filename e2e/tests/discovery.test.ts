@@ -7,14 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, AppsV1Api } from '@kubernetes/client-node';
 import { kubeConfig, testNamespace, deployment, eventually, kubectl } from '../support/kube.ts';
-import { installSkein } from '../support/skein.ts';
-import { IdentityClient } from '../../shared/identity-client.ts';
+import { installSkein, workloadIdentity } from '../support/skein.ts';
 import { DiscoveryClient } from '../../shared/discovery-client.ts';
 import { identityName } from '../../shared/identity.ts';
 import type { Update } from '../../shared/discovery-protocol.ts';
@@ -24,7 +23,6 @@ const CLUSTER = resolve(import.meta.dirname, '../cluster/cluster.ts');
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
-const AUD = 'identity.skein-system.cluster.local';
 
 test('a proxy watching a ClusterIP sees endpoints appear, scaling pushed, and the last good state kept across an API server restart', async (t) => {
   const { trust } = await installSkein(t);
@@ -33,16 +31,7 @@ test('a proxy watching a ClusterIP sees endpoints appear, scaling pushed, and th
   t.after(() => rmSync(dir, { recursive: true, force: true }));
 
   // The test plays a meshed proxy: a certificate for its ServiceAccount from skein-identity, through its Service.
-  await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'client' } } });
-  const token = await core.createNamespacedServiceAccountToken({ name: 'client', namespace: ns, body: { spec: { audiences: [AUD], expirationSeconds: 3600 } } });
-  writeFileSync(join(dir, 'token'), token.status?.token ?? '');
-  const identitySvc = await core.readNamespacedService({ namespace: 'skein-system', name: 'skein-identity' });
-  const identity = new IdentityClient({
-    url: `https://${identitySvc.spec?.clusterIP ?? ''}:8080/certify`, serverName: identityName('skein-identity', 'skein-system', 'cluster.local'),
-    identity: identityName('client', ns, 'cluster.local'), tokenFile: join(dir, 'token'), trustRoots: () => Promise.resolve(trust.anchorPem),
-  });
-  t.after(() => identity.stop());
-  await identity.start();
+  const identity = await workloadIdentity(t, trust, ns, 'client');
 
   await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } } });
   const web = await core.readNamespacedService({ namespace: ns, name: 'web' });

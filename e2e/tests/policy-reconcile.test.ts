@@ -6,13 +6,12 @@
 // time from the API call to the pushed update is reported, not asserted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { kubeConfig, testNamespace, eventually } from '../support/kube.ts';
-import { installSkein } from '../support/skein.ts';
-import { IdentityClient } from '../../shared/identity-client.ts';
+import { installSkein, workloadIdentity } from '../support/skein.ts';
 import { DiscoveryClient } from '../../shared/discovery-client.ts';
 import { identityName } from '../../shared/identity.ts';
 import type { InboundUpdate, Update } from '../../shared/discovery-protocol.ts';
@@ -22,7 +21,6 @@ import { AUTHORIZATION_POLICY, SERVICE_PROFILE, TRAFFIC_SPLIT, type PolicyKind }
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
-const AUD = 'identity.skein-system.cluster.local';
 
 /** The first message after `since` that satisfies `ok`, and how long after `since` it arrived. */
 function arrival<M>(log: { at: number; m: M }[], since: number, ok: (m: M) => boolean, what: string) {
@@ -53,16 +51,7 @@ test('ServiceProfile, TrafficSplit and AuthorizationPolicy: status, Events, and 
   t.after(() => rmSync(dir, { recursive: true, force: true }));
 
   // The test plays the proxy of pod `app` (ServiceAccount client): its certificate from skein-identity.
-  await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'client' } } });
-  const token = await core.createNamespacedServiceAccountToken({ name: 'client', namespace: ns, body: { spec: { audiences: [AUD], expirationSeconds: 3600 } } });
-  writeFileSync(join(dir, 'token'), token.status?.token ?? '');
-  const identitySvc = await core.readNamespacedService({ namespace: 'skein-system', name: 'skein-identity' });
-  const identity = new IdentityClient({
-    url: `https://${identitySvc.spec?.clusterIP ?? ''}:8080/certify`, serverName: identityName('skein-identity', 'skein-system', 'cluster.local'),
-    identity: identityName('client', ns, 'cluster.local'), tokenFile: join(dir, 'token'), trustRoots: () => Promise.resolve(trust.anchorPem),
-  });
-  t.after(() => identity.stop());
-  await identity.start();
+  const identity = await workloadIdentity(t, trust, ns, 'client');
 
   const svc = (name: string, app: string) => core.createNamespacedService({ namespace: ns, body: { metadata: { name }, spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } } });
   await svc('books', 'books');
