@@ -1,18 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { seeded as seededRandom } from '../../e2e/fuzz/random.ts';
 import { p2cPeakEwma, observe, decayed, cost, twoDistinct, type Balancer } from './balancer.ts';
 
-/** mulberry32: a seeded generator, so every run draws the same pairs. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The fuzzers' seeded generator (mulberry32): every run draws the same sequence. */
+const seeded = (seed: number): (() => number) => { const r = seededRandom(seed); return () => r.next(); };
 
 interface Ep { name: string }
 const ep = (name: string): Ep => ({ name });

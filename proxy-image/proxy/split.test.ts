@@ -1,19 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { seeded as seededRandom } from '../../e2e/fuzz/random.ts';
 import type { Endpoint } from '../../shared/discovery-protocol.ts';
 import { p2cPeakEwma } from './balancer.ts';
 import { applySplit, drawBackend } from './split.ts';
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The fuzzers' seeded generator (mulberry32): every run draws the same sequence. */
+const seeded = (seed: number): (() => number) => { const r = seededRandom(seed); return () => r.next(); };
 
 const ep = (ip: string): Endpoint => ({ ip, port: 80, protocolHint: 'http', labels: {} });
 const balancer = () => p2cPeakEwma<Endpoint>((e) => `${e.ip}:${e.port}`);
