@@ -9,6 +9,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { kubeConfig, kubectl } from './kube.ts';
 import { bootstrapIdentity, renderIdentityObjects, type Bootstrap } from '../../operator/identity/bootstrap.ts';
 import { IdentityClient } from '../../shared/identity-client.ts';
+import { DiscoveryClient } from '../../shared/discovery-client.ts';
 import { identityName } from '../../shared/identity.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
@@ -59,4 +60,21 @@ export async function workloadIdentity(t: TestContext, trust: Bootstrap, ns: str
   t.after(() => identity.stop());
   await identity.start();
   return identity;
+}
+
+/** A discovery client of the installed skein-controller, through its Service, with the workload's certificate. */
+export async function discoveryClient(t: TestContext, trust: Bootstrap, identity: IdentityClient, ns: string): Promise<DiscoveryClient> {
+  const core = kubeConfig().makeApiClient(CoreV1Api);
+  const discovery = await core.readNamespacedService({ namespace: 'skein-system', name: 'skein-discovery' });
+  const client = new DiscoveryClient({
+    url: `https://${discovery.spec?.clusterIP ?? ''}:8086`, serverName: identityName('skein-controller', 'skein-system', 'cluster.local'),
+    credentials: () => {
+      const c = identity.current;
+      if (!c) throw new Error('the workload has no certificate yet');
+      return { cert: [c.certPem, ...c.chainPem].join('\n'), key: c.keyPem, ca: trust.anchorPem };
+    },
+    namespace: ns,
+  });
+  t.after(() => client.close());
+  return client;
 }

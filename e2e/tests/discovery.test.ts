@@ -13,9 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, AppsV1Api } from '@kubernetes/client-node';
 import { kubeConfig, testNamespace, deployment, eventually, kubectl } from '../support/kube.ts';
-import { installSkein, workloadIdentity } from '../support/skein.ts';
-import { DiscoveryClient } from '../../shared/discovery-client.ts';
-import { identityName } from '../../shared/identity.ts';
+import { installSkein, workloadIdentity, discoveryClient } from '../support/skein.ts';
 import type { Update } from '../../shared/discovery-protocol.ts';
 
 const run = promisify(execFile);
@@ -36,16 +34,7 @@ test('a proxy watching a ClusterIP sees endpoints appear, scaling pushed, and th
   await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } } });
   const web = await core.readNamespacedService({ namespace: ns, name: 'web' });
   const clusterIP = web.spec?.clusterIP ?? '';
-  const discovery = await core.readNamespacedService({ namespace: 'skein-system', name: 'skein-discovery' });
-  const client = new DiscoveryClient({
-    url: `https://${discovery.spec?.clusterIP ?? ''}:8086`, serverName: identityName('skein-controller', 'skein-system', 'cluster.local'),
-    credentials: () => {
-      const c = identity.current!;
-      return { cert: [c.certPem, ...c.chainPem].join('\n'), key: c.keyPem, ca: trust.anchorPem };
-    },
-    namespace: ns,
-  });
-  t.after(() => client.close());
+  const client = await discoveryClient(t, trust, identity, ns);
   const seen: Update[] = [];
   client.watch(`${clusterIP}:80`, (u) => seen.push(u));
   const endpoints = (n: number) => eventually(`${n} endpoint(s) pushed for ${clusterIP}:80`, () => {

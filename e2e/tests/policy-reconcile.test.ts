@@ -11,8 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { kubeConfig, testNamespace, eventually } from '../support/kube.ts';
-import { installSkein, workloadIdentity } from '../support/skein.ts';
-import { DiscoveryClient } from '../../shared/discovery-client.ts';
+import { installSkein, workloadIdentity, discoveryClient } from '../support/skein.ts';
 import { identityName } from '../../shared/identity.ts';
 import type { InboundUpdate, Update } from '../../shared/discovery-protocol.ts';
 import type { PolicyStatusValue } from '../../crds/schema/conditions.ts';
@@ -58,16 +57,7 @@ test('ServiceProfile, TrafficSplit and AuthorizationPolicy: status, Events, and 
   await svc('books-v1', 'books');
   await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'app', labels: { app: 'books' } }, spec: { serviceAccountName: 'client', containers: [{ name: 'echo', image: 'skein.dev/e2e/echo:v1', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 2 } }] } } });
 
-  const discovery = await core.readNamespacedService({ namespace: 'skein-system', name: 'skein-discovery' });
-  const client = new DiscoveryClient({
-    url: `https://${discovery.spec?.clusterIP ?? ''}:8086`, serverName: identityName('skein-controller', 'skein-system', 'cluster.local'),
-    credentials: () => {
-      const c = identity.current!;
-      return { cert: [c.certPem, ...c.chainPem].join('\n'), key: c.keyPem, ca: trust.anchorPem };
-    },
-    namespace: ns,
-  });
-  t.after(() => client.close());
+  const client = await discoveryClient(t, trust, identity, ns);
   const updates: { at: number; m: Update }[] = [];
   const inbound: { at: number; m: InboundUpdate }[] = [];
   client.watch(`books.${ns}.svc.cluster.local:80`, (m) => updates.push({ at: Date.now(), m }));
