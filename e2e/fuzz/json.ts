@@ -20,7 +20,9 @@ function paths(v: Json, at: (string | number)[] = [], out: (string | number)[][]
   return out;
 }
 
-function setAt(root: Json, at: readonly (string | number)[], value: unknown): Json {
+/** Sets a copy of `value`: the hostile values are shared, and a later edit inside one must not change them (or make them cyclic). */
+function setAt(root: Json, at: readonly (string | number)[], shared: unknown): Json {
+  const value = structuredClone(shared);
   if (at.length === 0) return value as Json;
   let node = root as Record<string | number, unknown>;
   for (const k of at.slice(0, -1)) node = node[k] as Record<string | number, unknown>;

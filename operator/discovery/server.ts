@@ -28,6 +28,8 @@ export interface DiscoveryServerOptions {
   /** A reader this far behind is cut off: snapshots make a fresh stream as good as the backlog. */
   maxUnreadBytes?: number;
   bodyTimeoutMs?: number;
+  /** A client that starts a TLS handshake and stalls is dropped after this (Node's default is 120 s). */
+  handshakeTimeoutMs?: number;
 }
 
 export type RefusalCode = 'not_found' | 'method_not_allowed' | 'body_too_large' | 'body_timeout' | 'json_malformed' | 'request_invalid' | 'target_malformed'
@@ -41,6 +43,7 @@ const STATUS: Record<RefusalCode, number> = {
 export function createDiscoveryServer(o: DiscoveryServerOptions): Http2SecureServer {
   const server = createSecureServer({
     ...tlsOptions(o.tls), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2', allowHTTP1: false,
+    handshakeTimeout: o.handshakeTimeoutMs ?? 10_000,
     settings: { maxConcurrentStreams: o.maxStreamsPerConnection ?? 100 },
   });
   server.on('stream', (stream, headers) => { handleStream(stream, headers, o); });
@@ -103,6 +106,11 @@ function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, o
       if (err instanceof TargetError) return refuse(stream, o, err.code, err.message);
       throw err;
     }
+  }).catch((err: unknown) => {
+    // A bug here must cost one stream, never the process and every proxy's watches.
+    o.metrics.errors.inc({ reason: 'internal' });
+    o.logger.error({ err: err instanceof Error ? err.message : String(err), path }, 'watch request failed');
+    if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   });
 }
 
