@@ -1,12 +1,15 @@
 // The proxy benchmark of issue #7: the same load direct to an nginx upstream,
 // through nginx and through HAProxy (single-hop references), and through two
 // Skein proxies with mutual TLS between them (outbound hop → inbound hop →
-// upstream), in one run on this machine. Everything on loopback; every run
+// upstream), and through the naive Node chain of the same shape (Node's own
+// ceiling for an HTTP-aware mTLS proxy, lib/naive-hop.ts), in one run on this
+// machine. Everything on loopback; every run
 // bounded in time. Reports requests/s, p50/p99, each proxy's CPU and peak
 // RSS, and the ratios the issue sets goals for.
 //   node bench/proxy.ts [--duration 10] [--rounds 3] [--only skein] [--profile DIR]
 // --profile writes a V8 CPU profile of each Skein hop into DIR (open it in
-// Chrome DevTools); --only runs just the targets whose name starts with it.
+// Chrome DevTools); --only runs just the targets whose name starts with one of
+// its comma-separated words (e.g. --only skein,haproxy,node).
 import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -24,7 +27,7 @@ const { values } = parseArgs({ options: { duration: { type: 'string', default: '
 const DURATION = Number(values.duration);
 const ROUNDS = Number(values.rounds);
 const runtime = proxyNodeRuntime();
-const PORTS = { upstream: 18080, nginx: 18081, haproxy: 18082, skeinOut: 18090, skeinIn: 18091 };
+const PORTS = { upstream: 18080, nginx: 18081, haproxy: 18082, skeinOut: 18090, skeinIn: 18091, naiveOut: 18092, naiveIn: 18093 };
 
 async function certificates(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'skein-bench-certs-'));
@@ -46,13 +49,18 @@ function hopNodeArgs(role: string): string[] {
   return [...runtime.flags, ...profile];
 }
 
-async function startSkeinChain(certDir: string): Promise<Running> {
-  const hop = resolve(import.meta.dirname, 'lib/skein-hop.ts');
-  const inbound = spawn(process.execPath, [...hopNodeArgs('inbound'), hop, 'inbound', String(PORTS.skeinIn), String(PORTS.upstream), certDir], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...runtime.env } });
-  const outbound = spawn(process.execPath, [...hopNodeArgs('outbound'), hop, 'outbound', String(PORTS.skeinOut), String(PORTS.skeinIn), identityName('server', 'bench', 'cluster.local'), certDir], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...runtime.env } });
+/**
+ * Two hops of `script` (lib/skein-hop.ts or lib/naive-hop.ts), outbound → inbound → upstream,
+ * each in its own process with `nodeArgs(role)`.
+ */
+async function startChain(script: string, ports: { out: number; in: number }, certDir: string, nodeArgs: (role: string) => string[], env: Record<string, string>): Promise<Running> {
+  const hop = resolve(import.meta.dirname, script);
+  const options = { stdio: ['ignore', 'ignore', 'inherit'] as ('ignore' | 'inherit')[], env: { ...process.env, ...env } };
+  const inbound = spawn(process.execPath, [...nodeArgs('inbound'), hop, 'inbound', String(ports.in), String(PORTS.upstream), certDir], options);
+  const outbound = spawn(process.execPath, [...nodeArgs('outbound'), hop, 'outbound', String(ports.out), String(ports.in), identityName('server', 'bench', 'cluster.local'), certDir], options);
   await new Promise((r) => setTimeout(r, 1500));
   const stop = (p: typeof inbound) => new Promise<void>((r) => { if (p.exitCode !== null) r(); else { p.once('exit', () => r()); p.kill('SIGTERM'); } });
-  return { url: `http://127.0.0.1:${PORTS.skeinOut}/`, pids: [outbound.pid ?? 0, inbound.pid ?? 0], stop: async () => { await stop(outbound); await stop(inbound); } };
+  return { url: `http://127.0.0.1:${ports.out}/`, pids: [outbound.pid ?? 0, inbound.pid ?? 0], stop: async () => { await stop(outbound); await stop(inbound); } };
 }
 
 interface Sample { name: string; round: number; sat: WrkResult; paced: WrkResult; cpuPctOfCore: number[]; peakRssMiB: number[] }
@@ -73,6 +81,8 @@ async function measure(name: string, round: number, start: () => Promise<Running
   }
 }
 
+const SKEIN = 'skein (2 hops, mTLS)';
+const NAIVE = 'node naive (2 hops, mTLS)';
 const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
 
 async function main(): Promise<void> {
@@ -83,9 +93,12 @@ async function main(): Promise<void> {
     ['direct', () => Promise.resolve(direct)],
     ['nginx (1 hop)', () => startNginxProxy(PORTS.nginx, PORTS.upstream)],
     ['haproxy (1 hop)', () => startHaproxy(PORTS.haproxy, PORTS.upstream)],
-    ['skein (2 hops, mTLS)', () => startSkeinChain(certDir)],
+    // Plain `node`, no proxy flags: what Node gives a naive program.
+    [NAIVE, () => startChain('lib/naive-hop.ts', { out: PORTS.naiveOut, in: PORTS.naiveIn }, certDir, () => [], {})],
+    [SKEIN, () => startChain('lib/skein-hop.ts', { out: PORTS.skeinOut, in: PORTS.skeinIn }, certDir, hopNodeArgs, runtime.env)],
   ];
-  const chosen = targets.filter(([name]) => values.only === undefined || name.startsWith(values.only));
+  const only = values.only?.split(',');
+  const chosen = targets.filter(([name]) => only === undefined || only.some((w) => name.startsWith(w)));
   const samples: Sample[] = [];
   try {
     // Round-robin, so drift on a shared machine hits every target alike.
@@ -114,15 +127,23 @@ async function main(): Promise<void> {
     console.log(`| ${name} | ${med(name, (s) => s.sat.requestsPerSec).toFixed(0)} | ${med(name, (s) => s.sat.p50Ms).toFixed(3)} ms | ${med(name, (s) => s.sat.p99Ms).toFixed(3)} ms | ${med(name, (s) => s.paced.requestsPerSec).toFixed(0)} | ${med(name, (s) => s.paced.p50Ms).toFixed(3)} ms | ${med(name, (s) => s.paced.p99Ms).toFixed(3)} ms | ${cpus} | ${usPerRequest} | ${rss} | ${errors} |`);
   }
   const ratio = (a: string, b: string, f: (s: Sample) => number) => median(by(a).map((s, i) => f(s) / f(by(b)[i] ?? s)));
-  const skein = 'skein (2 hops, mTLS)';
-  if (chosen.length < targets.length) return; // ratios need every target of the same rounds
+  const ran = (name: string) => by(name).length > 0;
+  if (!ran(SKEIN)) return;
   console.log('\nRatios (median of per-round ratios):');
-  console.log(`- skein req/s ÷ haproxy req/s: ${ratio(skein, 'haproxy (1 hop)', (s) => s.sat.requestsPerSec).toFixed(2)} (goal ≥ 0.33)`);
-  console.log(`- skein req/s ÷ nginx req/s: ${ratio(skein, 'nginx (1 hop)', (s) => s.sat.requestsPerSec).toFixed(2)}`);
-  console.log(`- skein req/s ÷ direct req/s: ${ratio(skein, 'direct', (s) => s.sat.requestsPerSec).toFixed(2)}`);
-  const added = median(by(skein).map((s, i) => s.paced.p99Ms - (by('direct')[i]?.paced.p99Ms ?? 0)));
-  console.log(`- p99 added by skein at ~1,000 req/s (paced p99 − direct paced p99): ${added.toFixed(3)} ms (goal < 1 ms)`);
-  console.log(`- peak RSS of each skein proxy: ${by(skein)[0]?.peakRssMiB.map((_, i) => Math.max(...by(skein).map((s) => s.peakRssMiB[i] ?? 0)).toFixed(1)).join(' MiB (outbound), ')} MiB (inbound) (goal < 64 MiB)`);
+  const rps = (s: Sample) => s.sat.requestsPerSec;
+  const usPerRequest = (s: Sample) => s.cpuPctOfCore.reduce((a, b) => a + b, 0) / 100 / s.sat.requestsPerSec * 1e6;
+  if (ran('haproxy (1 hop)')) console.log(`- skein req/s ÷ haproxy req/s: ${ratio(SKEIN, 'haproxy (1 hop)', rps).toFixed(2)} (goal ≥ 0.33)`);
+  if (ran('nginx (1 hop)')) console.log(`- skein req/s ÷ nginx req/s: ${ratio(SKEIN, 'nginx (1 hop)', rps).toFixed(2)}`);
+  if (ran(NAIVE)) {
+    console.log(`- skein req/s ÷ naive Node 2-hop req/s: ${ratio(SKEIN, NAIVE, rps).toFixed(2)}`);
+    console.log(`- skein CPU µs/request ÷ naive Node 2-hop (both hops): ${ratio(SKEIN, NAIVE, usPerRequest).toFixed(2)}`);
+  }
+  if (ran('direct')) {
+    console.log(`- skein req/s ÷ direct req/s: ${ratio(SKEIN, 'direct', rps).toFixed(2)}`);
+    const added = median(by(SKEIN).map((s, i) => s.paced.p99Ms - (by('direct')[i]?.paced.p99Ms ?? 0)));
+    console.log(`- p99 added by skein at ~1,000 req/s (paced p99 − direct paced p99): ${added.toFixed(3)} ms (goal < 1 ms)`);
+  }
+  console.log(`- peak RSS of each skein proxy: ${by(SKEIN)[0]?.peakRssMiB.map((_, i) => Math.max(...by(SKEIN).map((s) => s.peakRssMiB[i] ?? 0)).toFixed(1)).join(' MiB (outbound), ')} MiB (inbound) (goal < 64 MiB)`);
 }
 
 await main();
