@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod, V1CustomResourceDefinitionSpec } from '@kubernetes/client-node';
 import { createCa, createIntermediateCa, toPemPair } from '../../shared/tls.ts';
-import { checkVersion, checkCrd, checkDeployment, checkInjection, checkTrustAnchors, checkIssuer, checkProxies, checkPermissions, checkNoExistingInstall, proxyVersion } from './checks.ts';
+import { checkVersion, checkCrd, checkDeployment, checkInjection, checkTrustAnchors, checkIssuer, checkProxies, checkPermissions, checkNoExistingInstall, checkUnmeshedPods, proxyVersion } from './checks.ts';
 import { formatLine } from './format.ts';
 
 const DAY = 86_400_000;
@@ -89,4 +89,17 @@ test('pre-install: permissions and an existing install', () => {
   assert.match(checkPermissions(['clusterroles.rbac.authorization.k8s.io']).detail ?? '', /clusterroles/);
   assert.equal(checkNoExistingInstall([]).ok, true);
   assert.match(checkNoExistingInstall(['Namespace skein-system']).hint ?? '', /uninstall/);
+});
+
+test('un-meshed pods: a pod the webhook never saw in a meshed namespace fails the check, by name; opt-outs and other namespaces do not', () => {
+  const namespaces = [{ metadata: { name: 'shop', annotations: { 'skein.dev/inject': 'enabled' } } }, { metadata: { name: 'plain' } }];
+  const pod = (namespace: string, name: string, annotations: Record<string, string> = {}): V1Pod =>
+    ({ metadata: { namespace, name, annotations }, spec: { containers: [{ name: 'app' }] }, status: { phase: 'Running' } });
+  const seen = [pod('shop', 'injected', { 'skein.dev/injection': 'injected' }), pod('shop', 'optout', { 'skein.dev/inject': 'disabled' }), pod('plain', 'bystander')];
+  const green = checkUnmeshedPods(namespaces, seen);
+  assert.deepEqual([green.ok, green.detail], [true, '1 meshed namespace(s)']);
+  const missed = checkUnmeshedPods(namespaces, [...seen, pod('shop', 'while-down')]);
+  assert.deepEqual([missed.ok, missed.detail], [false, 'running un-meshed: shop/while-down']);
+  assert.match(missed.hint ?? '', /rollout restart/);
+  assert.match(formatLine(missed), /×.*pods in meshed namespaces run with the proxy/);
 });

@@ -1,9 +1,10 @@
 // Each check as a pure function of what the cluster returned: the runner
 // (run.ts) fetches, these decide ✓ or × and what the user should do.
 import { X509Certificate } from 'node:crypto';
-import type { V1CustomResourceDefinition, V1Deployment, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1CustomResourceDefinition, V1Deployment, V1Namespace, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { IssuerInvalid, loadIssuer, splitPem } from '../../operator/identity/issuer.ts';
 import { PROXY_CONTAINER } from '../../webhook/inject/names.ts';
+import { meshedNamespaces, missedPods } from '../../webhook/audit.ts';
 
 export interface CheckResult {
   category: string;
@@ -166,4 +167,17 @@ export function checkProxies(pods: readonly V1Pod[], cliVersion: string): CheckR
     stale.length === 0 ? pass('data-plane', `data-plane proxies are at ${cliVersion}`, `${meshed.length} meshed pod(s)`)
       : fail('data-plane', `data-plane proxies are at ${cliVersion}`, `other versions: ${some(stale)}`, 'restart the workloads to pick up the current proxy: `kubectl rollout restart deployment -n <namespace>`'),
   ];
+}
+
+/**
+ * With failurePolicy Ignore a pod created while the webhook was away starts
+ * without the proxy: the mesh has a hole nobody sees unless it is named here.
+ */
+export function checkUnmeshedPods(namespaces: readonly V1Namespace[], pods: readonly V1Pod[]): CheckResult {
+  const claim = 'pods in meshed namespaces run with the proxy';
+  const meshed = meshedNamespaces(namespaces);
+  const missed = meshed.flatMap((ns) => missedPods(pods.filter((p) => p.metadata?.namespace === ns.metadata?.name), ns)).map(podName);
+  return missed.length === 0 ? pass('data-plane', claim, `${meshed.length} meshed namespace(s)`)
+    : fail('data-plane', claim, `running un-meshed: ${some(missed)}`,
+      'they were created while skein-webhook was unavailable; restart their workloads to mesh them: `kubectl rollout restart deployment -n <namespace>` (or delete the pods)');
 }

@@ -5,9 +5,10 @@ import {
   AdmissionregistrationV1Api, ApiException, ApiextensionsV1Api, AppsV1Api, AuthorizationV1Api, CoreV1Api, KubeConfig, VersionApi, type V1Pod,
 } from '@kubernetes/client-node';
 import { allCrds } from '../../crds/generate.ts';
+import { meshedNamespaces } from '../../webhook/audit.ts';
 import {
   INSTALL_PERMISSIONS, checkApiReachable, checkCrd, checkDeployment, checkInjection, checkIssuer, checkNoExistingInstall,
-  checkPermissions, checkProxies, checkTrustAnchors, checkVersion, type CheckResult,
+  checkPermissions, checkProxies, checkTrustAnchors, checkUnmeshedPods, checkVersion, type CheckResult,
 } from './checks.ts';
 
 export const CONTROL_PLANE_DEPLOYMENTS = ['skein-webhook', 'skein-identity', 'skein-controller'] as const;
@@ -92,4 +93,9 @@ async function postInstall(kc: KubeConfig, opts: CheckOptions, report: (r: Check
 
   const pods = await core.listPodForAllNamespaces({ labelSelector: 'skein.dev/control-plane-ns' });
   for (const r of checkProxies(pods.items, opts.cliVersion)) report(r);
+
+  // Only namespaces that ask for the mesh: a cluster-wide pod list would be the whole cluster.
+  const namespaces = (await core.listNamespace()).items;
+  const lists = await Promise.all(meshedNamespaces(namespaces).map((n) => core.listNamespacedPod({ namespace: n.metadata?.name ?? '' })));
+  report(checkUnmeshedPods(namespaces, lists.flatMap((l) => l.items)));
 }
