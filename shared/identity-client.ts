@@ -87,8 +87,7 @@ export class IdentityClient {
   }
 
   #backoff(): number {
-    const base = Math.min(this.#o.maxBackoffMs, this.#o.minBackoffMs * 2 ** Math.min(this.#failures, 16));
-    return base / 2 + Math.random() * (base / 2);
+    return backoffMs(this.#failures, this.#o.minBackoffMs, this.#o.maxBackoffMs, Math.random());
   }
 
   #scheduleRenewal(): void {
@@ -132,6 +131,16 @@ export class IdentityClient {
       await dispatcher.close();
     }
   }
+}
+
+/**
+ * The wait after `failures` failed attempts: doubling from `minMs` up to
+ * `maxMs`, each drawn from the upper half of its step (`random` in [0, 1)) so
+ * that proxies which lost the CA together do not all return together.
+ */
+export function backoffMs(failures: number, minMs: number, maxMs: number, random: number): number {
+  const step = Math.min(maxMs, minMs * 2 ** Math.min(failures, 16));
+  return step / 2 + random * (step / 2);
 }
 
 /** Whether the leaf, through its chain, is signed by one of the roots in the PEM bundle. */
