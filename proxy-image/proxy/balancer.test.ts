@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seeded as seededRandom } from '../../e2e/fuzz/random.ts';
-import { p2cPeakEwma, observe, decayed, cost, twoDistinct, type Balancer } from './balancer.ts';
+import { p2cPeakEwma, observe, decayed, cost, twoDistinct, type Balancer, type BalancerOptions } from './balancer.ts';
 
 /** The fuzzers' seeded generator (mulberry32): every run draws the same sequence. */
 const seeded = (seed: number): (() => number) => { const r = seededRandom(seed); return () => r.next(); };
@@ -9,9 +9,9 @@ const seeded = (seed: number): (() => number) => { const r = seededRandom(seed);
 interface Ep { name: string }
 const ep = (name: string): Ep => ({ name });
 
-function setup(names: string[], seed = 1) {
+function setup(names: string[], seed = 1, opts: BalancerOptions<Ep> = {}) {
   let clock = 1_000;
-  const balancer = p2cPeakEwma<Ep>((e) => e.name, { random: seeded(seed), now: () => clock });
+  const balancer = p2cPeakEwma<Ep>((e) => e.name, { random: seeded(seed), now: () => clock, ...opts });
   balancer.update(names.map(ep));
   return { balancer, advance: (ms: number) => { clock += ms; } };
 }
@@ -76,8 +76,8 @@ test('a fast endpoint with many requests in flight loses to an idle slower one',
   assert.ok(inFlight.some((p) => p?.endpoint.name === 'slow'), 'slow never got a request while fast was busy');
 });
 
-test('failures count as slow, so a failing endpoint is avoided', () => {
-  const { balancer, advance } = setup(['good', 'bad']);
+test('with the load biaser asked for, failures count as slow, so a failing endpoint is avoided', () => {
+  const { balancer, advance } = setup(['good', 'bad'], 1, { failurePenaltyMs: 5_000 });
   for (let i = 0; i < 200; i++) {
     const p = balancer.pick();
     assert.ok(p);
@@ -182,44 +182,75 @@ test('begin() after done() changes nothing', () => {
   assert.equal(next?.endpoint.name, 'only');
 });
 
-test('circuit breaking: 7 consecutive failures eject an endpoint, it is skipped, then probed back after its penalty', () => {
-  let clock = 0;
-  const ejected: string[] = [];
-  const b = p2cPeakEwma<Ep>((e) => e.name, { random: seeded(3), now: () => clock, decayMs: 1, breaker: { jitterRatio: 0 }, onEject: (e) => ejected.push(e.name) });
-  const eps = ['a', 'b', 'c'].map(ep);
-  b.update(eps);
-  let failures = 0;
-  // The clock moves so the latency penalty of each failure decays and 'b' keeps being chosen.
-  for (let i = 0; i < 500 && ejected.length === 0; i++) {
-    const p = b.pick()!;
-    const ok = p.endpoint.name !== 'b';
-    if (!ok) failures++;
-    p.done({ ok });
-    clock += 20;
-  }
-  assert.deepEqual(ejected, ['b']);
-  assert.equal(failures, 7);
-  for (let i = 0; i < 100; i++) {
-    const p = b.pick()!;
-    assert.notEqual(p.endpoint.name, 'b', 'an ejected endpoint gets nothing');
-    p.done({ ok: true });
-  }
-  clock += 1_000;
+/** Three endpoints on a clock that moves 1 ms per request; `bad` answers failures while `failing` is set. Ejections are recorded. */
+function breakerHarness(seed: number, opts: BalancerOptions<Ep> = {}) {
+  const h = { clock: 0, failing: true, ejected: [] as string[] };
+  const balancer = p2cPeakEwma<Ep>((e) => e.name, { random: seeded(seed), now: () => h.clock, onEject: (e) => h.ejected.push(e.name), ...opts });
+  balancer.update(['good-1', 'bad', 'good-2'].map(ep));
+  /** Up to `n` requests one after another, or until `stop` says so; how many went to each endpoint and how many failed. */
+  const serve = (n: number, stop: () => boolean = () => false) => {
+    const counts = new Map<string, number>();
+    let failures = 0;
+    for (let i = 0; i < n && !stop(); i++) {
+      const p = balancer.pick()!;
+      counts.set(p.endpoint.name, (counts.get(p.endpoint.name) ?? 0) + 1);
+      const ok = !(h.failing && p.endpoint.name === 'bad');
+      if (!ok) failures++;
+      h.clock += 1;
+      p.done({ ok });
+    }
+    return { counts, failures, requests: [...counts.values()].reduce((a, b) => a + b, 0) };
+  };
+  return { h, balancer, serve };
+}
+
+test('circuit breaking with the default balancer: a fast-failing endpoint of three is ejected after 7 failures in a row, within a few dozen requests', () => {
+  // Real time scales: the default 10 s decay, requests 1 ms apart. A latency penalty on failures starved 'bad' after its first one, so it was never ejected (the bug seen on the cluster).
+  const { h, serve } = breakerHarness(11);
+  const r = serve(1_000, () => h.ejected.length > 0);
+  assert.deepEqual(h.ejected, ['bad']);
+  assert.equal(r.failures, 7);
+  assert.ok(r.requests < 50, `ejected after ${r.requests} requests`);
+});
+
+test('circuit breaking: an ejected endpoint is skipped, probed once after its penalty, ejected again for longer, and back after a good probe', () => {
+  const { h, balancer, serve } = breakerHarness(3, { breaker: { jitterRatio: 0 } });
+  serve(1_000, () => h.ejected.length > 0);
+  const ejectedAt = h.clock;
+  const during = serve(900);
+  assert.equal(during.counts.get('bad') ?? 0, 0, 'an ejected endpoint gets nothing during its 1 s penalty');
+  h.clock = ejectedAt + 1_000;
+  const probed = serve(500, () => h.ejected.length > 1);
+  assert.equal(probed.counts.get('bad'), 1, 'one probe after the penalty, and its failure ejects again');
+  assert.deepEqual(h.ejected, ['bad', 'bad']);
+  h.clock += 1_500;
+  assert.equal(serve(400).counts.get('bad') ?? 0, 0, 'the second penalty is longer (2 s)');
+  h.failing = false;
+  h.clock += 600;
   let probe;
-  for (let i = 0; i < 200 && !probe; i++) {
-    const p = b.pick()!;
-    if (p.endpoint.name === 'b') probe = p; else p.done({ ok: true });
+  for (let i = 0; i < 500 && !probe; i++) {
+    const p = balancer.pick()!;
+    if (p.endpoint.name === 'bad') probe = p; else { h.clock += 1; p.done({ ok: true }); }
   }
   assert.ok(probe, 'after the penalty the endpoint is tried again');
+  // Picked and answered at the same instant, so the probe's own latency stays that of a fast answer.
   for (let i = 0; i < 50; i++) {
-    const p = b.pick()!;
-    assert.notEqual(p.endpoint.name, 'b', 'one probe at a time');
+    const p = balancer.pick()!;
+    assert.notEqual(p.endpoint.name, 'bad', 'one probe at a time');
     p.done({ ok: true });
   }
+  h.clock += 1;
   probe.done({ ok: true });
-  const seen = new Set<string>();
-  for (let i = 0; i < 200; i++) { const p = b.pick()!; seen.add(p.endpoint.name); p.done({ ok: true }); }
-  assert.ok(seen.has('b'), 'a successful probe closes the breaker');
+  const after = serve(900);
+  assert.ok((after.counts.get('bad') ?? 0) > 100, `a successful probe closes the breaker: ${JSON.stringify([...after.counts])}`);
+});
+
+test('an update with new objects for the same endpoints keeps an open breaker open', () => {
+  const { h, balancer, serve } = breakerHarness(7);
+  serve(1_000, () => h.ejected.length > 0);
+  assert.deepEqual(h.ejected, ['bad']);
+  balancer.update(['good-1', 'bad', 'good-2'].map(ep));
+  assert.equal(serve(500).counts.get('bad') ?? 0, 0, 'still ejected after the update');
 });
 
 test('circuit breaking never ejects the last endpoint still taking requests', () => {

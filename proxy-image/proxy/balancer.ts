@@ -4,6 +4,14 @@
 // pairs avoid the herd that "always the fastest" causes; the pending factor
 // reacts to a slow endpoint before its responses arrive. Endpoints whose
 // circuit breaker (breaker.ts) is open are skipped.
+//
+// Failures are timed like successes by default, as Linkerd does: P2C always
+// sends to the cheaper of its pair, so any latency penalty for a failure
+// starves the endpoint after its first one, the breaker never sees the
+// consecutive failures it needs, and the endpoint comes back only when the
+// penalty has decayed (about a minute) instead of after the breaker's backoff
+// and probe. Failing endpoints are the breaker's job; `failurePenaltyMs` is
+// Linkerd's opt-in load biaser, for answers that fail fast under overload.
 import { DEFAULT_BREAKER, admits, closedBreaker, record, sent, type BreakerOptions, type BreakerState } from './breaker.ts';
 
 export interface Pick<E> {
@@ -34,7 +42,7 @@ export interface BalancerOptions<E = unknown> {
   decayMs?: number;
   /** The estimate a new endpoint starts with, so it is neither shunned nor flooded. */
   defaultRttMs?: number;
-  /** A failed request counts as at least this slow, so failing endpoints are avoided. */
+  /** A failed request counts as at least this slow (opt-in; 0 by default, see above). */
   failurePenaltyMs?: number;
   random?: () => number;
   now?: () => number;
@@ -44,10 +52,10 @@ export interface BalancerOptions<E = unknown> {
   onEject?: (e: E) => void;
 }
 
-// Linkerd's defaults (linkerd-facts §8.1); the penalty is Linkerd's load-biaser penalty.
+// Linkerd's defaults (linkerd-facts §8.1); its load biaser (penalty 5 s) is off unless asked for.
 export const DEFAULT_DECAY_MS = 10_000;
 export const DEFAULT_RTT_MS = 30;
-export const DEFAULT_FAILURE_PENALTY_MS = 5_000;
+export const DEFAULT_FAILURE_PENALTY_MS = 0;
 
 /** Mutable per-endpoint state; a Pick holds it, so dropping it from the balancer makes a late done() harmless. */
 export interface PeakEwma {
