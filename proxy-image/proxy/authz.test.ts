@@ -64,3 +64,18 @@ test('CIDR matching, v4 and v6, bad entries skipped', () => {
   assert.equal(inNetworks(list, '1.2.3.4'), true);
   assert.equal(inNetworks(undefined, '1.2.3.4'), false);
 });
+
+test('before discovery answers, the probes the injector saw pass under deny; discovery\'s probes add to them', () => {
+  const own = [{ port: 8080, path: '/ready' }, { port: 8080, path: '/live' }];
+  const early = defaultOnly('deny', own);
+  assert.equal(authorizeRequest(early, 8080, plain('10.0.0.1'), 'GET', '/ready').allowed, true);
+  assert.equal(authorizeRequest(early, 8080, plain('10.0.0.1'), 'GET', '/live?verbose=1').allowed, true);
+  assert.equal(authorizeRequest(early, 8080, plain('10.0.0.1'), 'GET', '/').allowed, false, 'other paths still follow deny');
+  assert.equal(authorizeRequest(early, 9090, plain('10.0.0.1'), 'GET', '/ready').allowed, false, 'only on the probe\'s port');
+  assert.equal(authorizeRequest(early, 8080, plain('10.0.0.1'), 'POST', '/ready').allowed, false);
+  assert.equal(authorizeRequest(defaultOnly('deny'), 8080, plain('10.0.0.1'), 'GET', '/ready').allowed, false, 'without the list nothing passes');
+
+  const later = compileInbound(update({ defaultPolicy: 'deny', probes: [{ port: 9090, path: '/metrics-health' }] }), own);
+  assert.equal(authorizeRequest(later, 8080, plain('10.0.0.1'), 'GET', '/ready').allowed, true);
+  assert.equal(authorizeRequest(later, 9090, plain('10.0.0.1'), 'GET', '/metrics-health').allowed, true);
+});

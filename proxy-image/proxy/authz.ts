@@ -4,9 +4,12 @@
 // never kills a pod. A port some AuthorizationPolicy targets admits only
 // what one of its authorizations allows; other ports follow the default
 // policy. Until discovery first answers, the default policy from the
-// proxy's environment (SKEIN_DEFAULT_INBOUND_POLICY) applies; if discovery
-// never answers that stays so, and the last good update is kept while it is
-// away. Pure: CIDRs are matched with node:net's BlockList.
+// proxy's environment (SKEIN_DEFAULT_INBOUND_POLICY) applies, with the
+// probes the injector wrote (SKEIN_PROBES): a pod under `deny` whose
+// InboundUpdate is late (its pod not yet in the controller's cache, the
+// control plane away) still passes its probes. If discovery never answers
+// that stays so, and the last good update is kept while it is away. Pure:
+// CIDRs are matched with node:net's BlockList.
 import { BlockList, isIP } from 'node:net';
 import type { Authorization, DefaultInboundPolicy, InboundUpdate } from '../../shared/discovery-protocol.ts';
 
@@ -39,9 +42,25 @@ export interface InboundPolicy {
   readonly clusterNetworks: BlockList | undefined;
 }
 
-/** The policy before discovery has answered: the default from the environment, no port rules, no probes known. */
-export function defaultOnly(defaultPolicy: DefaultInboundPolicy): InboundPolicy {
-  return { defaultPolicy, ports: new Map(), probes: new Map(), clusterNetworks: undefined };
+/** A kubelet HTTP probe of the app: GET (or HEAD) on this port and path. */
+export interface ProbeTarget { port: number; path: string }
+
+/** The policy before discovery has answered: the default from the environment, no port rules, the probes the injector saw. */
+export function defaultOnly(defaultPolicy: DefaultInboundPolicy, ownProbes: readonly ProbeTarget[] = []): InboundPolicy {
+  return { defaultPolicy, ports: new Map(), probes: probePaths(ownProbes), clusterNetworks: undefined };
+}
+
+/** Probe paths per port, from any number of lists (duplicates merge). */
+function probePaths(...lists: (readonly ProbeTarget[])[]): Map<number, Set<string>> {
+  const probes = new Map<number, Set<string>>();
+  for (const list of lists) {
+    for (const p of list) {
+      const paths = probes.get(p.port) ?? new Set<string>();
+      paths.add(p.path);
+      probes.set(p.port, paths);
+    }
+  }
+  return probes;
 }
 
 /** A BlockList of the CIDRs (v4 and v6); bad entries are skipped (the operator validated them). */
@@ -73,7 +92,8 @@ function compileAuthorization(a: Authorization): CompiledAuthorization {
   return { identities: new Set(a.identities), suffixes: a.identitySuffixes, anyMeshed: a.anyMeshed, networks: networks(a.unauthenticatedNetworks) };
 }
 
-export function compileInbound(u: InboundUpdate): InboundPolicy {
+/** `ownProbes` (the injector's list) are kept beside discovery's: a pod's probes cannot change, and an older controller may not send them. */
+export function compileInbound(u: InboundUpdate, ownProbes: readonly ProbeTarget[] = []): InboundPolicy {
   const ports = new Map<number, { policies: string; authorizations: CompiledAuthorization[] }>();
   for (const p of u.ports) {
     const entry = ports.get(p.port) ?? { policies: '', authorizations: [] };
@@ -81,13 +101,7 @@ export function compileInbound(u: InboundUpdate): InboundPolicy {
     entry.policies = [entry.policies, ...p.authorizations.map((a) => a.policy)].filter((x) => x !== '').join(',');
     ports.set(p.port, entry);
   }
-  const probes = new Map<number, Set<string>>();
-  for (const p of u.probes) {
-    const paths = probes.get(p.port) ?? new Set<string>();
-    paths.add(p.path);
-    probes.set(p.port, paths);
-  }
-  return { defaultPolicy: u.defaultPolicy, ports, probes, clusterNetworks: networks(u.clusterNetworks) };
+  return { defaultPolicy: u.defaultPolicy, ports, probes: probePaths(u.probes, ownProbes), clusterNetworks: networks(u.clusterNetworks) };
 }
 
 function admitted(a: CompiledAuthorization, c: Client): boolean {

@@ -22,7 +22,10 @@ function envFromInjector(pod: V1Pod, annotations: Record<string, string> = {}): 
   return env;
 }
 
-const appPod: V1Pod = { spec: { containers: [{ name: 'app', ports: [{ containerPort: 8080 }, { containerPort: 9090 }] }] } };
+const appPod: V1Pod = { spec: { containers: [{
+  name: 'app', ports: [{ containerPort: 8080 }, { name: 'admin', containerPort: 9090 }],
+  readinessProbe: { httpGet: { path: '/ready', port: 8080 } }, livenessProbe: { httpGet: { path: '/live', port: 'admin' } }, startupProbe: { tcpSocket: { port: 8080 } },
+}] } };
 
 test('reads everything the injector sets', () => {
   const c = loadConfig(envFromInjector(appPod, { 'config.skein.dev/opaque-ports': '3306,8000-8100', 'config.skein.dev/skip-outbound-ports': '25', 'config.skein.dev/proxy-admin-shutdown': 'enabled', 'config.skein.dev/shutdown-grace-period': '45s', 'config.skein.dev/proxy-log-level': 'debug' }));
@@ -47,6 +50,7 @@ test('reads everything the injector sets', () => {
     opaquePorts: [{ from: 3306, to: 3306 }, { from: 8000, to: 8100 }],
     log: { level: 'debug', format: 'json' },
     defaultInboundPolicy: 'all-unauthenticated',
+    probes: [{ port: 8080, path: '/ready' }, { port: 9090, path: '/live' }],
     shutdownEndpoint: true,
     shutdownGracePeriodMs: 45_000,
   });
@@ -61,6 +65,7 @@ test('only the pod facts are required; the rest defaults to the injector\'s cont
   assert.equal(c.pod.nodeName, undefined);
   assert.equal(c.shutdownEndpoint, false);
   assert.equal(c.shutdownGracePeriodMs, 30_000);
+  assert.deepEqual(c.probes, []);
 });
 
 test('an empty opaque-ports list means none, not the defaults', () => {
@@ -98,7 +103,7 @@ test('malformed values name the variable and what it accepts', () => {
   assert.deepEqual(problems({
     ...POD, SKEIN_POD_IP: '10.1.0', SKEIN_ADMIN_PORT: '70000', SKEIN_OPAQUE_PORTS: '25,http', SKEIN_LOG_LEVEL: 'loud',
     SKEIN_IDENTITY_ADDR: 'skein-identity', SKEIN_SHUTDOWN_ENDPOINT: 'yes', SKEIN_SHUTDOWN_GRACE_PERIOD: 'soon',
-    SKEIN_DEFAULT_INBOUND_POLICY: 'allow',
+    SKEIN_DEFAULT_INBOUND_POLICY: 'allow', SKEIN_PROBES: '[{"port":8080,"path":"ready"}]',
   }), {
     SKEIN_POD_IP: 'must be an IPv4 or IPv6 address',
     SKEIN_ADMIN_PORT: 'must be a port number 1-65535',
@@ -108,7 +113,9 @@ test('malformed values name the variable and what it accepts', () => {
     SKEIN_SHUTDOWN_ENDPOINT: 'must be enabled or disabled',
     SKEIN_SHUTDOWN_GRACE_PERIOD: '"soon" is not a duration such as 30s, 500ms or 2m',
     SKEIN_DEFAULT_INBOUND_POLICY: 'must be one of all-unauthenticated, all-authenticated, cluster-authenticated, deny',
+    SKEIN_PROBES: 'must be a JSON list such as [{"port":8080,"path":"/ready"}] (the injector writes it from the app\'s httpGet probes)',
   });
+  assert.deepEqual(Object.keys(problems({ ...POD, SKEIN_PROBES: '8080:/ready' })), ['SKEIN_PROBES'], 'not JSON');
 });
 
 test('two proxy ports on the same number are refused', () => {

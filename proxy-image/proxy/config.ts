@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatPortRanges, parsePortRanges, type PortRange } from '../../shared/port-ranges.ts';
 import { DEFAULTS } from '../../webhook/inject/config.ts';
+import type { ProbeTarget } from './authz.ts';
 import { CONTROL_PLANE_NAMESPACE, PORTS, TOKEN_MOUNT, TRUST_ROOTS_MOUNT } from '../../webhook/inject/names.ts';
 
 export type { PortRange };
@@ -29,6 +30,8 @@ export interface ProxyConfig {
   opaquePorts: PortRange[];
   log: { level: LogLevel; format: 'plain' | 'json' };
   defaultInboundPolicy: DefaultInboundPolicy;
+  /** The app's HTTP probes, admitted whatever the inbound policy, before discovery sends them too. */
+  probes: ProbeTarget[];
   shutdownEndpoint: boolean;
   shutdownGracePeriodMs: number;
 }
@@ -72,6 +75,14 @@ const required = (what: string) => z.string({ error: `is not set; expected ${wha
 const port = z.string().regex(/^\d{1,5}$/, 'must be a port number 1-65535').transform(Number).refine((p) => p >= 1 && p <= 65535, 'must be a port number 1-65535');
 const portList = fromParser(parsePortRanges);
 const singlePorts = fromParser((v) => parsePortRanges(v).flatMap((r) => Array.from({ length: r.to - r.from + 1 }, (_, i) => r.from + i)));
+const probeList = fromParser((v): ProbeTarget[] => {
+  const shape = z.array(z.object({ port: z.number().int().min(1).max(65535), path: z.string().startsWith('/') }).strict());
+  let json: unknown;
+  try { json = JSON.parse(v); } catch { json = undefined; }
+  const parsed = shape.safeParse(json);
+  if (!parsed.success) throw new Error(`must be a JSON list such as [{"port":8080,"path":"/ready"}] (the injector writes it from the app's httpGet probes)`);
+  return parsed.data;
+});
 const onOff = z.enum(['enabled', 'disabled', 'true', 'false'], { error: 'must be enabled or disabled' }).transform((v) => v === 'enabled' || v === 'true');
 
 /** Absent and empty are the same for optional variables: the injector writes empty lists as "". */
@@ -111,6 +122,7 @@ function schema(env: NodeJS.ProcessEnv) {
       z.enum(['all-unauthenticated', 'all-authenticated', 'cluster-authenticated', 'deny'], { error: 'must be one of all-unauthenticated, all-authenticated, cluster-authenticated, deny' }),
       DEFAULTS.defaultInboundPolicy,
     ),
+    SKEIN_PROBES: optional(probeList, '[]'),
     SKEIN_SHUTDOWN_ENDPOINT: optional(onOff, 'disabled'),
     SKEIN_SHUTDOWN_GRACE_PERIOD: optional(fromParser(parseDuration), `${DEFAULTS.shutdownGracePeriodSeconds}s`),
   });
@@ -157,6 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ProxyConfig {
     opaquePorts: e.SKEIN_OPAQUE_PORTS,
     log: { level: e.SKEIN_LOG_LEVEL, format: e.SKEIN_LOG_FORMAT },
     defaultInboundPolicy: e.SKEIN_DEFAULT_INBOUND_POLICY,
+    probes: e.SKEIN_PROBES,
     shutdownEndpoint: e.SKEIN_SHUTDOWN_ENDPOINT,
     shutdownGracePeriodMs: e.SKEIN_SHUTDOWN_GRACE_PERIOD,
   };

@@ -128,8 +128,8 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
 
   const endpointKey = (e: { ip: string; port: number }) => hostPort(e.ip, e.port);
   const newBalancer = (service: string) => p2cPeakEwma<Endpoint>(endpointKey, { onEject: (e) => metrics.ejected(service, endpointKey(e)) });
-  // The environment's default until discovery sends this pod's policy; kept as it was while discovery is away.
-  let inboundPolicy: InboundPolicy = defaultOnly(config.defaultInboundPolicy);
+  // The environment's default (and the app's probes) until discovery sends this pod's policy; kept as it was while discovery is away.
+  let inboundPolicy: InboundPolicy = defaultOnly(config.defaultInboundPolicy, config.probes);
   const destinations = new Destinations({ discovery: lazyDiscovery, balancer: newBalancer, firstUpdateTimeoutMs: FIRST_UPDATE_TIMEOUT_MS, idleMs: DESTINATION_IDLE_MS });
   const common = { tls: meshTls, metrics, originalDestination: redirectedDestination, detectTimeoutMs: DETECT_TIMEOUT_MS, limits: DEFAULT_HTTP_LIMITS };
   const outbound = createOutbound({
@@ -163,7 +163,7 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
   discovery.connect();
   live.discovery = discovery;
   discovery.watchInbound({ namespace: config.pod.namespace, pod: config.pod.name }, (u) => {
-    inboundPolicy = compileInbound(u);
+    inboundPolicy = compileInbound(u, config.probes);
     log.info({ defaultPolicy: u.defaultPolicy, ports: u.ports.map((p) => p.port), probes: u.probes.length }, 'inbound policy updated');
   });
   for (const w of early.splice(0)) if (!w.cancelled) w.stop = discovery.watch(w.target, w.onUpdate);

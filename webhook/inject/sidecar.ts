@@ -1,6 +1,7 @@
 // The containers and volumes the injector adds, as pure functions of the pod
 // and its resolved configuration.
 import type { V1Pod, V1Container, V1Volume, V1EnvVar, V1Probe, V1ResourceRequirements } from '@kubernetes/client-node';
+import { httpProbes } from '../../operator/policy/inbound.ts';
 import { formatPortRanges, type ProxyConfig } from './config.ts';
 import {
   CONTROL_PLANE_NAMESPACE, INIT_CONTAINER, PROXY_CONTAINER, PROXY_UID, PORTS,
@@ -95,6 +96,8 @@ export function proxyContainer(pod: V1Pod, config: ProxyConfig, mesh: MeshSettin
     { name: 'SKEIN_LOG_LEVEL', value: config.logLevel },
     { name: 'SKEIN_LOG_FORMAT', value: config.logFormat },
     { name: 'SKEIN_DEFAULT_INBOUND_POLICY', value: config.defaultInboundPolicy },
+    // The same list discovery sends (one function computes both): the proxy admits probes before its first InboundUpdate, so `deny` cannot fail a new pod's probes.
+    { name: 'SKEIN_PROBES', value: JSON.stringify(httpProbes(pod)) },
     { name: 'SKEIN_SHUTDOWN_ENDPOINT', value: config.adminShutdown ? 'enabled' : 'disabled' },
     { name: 'SKEIN_SHUTDOWN_GRACE_PERIOD', value: `${config.shutdownGracePeriodSeconds}s` },
   ];
