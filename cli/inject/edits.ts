@@ -31,19 +31,26 @@ export function scalarText(v: string): string {
   return stringify(v, { lineWidth: 0 }).trimEnd();
 }
 
-function blockEntries(path: readonly string[], entries: readonly Entry[], step: number): string[] {
-  const [first, ...rest] = path;
-  if (first === undefined) return entries.map(([k, v]) => `${scalarText(k)}: ${scalarText(v)}`);
-  return [`${scalarText(first)}:`, ...blockEntries(rest, entries, step).map((l) => ' '.repeat(step) + l)];
-}
-
-function flowEntries(path: readonly string[], entries: readonly Entry[]): string {
-  const [first, ...rest] = path;
-  if (first === undefined) return entries.map(([k, v]) => `${scalarText(k)}: ${scalarText(v)}`).join(', ');
-  return `${scalarText(first)}: {${flowEntries(rest, entries)}}`;
-}
-
 export type Entry = readonly [key: string, value: string];
+
+/** Strings to write, by key; a nested tree is a map below that key. */
+export interface EntryTree { readonly [key: string]: string | EntryTree }
+
+/** `entries` under the maps named by `path`: ['metadata', 'labels'] → {metadata: {labels: {…}}}. */
+export function nest(path: readonly string[], entries: readonly Entry[]): EntryTree {
+  return path.reduceRight<EntryTree>((tree, key) => ({ [key]: tree }), Object.fromEntries(entries));
+}
+
+const isLeaf = (v: string | EntryTree): v is string => typeof v === 'string';
+
+function blockLines(tree: EntryTree, step: number): string[] {
+  return Object.entries(tree).flatMap(([k, v]) => (isLeaf(v) ? [`${scalarText(k)}: ${scalarText(v)}`]
+    : [`${scalarText(k)}:`, ...blockLines(v, step).map((l) => ' '.repeat(step) + l)]));
+}
+
+function flowText(tree: EntryTree): string {
+  return Object.entries(tree).map(([k, v]) => `${scalarText(k)}: ${isLeaf(v) ? scalarText(v) : `{${flowText(v)}}`}`).join(', ');
+}
 
 /**
  * The edits that make the map at `path` (below `map`) hold every entry as a
@@ -51,46 +58,51 @@ export type Entry = readonly [key: string, value: string];
  * once, holding all the entries.
  */
 export function ensureEntries(source: string, map: YAMLMap, path: readonly string[], entries: readonly Entry[]): TextEdit[] {
-  const [key, ...rest] = path;
-  if (key !== undefined) {
+  return ensureTree(source, map, nest(path, entries));
+}
+
+/**
+ * The edits that make `map` hold the whole tree. Keys missing from one map
+ * are written in one insertion, so two subtrees under a new parent (labels
+ * and annotations under a missing `metadata`) never create the parent twice.
+ */
+export function ensureTree(source: string, map: YAMLMap, tree: EntryTree): TextEdit[] {
+  const edits: TextEdit[] = [];
+  const missing: Record<string, string | EntryTree> = {};
+  for (const [key, want] of Object.entries(tree)) {
     const pair = pairOf(map, key);
-    if (!pair) return insertInto(source, map, path, entries);
+    if (!pair) { missing[key] = want; continue; }
     const v = pair.value;
-    if (isMap(v)) return ensureEntries(source, v, rest, entries);
-    if (v === null || (isScalar(v) && v.value === null)) {
+    if (isLeaf(want)) {
+      if (!isScalar(v) || !v.range) throw new Error(`${key} holds a collection where a string was expected`);
+      if (v.value !== want) edits.push({ start: v.range[0], end: v.range[1], text: scalarText(want) });
+    } else if (isMap(v)) {
+      edits.push(...ensureTree(source, v, want));
+    } else if (v === null || (isScalar(v) && v.value === null)) {
       // `annotations:` with nothing after it: the map goes where the null was, in flow style.
       const at = v?.range?.[0] ?? pair.key?.range?.[1] ?? 0;
       const end = v?.range?.[1] ?? at;
-      return [{ start: at, end, text: `${at === end ? ' ' : ''}{${flowEntries(rest, entries)}}` }];
-    }
-    throw new Error(`${key} is not a map`);
+      edits.push({ start: at, end, text: `${at === end ? ' ' : ''}{${flowText(want)}}` });
+    } else throw new Error(`${key} is not a map`);
   }
-  const edits: TextEdit[] = [];
-  const missing: Entry[] = [];
-  for (const entry of entries) {
-    const v = pairOf(map, entry[0])?.value;
-    if (v === undefined) missing.push(entry);
-    else if (isScalar(v) && v.range) { if (v.value !== entry[1]) edits.push({ start: v.range[0], end: v.range[1], text: scalarText(entry[1]) }); }
-    else throw new Error(`${entry[0]} holds a collection where a string was expected`);
-  }
-  return missing.length > 0 ? [...edits, ...insertInto(source, map, [], missing)] : edits;
+  return Object.keys(missing).length > 0 ? [...edits, ...insertInto(source, map, missing)] : edits;
 }
 
 /** New keys into `map`: first in a block map, last in a flow map. */
-function insertInto(source: string, map: YAMLMap, path: readonly string[], entries: readonly Entry[]): TextEdit[] {
+function insertInto(source: string, map: YAMLMap, tree: EntryTree): TextEdit[] {
   const range = map.range;
   if (!range) throw new Error('the map has no source position');
   if (map.flow) {
     // Before the closing brace: `{}` becomes `{k: v}`, `{a: b}` becomes `{a: b, k: v}`.
     const close = source.lastIndexOf('}', range[1] - 1);
-    return [{ start: close, end: close, text: `${map.items.length > 0 ? ', ' : ''}${flowEntries(path, entries)}` }];
+    return [{ start: close, end: close, text: `${map.items.length > 0 ? ', ' : ''}${flowText(tree)}` }];
   }
   const first = map.items[0];
   const at = (first && isPair(first) ? (first.key as Node | null)?.range?.[0] : undefined) ?? range[0];
   const column = columnOf(source, at);
   // Written at the first key's offset, which may follow `- ` on its line: the
   // new lines end with the first key's indentation so it stays where it was.
-  const lines = blockEntries(path, entries, 2).map((l, i) => (i === 0 ? l : ' '.repeat(column) + l));
+  const lines = blockLines(tree, 2).map((l, i) => (i === 0 ? l : ' '.repeat(column) + l));
   return [{ start: at, end: at, text: `${lines.join('\n')}\n${' '.repeat(column)}` }];
 }
 

@@ -130,3 +130,13 @@ test('sequence style is read from the file', () => {
   assert.equal(sequencesIndented('a:\n- b\n'), false);
   assert.equal(sequencesIndented('a:\n  - b\n'), true);
 });
+
+test('--manual on a template without metadata writes one metadata map holding annotations and labels', () => {
+  const { text } = run('kind: Job\nmetadata: {name: j}\nspec:\n  template:\n    spec:\n      containers:\n      - name: j\n        image: x\n', true);
+  const doc = parseAllDocuments(text)[0];
+  assert.deepEqual(doc?.errors, [], 'no duplicate keys');
+  assert.equal(text.match(/^ {4}metadata:$/gm)?.length, 1);
+  const meta = valueAt(doc?.toJS(), 'spec', 'template', 'metadata') as V1Pod['metadata'];
+  assert.equal(meta?.annotations?.['skein.dev/inject'], 'enabled');
+  assert.equal(meta?.labels?.['skein.dev/control-plane-ns'], 'skein-system');
+});

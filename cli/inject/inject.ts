@@ -8,7 +8,7 @@ import { INJECT_ANNOTATION } from '../../webhook/inject/names.ts';
 import type { AddOp } from '../../webhook/inject/patch.ts';
 import { CliError } from '../errors.ts';
 import { valueAt } from '../manifests.ts';
-import { applyEdits, columnOf, ensureEntries, mapAt, type TextEdit } from './edits.ts';
+import { applyEdits, columnOf, ensureEntries, ensureTree, mapAt, type Entry, type TextEdit } from './edits.ts';
 import { findWorkloads, type Workload } from './workloads.ts';
 
 export interface InjectOptions {
@@ -46,6 +46,8 @@ function entriesAdded(before: Record<string, string> | undefined, after: Record<
   return Object.entries(after ?? {}).filter(([k, v]) => before?.[k] !== v);
 }
 
+const nonEmpty = (key: string, entries: readonly Entry[]) => (entries.length > 0 ? { [key]: Object.fromEntries(entries) } : {});
+
 /** Manual mode: the webhook's patch, written into the template's metadata (as entries) and spec (rewritten). */
 function manualEdits(source: string, doc: Document, w: Workload, version: string, report: string[]): TextEdit[] {
   const template = (valueAt(doc.toJS(), ...w.templatePath) ?? {}) as { metadata?: V1Pod['metadata']; spec?: V1Pod['spec'] };
@@ -72,8 +74,11 @@ function manualEdits(source: string, doc: Document, w: Workload, version: string
   for (const w2 of result.warnings) report.push(`${w.kind}/${w.name}: ${w2}`);
   report.push(`${w.kind}/${w.name}: sidecar written (--manual)`);
   return [
-    ...ensureEntries(source, templateMap, ['metadata', 'annotations'], entriesAdded(template.metadata?.annotations, out.metadata?.annotations)),
-    ...ensureEntries(source, templateMap, ['metadata', 'labels'], entriesAdded(template.metadata?.labels, out.metadata?.labels)),
+    // One tree, so a template without metadata gets one `metadata:` holding both maps.
+    ...ensureTree(source, templateMap, { metadata: {
+      ...nonEmpty('annotations', entriesAdded(template.metadata?.annotations, out.metadata?.annotations)),
+      ...nonEmpty('labels', entriesAdded(template.metadata?.labels, out.metadata?.labels)),
+    } }),
     { start: spec.range[0], end: spec.range[1], text },
   ];
 }
