@@ -70,6 +70,7 @@ export interface InboundPod { port: number; metrics: Registry }
 export interface PairOptions {
   ca: KeyedCertificate;
   limits?: HttpLimits;
+  tlsHandshakeTimeoutMs?: number;
   closers: (() => void)[];
 }
 
@@ -81,6 +82,7 @@ export async function inboundPod(appPort: number, trustPem: string, cert: Worklo
     tls: meshTls, metrics: new ProxyMetrics(metrics), log,
     originalDestination: () => ({ ip: '127.0.0.1', port: appPort, family: 4 }),
     isOpaquePort: () => false, detectTimeoutMs: 1_000, connectTimeoutMs: 1_000, limits: o.limits ?? DEFAULT_HTTP_LIMITS,
+    ...(o.tlsHandshakeTimeoutMs === undefined ? {} : { tlsHandshakeTimeoutMs: o.tlsHandshakeTimeoutMs }),
   });
   const port = await listen(net.createServer({ allowHalfOpen: true }, (s) => proxy.accept(s)), o.closers);
   o.closers.push(() => proxy.close());

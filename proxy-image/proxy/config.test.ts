@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
-import { loadConfig, parseDuration, parseHostPort, inPortRanges, ConfigError } from './config.ts';
+import { loadConfig, parseDuration, parseHostPort, inPortRanges, ConfigError, DEFAULT_LIMITS } from './config.ts';
 import { proxyContainer, DEFAULT_MESH } from '../../webhook/inject/sidecar.ts';
 import { DEFAULTS, resolveConfig } from '../../webhook/inject/config.ts';
 
@@ -53,6 +53,7 @@ test('reads everything the injector sets', () => {
     probes: [{ port: 8080, path: '/ready' }, { port: 9090, path: '/live' }],
     shutdownEndpoint: true,
     shutdownGracePeriodMs: 45_000,
+    limits: DEFAULT_LIMITS,
   });
 });
 

@@ -34,7 +34,33 @@ export interface ProxyConfig {
   probes: ProbeTarget[];
   shutdownEndpoint: boolean;
   shutdownGracePeriodMs: number;
+  limits: ProxyLimits;
 }
+
+/** What one client may cost the proxy: a slowloris or a flood meets these before it meets the memory limit. */
+export interface ProxyLimits {
+  /** A peer's TLS handshake on the inbound port must finish within this (a cut ClientHello holds a socket until then). */
+  tlsHandshakeTimeoutMs: number;
+  /** An HTTP/1 request's headers must all arrive within this. */
+  headersTimeoutMs: number;
+  /** A connection with nothing in flight is closed after this. */
+  idleMs: number;
+  maxHeaderBytes: number;
+  /** Open connections per listener (inbound, outbound); more are refused at accept. */
+  maxConnectionsPerListener: number;
+}
+
+/**
+ * Sized for a 128 Mi proxy: at the connection cap of idle or slow clients the
+ * proxy stays far below it (limits.test.ts measures the peak RSS of a flood).
+ */
+export const DEFAULT_LIMITS: ProxyLimits = {
+  tlsHandshakeTimeoutMs: 3_000,
+  headersTimeoutMs: 10_000,
+  idleMs: 60_000,
+  maxHeaderBytes: 64 * 1024,
+  maxConnectionsPerListener: 10_000,
+};
 
 export interface ConfigProblem { variable: string; message: string }
 
@@ -84,6 +110,10 @@ const probeList = fromParser((v): ProbeTarget[] => {
   return parsed.data;
 });
 const onOff = z.enum(['enabled', 'disabled', 'true', 'false'], { error: 'must be enabled or disabled' }).transform((v) => v === 'enabled' || v === 'true');
+// Zero would mean "no limit" to Node's timers: a limit is always on.
+const timeout = fromParser(parseDuration).refine((ms) => ms >= 1, 'must be a duration above zero, such as 3s or 500ms');
+const count = (min: number, max: number) => z.string().regex(/^\d+$/, `must be a whole number ${min}-${max}`).transform(Number)
+  .refine((n) => n >= min && n <= max, `must be a whole number ${min}-${max}`);
 
 /** Absent and empty are the same for optional variables: the injector writes empty lists as "". */
 function optional<Out>(schema: z.ZodType<Out, string>, fallback: string) {
@@ -125,6 +155,11 @@ function schema(env: NodeJS.ProcessEnv) {
     SKEIN_PROBES: optional(probeList, '[]'),
     SKEIN_SHUTDOWN_ENDPOINT: optional(onOff, 'disabled'),
     SKEIN_SHUTDOWN_GRACE_PERIOD: optional(fromParser(parseDuration), `${DEFAULTS.shutdownGracePeriodSeconds}s`),
+    SKEIN_TLS_HANDSHAKE_TIMEOUT: optional(timeout, `${DEFAULT_LIMITS.tlsHandshakeTimeoutMs}ms`),
+    SKEIN_HEADERS_TIMEOUT: optional(timeout, `${DEFAULT_LIMITS.headersTimeoutMs}ms`),
+    SKEIN_IDLE_TIMEOUT: optional(timeout, `${DEFAULT_LIMITS.idleMs}ms`),
+    SKEIN_MAX_HEADER_BYTES: optional(count(1024, 1 << 20), String(DEFAULT_LIMITS.maxHeaderBytes)),
+    SKEIN_MAX_CONNECTIONS: optional(count(1, 1_000_000), String(DEFAULT_LIMITS.maxConnectionsPerListener)),
   });
 }
 
@@ -172,6 +207,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): ProxyConfig {
     probes: e.SKEIN_PROBES,
     shutdownEndpoint: e.SKEIN_SHUTDOWN_ENDPOINT,
     shutdownGracePeriodMs: e.SKEIN_SHUTDOWN_GRACE_PERIOD,
+    limits: {
+      tlsHandshakeTimeoutMs: e.SKEIN_TLS_HANDSHAKE_TIMEOUT, headersTimeoutMs: e.SKEIN_HEADERS_TIMEOUT, idleMs: e.SKEIN_IDLE_TIMEOUT,
+      maxHeaderBytes: e.SKEIN_MAX_HEADER_BYTES, maxConnectionsPerListener: e.SKEIN_MAX_CONNECTIONS,
+    },
   };
 }
 

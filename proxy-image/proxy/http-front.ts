@@ -55,11 +55,17 @@ export function createHttpFront(o: HttpFrontOptions): HttpFront {
     keepAliveTimeout: o.limits.idleMs, connectionsCheckingInterval: 1_000,
   }, o.onRequest);
   h1.on('checkContinue', o.onRequest);
+  // Node starts the checks behind headersTimeout (slowloris) and
+  // closeIdleConnections() (drain) on 'listening'; this server never listens
+  // (connections are handed to it), so without this neither ever runs.
+  h1.emit('listening');
   h1.on('upgrade', o.onUpgrade);
   h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     o.metrics.refused(o.direction, 'malformed_http');
     o.metrics.protocolError(o.direction, 'http1');
-    if (socket.writable && !(socket as Partial<Socket>).destroyed) socket.end(clientErrorResponse(err.code));
+    // Closed once the answer is written: connections are half-open capable, so
+    // a bare end() would wait for a client that never reads (a slowloris) to close.
+    if (socket.writable && !(socket as Partial<Socket>).destroyed) socket.end(clientErrorResponse(err.code), () => socket.destroy());
     else socket.destroy();
   });
 

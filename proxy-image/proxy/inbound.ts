@@ -35,6 +35,8 @@ export interface InboundOptions extends DirectionOptions {
   appHost?: string;
   /** The pod's inbound policy now (swapped as InboundUpdates arrive); absent: everything admitted. */
   policy?: () => InboundPolicy;
+  /** A peer's handshake must finish within this; a cut ClientHello is dropped then, counted as tls_handshake_timeout. */
+  tlsHandshakeTimeoutMs?: number;
 }
 
 const OPEN = defaultOnly('all-unauthenticated');
@@ -85,9 +87,10 @@ export function createInbound(o: InboundOptions): Proxy {
     onUpgrade: (req, socket, head) => { void onUpgrade(req, socket, head); },
   });
 
-  const tlsServer = o.tls.createServer((socket) => onSecure(socket));
+  const tlsServer = o.tls.createServer((socket) => onSecure(socket), o.tlsHandshakeTimeoutMs);
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-    o.metrics.refused('inbound', /certificate|CERT/i.test(`${err.code ?? ''} ${err.message}`) ? 'no_client_certificate' : 'tls_handshake');
+    const reason = err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'tls_handshake_timeout' : /certificate|CERT/i.test(`${err.code ?? ''} ${err.message}`) ? 'no_client_certificate' : 'tls_handshake';
+    o.metrics.refused('inbound', reason);
     o.log.debug({ err: err.message, peer: socket.remoteAddress }, 'inbound TLS handshake refused');
     socket.destroy();
   });

@@ -14,7 +14,6 @@ import { p2cPeakEwma } from './balancer.ts';
 import { ConfigError, inPortRanges, loadConfig, type HostPort, type ProxyConfig } from './config.ts';
 import { hostPort, type Proxy } from './connection.ts';
 import { Destinations, type Discovery } from './destinations.ts';
-import { DEFAULT_HTTP_LIMITS } from './http-front.ts';
 import { createInbound } from './inbound.ts';
 import { MeshTls } from './mesh-tls.ts';
 import { ProxyMetrics } from './metrics.ts';
@@ -31,7 +30,6 @@ const FIRST_UPDATE_TIMEOUT_MS = 1_000;
 const OUTBOUND_CONNECT_TIMEOUT_MS = 1_000;
 const INBOUND_CONNECT_TIMEOUT_MS = 300;
 const DESTINATION_IDLE_MS = 60_000;
-const MAX_CONNECTIONS = 10_000;
 const DRAIN_POLL_MS = 100;
 
 /** How often the mounted trust roots are re-read: the kubelet refreshes ConfigMap volumes about once a minute. */
@@ -60,9 +58,10 @@ async function readTrustRoots(file: string): Promise<string> {
 
 const url = (scheme: string, a: HostPort, path = '') => `${scheme}://${hostPort(a.host, a.port)}${path}`;
 
-async function listen(proxy: Proxy, port: number, log: Logger, name: string): Promise<net.Server> {
+async function listen(proxy: Proxy, port: number, log: Logger, name: 'inbound' | 'outbound', o: { maxConnections: number; metrics: ProxyMetrics }): Promise<net.Server> {
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => proxy.accept(s));
-  server.maxConnections = MAX_CONNECTIONS;
+  server.maxConnections = o.maxConnections;
+  server.on('drop', () => o.metrics.refused(name, 'max_connections'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '0.0.0.0', () => { server.off('error', reject); resolve(); });
@@ -131,7 +130,7 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
   // The environment's default (and the app's probes) until discovery sends this pod's policy; kept as it was while discovery is away.
   let inboundPolicy: InboundPolicy = defaultOnly(config.defaultInboundPolicy, config.probes);
   const destinations = new Destinations({ discovery: lazyDiscovery, balancer: newBalancer, firstUpdateTimeoutMs: FIRST_UPDATE_TIMEOUT_MS, idleMs: DESTINATION_IDLE_MS });
-  const common = { tls: meshTls, metrics, originalDestination: redirectedDestination, detectTimeoutMs: DETECT_TIMEOUT_MS, limits: DEFAULT_HTTP_LIMITS };
+  const common = { tls: meshTls, metrics, originalDestination: redirectedDestination, detectTimeoutMs: DETECT_TIMEOUT_MS, limits: config.limits };
   const outbound = createOutbound({
     ...common, log: log.child({ direction: 'outbound' }), destinations, connectTimeoutMs: OUTBOUND_CONNECT_TIMEOUT_MS, firstUpdateTimeoutMs: FIRST_UPDATE_TIMEOUT_MS,
     isOpaquePort: (p) => inPortRanges(p, config.opaquePorts),
@@ -142,8 +141,10 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
     ...common, log: log.child({ direction: 'inbound' }), connectTimeoutMs: INBOUND_CONNECT_TIMEOUT_MS,
     isOpaquePort: (p) => inPortRanges(p, config.opaquePorts),
     policy: () => inboundPolicy,
+    tlsHandshakeTimeoutMs: config.limits.tlsHandshakeTimeoutMs,
   });
-  const listeners = [await listen(outbound, config.ports.outbound, log, 'outbound'), await listen(inbound, config.ports.inbound, log, 'inbound')];
+  const caps = { maxConnections: config.limits.maxConnectionsPerListener, metrics };
+  const listeners = [await listen(outbound, config.ports.outbound, log, 'outbound', caps), await listen(inbound, config.ports.inbound, log, 'inbound', caps)];
 
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));

@@ -97,13 +97,13 @@ export class MeshTls {
    * is required (the handshake fails without one; listen to `tlsClientError`).
    * Feed it sockets with `emit('connection', socket)`.
    */
-  createServer(onSecure: (socket: TLSSocket) => void): tls.Server {
+  createServer(onSecure: (socket: TLSSocket) => void, handshakeTimeoutMs = 10_000): tls.Server {
     const server = tls.createServer({
       ...(this.#serverOptions ?? { ca: this.#trustRoots, minVersion: 'TLSv1.3' }),
       requestCert: true,
       rejectUnauthorized: true,
       ALPNProtocols: [ALPN.http2, ALPN.http1, ALPN.opaque],
-      handshakeTimeout: 10_000,
+      handshakeTimeout: handshakeTimeoutMs,
     }, onSecure);
     this.#servers.add(server);
     server.once('close', () => this.#servers.delete(server));
