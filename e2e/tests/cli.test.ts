@@ -1,16 +1,20 @@
 // kubectl-skein against the real cluster, as a user runs it: install piped
 // into `kubectl apply --server-side`, check green, the demo app meshed and
-// its traffic seen by `stat`, check red with a hint when the webhook is
-// scaled away, uninstall piped into `kubectl delete` leaving no orphan.
+// its traffic seen by `stat`, check red with a hint when a CRD is missing,
+// the issuer expires within the margin or the webhook is scaled away,
+// uninstall piped into `kubectl delete` leaving no orphan.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { ApiextensionsV1Api, AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { eventually, isNotFound, kubeConfig, kubectl } from '../support/kube.ts';
-import { REPO, BASE } from '../support/skein.ts';
+import { REPO, BASE, CRDS } from '../support/skein.ts';
+import { bootstrapIdentity } from '../../operator/identity/bootstrap.ts';
 import type { CheckResult } from '../../cli/check/checks.ts';
 import type { StatRow } from '../../cli/stat/aggregate.ts';
 
@@ -108,6 +112,39 @@ test('install | kubectl apply gives a control plane that check passes; a scaled-
   const fromClient = await stat('deploy', '-n', 'skein-demo', '--from', 'deploy/client', '--window', '5s');
   assert.ok(fromClient.some((r) => r.name === 'echo' && r.requests > 0 && r.successRate === 1), JSON.stringify(fromClient));
   await kubectl('delete', 'namespace', 'skein-demo', '--wait=true');
+
+  await t.test('a missing CRD fails check on its line, with a hint', async (t) => {
+    // ServiceProfile: the demo that used it is gone, so deleting the CRD takes no object another step needs.
+    const crd = 'serviceprofiles.skein.dev';
+    const restore = async () => {
+      await kubectl('apply', '--server-side', '-k', CRDS);
+      await kubectl('wait', '--for=condition=Established', `crd/${crd}`, '--timeout=60s');
+    };
+    t.after(restore);
+    await kubectl('delete', 'crd', crd, '--wait=true');
+    const red = await check();
+    assert.equal(red.code, 1);
+    assert.match(red.stdout, /× CRD serviceprofiles\.skein\.dev is installed and served \(not found\)\n {4}hint: apply the CRDs/);
+    assert.match(red.stdout, /✓ CRD trafficsplits\.split\.smi-spec\.io is installed and served/, 'only the deleted CRD fails');
+    await restore();
+    assert.match((await check()).stdout, /✓ CRD serviceprofiles\.skein\.dev is installed and served \(served: v1alpha1\)/);
+  });
+
+  await t.test('an issuer expiring within the margin fails check on the issuer line; a fresh one passes', async (t) => {
+    // The user's own issuer, valid 10 days (check wants 30), installed the way --identity-issuer-dir documents.
+    const dir = await mkdtemp(join(tmpdir(), 'skein-issuer-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const short = await bootstrapIdentity('cluster.local', 3650, 10);
+    await Promise.all([writeFile(join(dir, 'tls.crt'), short.issuerCertPem), writeFile(join(dir, 'tls.key'), short.issuerKeyPem), writeFile(join(dir, 'ca.crt'), short.anchorPem)]);
+    await pipe(`install --identity-issuer-dir "${dir}"`, 'apply --server-side -f -');
+    const red = await check();
+    assert.equal(red.code, 1);
+    assert.match(red.stdout, /× issuer is valid for at least 30 days \(CN=identity\.skein-system\.cluster\.local, 9 days left\)\n {4}hint: issue a new issuer from the trust anchor/);
+    assert.match(red.stdout, /✓ trust anchors are valid for at least 30 days/, 'the anchor itself is fine');
+    // Restored: a plain install brings a new anchor and a year-long issuer.
+    await pipe('install', 'apply --server-side -f -');
+    assert.match((await check()).stdout, /✓ issuer is valid for at least 30 days \(CN=identity\.skein-system\.cluster\.local, 36\d days left\)/);
+  });
 
   await kubectl('-n', 'skein-system', 'scale', 'deployment/skein-webhook', '--replicas=0');
   const red = await eventually('check to see the webhook gone', async () => {
