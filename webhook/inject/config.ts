@@ -57,8 +57,30 @@ export function supportsNativeSidecars(gitVersion: string): boolean {
 
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
 
+/**
+ * More ranges than this (after merging) is refused: skein-init writes one
+ * iptables rule per 15 and the proxy's environment carries the list, so
+ * "1,2,3,…" over 256 KiB of annotation would cost thousands of rules.
+ */
+export const MAX_PORT_RANGES = 64;
+
+/** Sorted, with overlapping and adjacent ranges merged: `3,1,2,10-20,15-25` is `1-3,10-25`. */
+export function mergePortRanges(ranges: readonly PortRange[]): PortRange[] {
+  const merged: PortRange[] = [];
+  for (const r of [...ranges].sort((a, b) => a.from - b.from)) {
+    const last = merged[merged.length - 1];
+    if (last && r.from <= last.to + 1) last.to = Math.max(last.to, r.to);
+    else merged.push({ ...r });
+  }
+  return merged;
+}
+
 const ports = z.string().transform((v, ctx) => {
-  try { return parsePortRanges(v); } catch (err) {
+  try {
+    const merged = mergePortRanges(parsePortRanges(v));
+    if (merged.length > MAX_PORT_RANGES) throw new Error(`lists ${merged.length} separate ports or ranges; at most ${MAX_PORT_RANGES} are allowed, write neighbours as a range such as 8000-8100`);
+    return merged;
+  } catch (err) {
     ctx.addIssue({ code: 'custom', message: (err as Error).message });
     return z.NEVER;
   }
