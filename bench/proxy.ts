@@ -9,7 +9,9 @@
 //   node bench/proxy.ts [--duration 10] [--rounds 3] [--only skein] [--profile DIR]
 // --profile writes a V8 CPU profile of each Skein hop into DIR (open it in
 // Chrome DevTools); --only runs just the targets whose name starts with one of
-// its comma-separated words (e.g. --only skein,haproxy,node).
+// its comma-separated words (e.g. --only skein,haproxy,node);
+// --node-flags="--a --b" runs the Skein hops with these Node flags instead of node-runtime's
+// (to try V8 settings before changing proxy-image/proxy/node-runtime).
 import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -23,7 +25,7 @@ import { startUpstream, startNginxProxy, startHaproxy, type Running } from './li
 import { percentile } from './stats.ts';
 import { proxyNodeRuntime } from '../proxy-image/proxy/node-runtime.ts';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, profile: { type: 'string' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, profile: { type: 'string' }, 'node-flags': { type: 'string' } } });
 const DURATION = Number(values.duration);
 const ROUNDS = Number(values.rounds);
 const runtime = proxyNodeRuntime();
@@ -46,7 +48,8 @@ async function certificates(): Promise<string> {
 /** Node flags for one hop: the proxy's own (proxy-image/proxy/node-runtime), and a CPU profile per hop when asked for. */
 function hopNodeArgs(role: string): string[] {
   const profile = values.profile ? ['--cpu-prof', '--cpu-prof-dir', resolve(values.profile), '--cpu-prof-name', `${role}.cpuprofile`] : [];
-  return [...runtime.flags, ...profile];
+  const flags = values['node-flags'] === undefined ? runtime.flags : values['node-flags'].split(' ').filter((f) => f !== '');
+  return [...flags, ...profile];
 }
 
 /**
