@@ -3,7 +3,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { DiscoveryClient } from './discovery-client.ts';
 import type { InboundUpdate, Update } from './discovery-protocol.ts';
@@ -225,4 +225,19 @@ test('watchInbound: the pod is asked for on /v1/inbound on the same session, re-
   await ctl.start();
   await until('re-subscribed', () => seen.length >= 2);
   assert.equal(seen[1]?.defaultPolicy, 'all-authenticated');
+});
+
+test('a session that is never established (the address swallows the handshake) is given up and retried', async (t) => {
+  // Accepts TCP and never answers: TLS never completes, as behind a Service address still pointing at a crashed pod.
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  let accepted = 0;
+  server.on('connection', () => { accepted++; });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(r); }));
+  const { c } = client(t, `https://127.0.0.1:${(server.address() as AddressInfo).port}`, { connectTimeoutMs: 100 });
+  c.connect();
+  await until('a second attempt after the first hung', () => accepted >= 2);
+  assert.equal(c.connected, false);
+  assert.equal(c.sessions, 0);
 });

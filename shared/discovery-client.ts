@@ -23,6 +23,12 @@ export interface DiscoveryClientOptions {
   maxBackoffMs?: number;
   /** No line on any stream for this long and the session is taken for dead. */
   silenceMs?: number;
+  /**
+   * A session not established (TCP and TLS) within this long is given up and
+   * retried: a Service address still pointing at a crashed replica drops the
+   * SYN, and the kernel alone would keep trying for about two minutes.
+   */
+  connectTimeoutMs?: number;
 }
 
 interface Watch {
@@ -40,7 +46,7 @@ interface Watch {
 }
 
 export class DiscoveryClient {
-  readonly #o: DiscoveryClientOptions & Required<Pick<DiscoveryClientOptions, 'minBackoffMs' | 'maxBackoffMs' | 'silenceMs'>>;
+  readonly #o: DiscoveryClientOptions & Required<Pick<DiscoveryClientOptions, 'minBackoffMs' | 'maxBackoffMs' | 'silenceMs' | 'connectTimeoutMs'>>;
   readonly #watches = new Set<Watch>();
   #session: ClientHttp2Session | undefined;
   #connected = false;
@@ -57,7 +63,7 @@ export class DiscoveryClient {
   sessions = 0;
 
   constructor(o: DiscoveryClientOptions) {
-    this.#o = { minBackoffMs: 250, maxBackoffMs: 15_000, silenceMs: 3 * HEARTBEAT_MS, ...o };
+    this.#o = { minBackoffMs: 250, maxBackoffMs: 15_000, silenceMs: 3 * HEARTBEAT_MS, connectTimeoutMs: 5_000, ...o };
   }
 
   get connected(): boolean {
@@ -117,7 +123,12 @@ export class DiscoveryClient {
       return;
     }
     this.#session = session;
+    const connectTimer = setTimeout(() => {
+      this.#o.logger?.warn({ url: this.#o.url, timeoutMs: this.#o.connectTimeoutMs }, 'discovery session not established in time; retrying');
+      session.destroy();
+    }, this.#o.connectTimeoutMs);
     session.on('connect', () => {
+      clearTimeout(connectTimer);
       this.#connected = true;
       this.#sessionFailures = 0;
       this.sessions++;
@@ -128,6 +139,7 @@ export class DiscoveryClient {
     });
     session.on('error', (err: Error) => { this.#o.logger?.warn({ err: err.message }, 'discovery session failed'); });
     session.on('close', () => {
+      clearTimeout(connectTimer);
       if (this.#session === session) this.#session = undefined;
       clearInterval(this.#watchdog);
       const wasConnected = this.#connected;
