@@ -42,6 +42,7 @@ export function toProxyError(err: unknown): ProxyError {
       return new ProxyError('peer-identity-mismatch', message, { cause: err });
     case 'ETIMEDOUT':
     case 'ERR_CONNECT_TIMEOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
       return new ProxyError('connect-timeout', message, { cause: err });
     case 'ECONNREFUSED':
     case 'EHOSTUNREACH':

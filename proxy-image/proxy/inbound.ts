@@ -13,6 +13,7 @@ import http, { type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { Agent as UndiciAgent } from 'undici';
 import type { TrafficLabels } from './metrics.ts';
 import { admit, contextOf, countConnection, hostPort, recordOutcome, setContext, splice, type DirectionOptions, type Proxy } from './connection.ts';
 import { detect } from './detect.ts';
@@ -53,6 +54,8 @@ interface ConnectionContext {
 export function createInbound(o: InboundOptions): Proxy {
   const appHost = o.appHost ?? '127.0.0.1';
   const appAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: o.limits.idleMs });
+  // HTTP/1.1 to the app goes through undici (relay.ts H1Target.pool); appAgent carries what undici cannot (Expect).
+  const appPool = new UndiciAgent({ keepAliveTimeout: o.limits.idleMs, keepAliveMaxTimeout: o.limits.idleMs, headersTimeout: 0, bodyTimeout: 0 });
   const appSessions = new SessionPool({ idleMs: o.limits.idleMs });
   const open = new Set<Socket>();
   // The TLS server wraps the raw socket in a new one; the app port travels by the peer's address.
@@ -132,7 +135,7 @@ export function createInbound(o: InboundOptions): Proxy {
         outcome = sendProxyError(req, res, toProxyError(err));
       }
     } else {
-      outcome = await relayOverH1({ agent: appAgent, host: appHost, port: ctx.appPort }, head, req, res);
+      outcome = await relayOverH1({ agent: appAgent, pool: appPool, host: appHost, port: ctx.appPort }, head, req, res);
     }
     recordOutcome(m, outcome);
   }
@@ -215,6 +218,7 @@ export function createInbound(o: InboundOptions): Proxy {
       front.destroy();
       appSessions.close();
       appAgent.destroy();
+      void appPool.destroy();
       for (const s of open) s.destroy();
     },
   };
