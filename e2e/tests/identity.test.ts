@@ -110,6 +110,35 @@ test('a pod\'s ServiceAccount token gets a certificate for exactly its identity;
   assert.match(text, /skein_identity_certify_duration_seconds_count\{result="refused"\} 8/);
 });
 
+test('no route to another ServiceAccount\'s identity: audience swap and CSR tricks are refused with a reason', async (t) => {
+  const ns = await testNamespace(t);
+  await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'web' } } });
+  const web = identityName('web', ns, 'cluster.local');
+  const admin = identityName('admin', ns, 'cluster.local');
+  const webToken = await token(ns, 'web', [AUD]);
+  const refusedBefore = await refusedCount();
+  const cases: [string, Promise<Awaited<ReturnType<typeof call>>>, number, string][] = [
+    // A token the API server minted for another service (e.g. Vault's audience) proves nothing here.
+    ['audience swap (vault)', call(await token(ns, 'web', ['vault']), (await createCsr(web)).csrPem), 401, 'token_invalid'],
+    ['CN of another ServiceAccount', call(webToken, await csrWith(admin, [{ type: 'dns', value: web }], 'P-256')), 403, 'name_mismatch'],
+    ['URI SAN of another ServiceAccount', call(webToken, await csrWith(web, [{ type: 'dns', value: web }, { type: 'url', value: `spiffe://cluster.local/ns/${ns}/sa/admin` }], 'P-256')), 403, 'extra_names'],
+    ['wildcard DNS SAN', call(webToken, await csrWith(web, [{ type: 'dns', value: `*.${ns}.serviceaccount.identity.skein-system.cluster.local` }], 'P-256')), 403, 'name_mismatch'],
+    ['two URI SANs', call(webToken, await csrWith(web, [{ type: 'url', value: `spiffe://cluster.local/ns/${ns}/sa/web` }, { type: 'url', value: `spiffe://cluster.local/ns/${ns}/sa/admin` }], 'P-256')), 403, 'extra_names'],
+    ['DNS SAN spelled with a trailing dot', call(webToken, await csrWith(web, [{ type: 'dns', value: `${web}.` }], 'P-256')), 403, 'name_mismatch'],
+  ];
+  for (const [what, pending, status, code] of cases) {
+    const r = await pending;
+    assert.deepEqual([r.status, r.body.error], [status, code], `${what}: ${JSON.stringify(r.body)}`);
+    assert.ok((r.body.message ?? '').length > 10, `${what}: the refusal says why`);
+    assert.equal(r.body.certificate, undefined, `${what}: no certificate`);
+  }
+  assert.equal(await refusedCount() - refusedBefore, cases.length, 'each refusal is counted');
+});
+
+async function refusedCount(): Promise<number> {
+  return (await metrics.refused.get()).values.reduce((n, v) => n + v.value, 0);
+}
+
 /** A CSR the client library would never make: several names, or another curve. */
 async function csrWith(cn: string, names: { type: 'dns' | 'url'; value: string }[], curve: 'P-256' | 'P-384'): Promise<string> {
   const { webcrypto } = await import('node:crypto');

@@ -169,3 +169,43 @@ test('TrafficSplit is served in v1alpha1..v1alpha4 through the conversion webhoo
     body: { apiVersion: `${group}/v1alpha2`, kind: 'TrafficSplit', metadata: { name: 'bad' }, spec: { service: 'x', backends: [{ service: 'y', weight: -5 }] } },
   }), /spec.backends\[0\].weight/);
 });
+
+test('hostile values on config.skein.dev annotations: injected with the value normalised or the default, never a 500 or a broken patch (issue #10)', async (t) => {
+  await kubectl('apply', '-k', BASE);
+  t.after(async () => { await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found'); });
+  await kubectl('-n', 'skein-system', 'rollout', 'status', 'deployment/skein-webhook', '--timeout=120s');
+  const ns = await testNamespace(t);
+  await kubectl('annotate', '--overwrite', 'namespace', ns, 'skein.dev/inject=enabled');
+  const ports = Array.from({ length: 40_000 }, (_, i) => String(i + 1)).join(',');
+  const proxyOf = (pod: V1Pod) => pod.spec?.initContainers?.find((c) => c.name === 'skein-proxy');
+  const env = (pod: V1Pod, name: string) => proxyOf(pod)?.env?.find((e) => e.name === name)?.value;
+  // Dry runs: the API server calls the webhook and applies its patch, and creates nothing.
+  const dry = (name: string, annotations: Record<string, string>) => core.createNamespacedPod({ namespace: ns, body: simplePod(name, annotations), dryRun: 'All' });
+  const first = await eventually('the webhook answers (caBundle in place)', async () => {
+    const pod = await dry('huge', { 'config.skein.dev/skip-inbound-ports': ports });
+    return names(pod).init.includes('skein-proxy') ? pod : undefined;
+  });
+  assert.ok(ports.length > 200_000, 'the annotation is near the 256 KiB limit');
+  assert.equal(env(first, 'SKEIN_SKIP_INBOUND_PORTS'), '1-40000', 'a huge list of neighbours becomes one range');
+
+  const hostile: [string, Record<string, string>, (pod: V1Pod) => void][] = [
+    ['unicode', { 'config.skein.dev/proxy-cpu-request': '１００m', 'config.skein.dev/proxy-log-level': 'dеbug', 'example.com/note': 'ünïcödé 🦀' },
+      (pod) => { assert.equal(proxyOf(pod)?.resources?.requests?.cpu, '20m'); assert.equal(env(pod, 'SKEIN_LOG_LEVEL'), 'info'); }],
+    ['json-pointer', { 'config.skein.dev/skip-outbound-ports': '~1/~0', 'config.skein.dev/proxy-memory-limit': '/~', 'example.com/pointer': '/~1' },
+      (pod) => { assert.equal(env(pod, 'SKEIN_SKIP_OUTBOUND_PORTS') ?? '', ''); assert.equal(proxyOf(pod)?.resources?.limits?.memory, '128Mi'); }],
+    ['too-many-ranges', { 'config.skein.dev/opaque-ports': Array.from({ length: 200 }, (_, i) => String(2 * i + 1)).join(',') },
+      (pod) => assert.match(env(pod, 'SKEIN_OPAQUE_PORTS') ?? '', /^25,587,3306/, 'the default opaque ports')],
+  ];
+  for (const [name, annotations, check] of hostile) {
+    const pod = await dry(name, annotations);
+    assert.deepEqual(names(pod).init, ['skein-init', 'skein-proxy'], `${name}: injected`);
+    for (const [k, v] of Object.entries(annotations)) assert.equal(pod.metadata?.annotations?.[k], v, `${name}: ${k} kept as written`);
+    check(pod);
+  }
+  const webhookPod = (await core.listNamespacedPod({ namespace: 'skein-system', labelSelector: 'skein.dev/control-plane-component=webhook' })).items[0];
+  const metrics = await getText(`https://${webhookPod?.status?.podIP ?? ''}:8443/metrics`);
+  for (const a of ['proxy-cpu-request', 'proxy-log-level', 'skip-outbound-ports', 'proxy-memory-limit', 'opaque-ports']) {
+    assert.match(metrics, new RegExp(`skein_webhook_config_problems_total\\{annotation="config.skein.dev/${a}"\\} [1-9]`), `${a}: the problem is counted by annotation`);
+  }
+  assert.doesNotMatch(metrics, /skein_webhook_admissions_total\{[^}]*result="error"[^}]*\} [1-9]/, 'no admission ended in an internal error');
+});
