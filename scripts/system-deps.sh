@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the local cluster needs: iptables (kube-proxy and skein-init),
 # conntrack, iproute2 (network namespaces), util-linux (setpriv), curl (the
-# shell test image). Installed only when a command is missing.
+# shell test image), prometheus (the stat --prometheus cluster test scrapes the
+# proxies with a real one). Installed only when a command is missing.
 # `system-deps.sh bench` adds what `make bench` measures against: nginx and
 # HAProxy as single-hop reference proxies, and wrk as the load generator.
 set -euo pipefail
-declare -A need=([iptables]=iptables [iptables-save]=iptables [conntrack]=conntrack [ip]=iproute2 [setpriv]=util-linux [curl]=curl)
+declare -A need=([iptables]=iptables [iptables-save]=iptables [conntrack]=conntrack [ip]=iproute2 [setpriv]=util-linux [curl]=curl [prometheus]=prometheus)
 if [ "${1:-}" = bench ]; then need+=([nginx]=nginx-light [haproxy]=haproxy [wrk]=wrk); fi
 missing=()
 for cmd in "${!need[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}"); done
@@ -17,6 +18,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "system-deps: installing $pkgs" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Packages such as prometheus ship a service that invoke-rc.d would start in the
+# background; policy-rc.d exiting 101 forbids that. Ours is removed after, an
+# existing one (as in container images) left as it was.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq >&2
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $pkgs >&2
