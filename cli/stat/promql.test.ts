@@ -13,6 +13,7 @@ test('deployments: inbound, grouped by the deployment derived from the pod name'
   assert.equal(p.responses, `sum by (namespace, deployment, classification) (${DEPLOY.replace('%M%', `response_total{${sel}}`)})`);
   assert.equal(p.latency(0.95), `histogram_quantile(0.95, sum by (namespace, deployment, le) (${DEPLOY.replace('%M%', `response_latency_ms_bucket{${sel}}`)}))`);
   assert.deepEqual(p.row, { namespace: 'namespace', name: 'deployment' });
+  assert.equal(p.seriesInWindow, `count(last_over_time(request_total{${sel}}[30s]))`);
 });
 
 test('one deployment selects its pods by name; a regex character in the name is escaped', () => {

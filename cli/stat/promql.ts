@@ -14,6 +14,8 @@ export interface PromQueries {
   /** By `classification` as well: success and failure. */
   responses: string;
   latency: (quantile: number) => string;
+  /** Selected series with a sample inside the window: when these exist but `requests` is empty, each has only one. */
+  seriesInWindow: string;
   row: RowLabels;
 }
 
@@ -64,6 +66,7 @@ export function promQueries(q: StatQuery): PromQueries {
     requests: `sum ${by()} (${rate('request_total')})`,
     responses: `sum ${by(['classification'])} (${rate('response_total')})`,
     latency: (quantile) => `histogram_quantile(${quantile}, sum ${by(['le'])} (${rate('response_latency_ms_bucket')}))`,
+    seriesInWindow: `count(last_over_time(request_total{${s.matchers.join(', ')}}[${w}]))`,
     row: s.row,
   };
 }

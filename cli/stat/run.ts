@@ -8,7 +8,7 @@ import type { Progress } from '../progress.ts';
 import { aggregate, type PodRef, type PodScrape, type StatRow } from './aggregate.ts';
 import { parseMetrics, type Sample } from './promtext.ts';
 import { promQueries } from './promql.ts';
-import type { StatQuery } from './query.ts';
+import { promDuration, type StatQuery } from './query.ts';
 import { podMatches, podsToScrape, viewOf } from './views.ts';
 
 export const MESHED_LABEL = 'skein.dev/control-plane-ns';
@@ -111,9 +111,16 @@ export async function statFromPrometheus(base: string, q: StatQuery, show: Progr
     promQuery(base, queries.requests), promQuery(base, queries.responses),
     promQuery(base, queries.latency(0.5)), promQuery(base, queries.latency(0.95)), promQuery(base, queries.latency(0.99)),
   ]);
+  // rate() needs two samples in the window; an empty answer with series present means the window is shorter than two scrapes.
+  const oneSampleOnly = requests.length === 0 && (await promQuery(base, queries.seriesInWindow)).length > 0;
   show.done();
+  if (oneSampleOnly) throw windowTooShort(q.windowSeconds);
   return rowsFromProm(queries.row, q.windowSeconds, { requests, responses, p50, p95, p99 });
 }
+
+export const windowTooShort = (windowSeconds: number) => new CliError('PrometheusFailed',
+  `Prometheus holds at most one sample of each proxy series in the last ${promDuration(windowSeconds)}, too few for a rate: it scrapes the proxies `
+  + `less often than every ${promDuration(windowSeconds / 2)}. Use a --window of at least four scrape intervals (e.g. --window 2m for a 30s interval)`);
 
 type PromResult = { metric: Record<string, string>; value: number }[];
 
