@@ -97,7 +97,8 @@ export async function allCrds(): Promise<CrdDefinition[]> {
   const { meshIdentityCrd } = await import('./schema/meshidentity.ts');
   const { serviceProfileCrd } = await import('./schema/serviceprofile.ts');
   const { authorizationPolicyCrd } = await import('./schema/authorizationpolicy.ts');
-  return [trafficSplitCrd, meshIdentityCrd, serviceProfileCrd, authorizationPolicyCrd];
+  const { httpRouteGroupCrd } = await import('./schema/httproutegroup.ts');
+  return [trafficSplitCrd, meshIdentityCrd, serviceProfileCrd, authorizationPolicyCrd, httpRouteGroupCrd];
 }
 
 export const fileOf = (d: CrdDefinition) => join(import.meta.dirname, `${d.names.plural}.${d.group}.yaml`);

@@ -7,6 +7,7 @@ import { validateTrafficSplit } from './validate/trafficsplit.ts';
 import { validateServiceProfile } from './validate/serviceprofile.ts';
 import { validateAuthorizationPolicy } from './validate/authorizationpolicy.ts';
 import { validateMeshIdentity } from './validate/meshidentity.ts';
+import { validateHTTPRouteGroup } from './validate/httproutegroup.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -16,6 +17,7 @@ export const RULES: Record<string, (o: Obj) => string[]> = {
   'skein.dev/ServiceProfile': validateServiceProfile,
   'skein.dev/AuthorizationPolicy': validateAuthorizationPolicy,
   'skein.dev/MeshIdentity': validateMeshIdentity,
+  'specs.smi-spec.io/HTTPRouteGroup': validateHTTPRouteGroup,
 };
 
 /** A hostile object can carry thousands of problems; the first few tell the user what to fix. */
