@@ -27,7 +27,7 @@ import { DiscoveryHub } from './discovery/hub.ts';
 import { discoveryMetrics } from './discovery/metrics.ts';
 import { createDiscoveryServer, tlsOptions } from './discovery/server.ts';
 import { DEFAULT_CLUSTER_NETWORKS, isDefaultInboundPolicy } from './policy/inbound.ts';
-import { AUTHORIZATION_POLICY, SERVICE_PROFILE, TRAFFIC_SPLIT, apiPath, type PolicyKind, type PolicyObject } from './policy/objects.ts';
+import { AUTHORIZATION_POLICY, HTTP_ROUTE_GROUP, SERVICE_PROFILE, TRAFFIC_SPLIT, apiPath, type PolicyKind, type PolicyObject } from './policy/objects.ts';
 import { PolicyReconciler, kubeStatusWriter } from './policy/reconciler.ts';
 import { LeaderElector, kubeLeaseStore } from './runtime/leader.ts';
 
@@ -105,6 +105,10 @@ const policies = [
   policyInformer(TRAFFIC_SPLIT, (t, o) => cache.applyTrafficSplit(t, o)),
   policyInformer(AUTHORIZATION_POLICY, (t, o) => cache.applyAuthorizationPolicy(t, o)),
 ];
+// Read, not reconciled: a group change re-pushes the targets whose split names it
+// (the hub's index) and re-evaluates the TrafficSplits of its namespace.
+const routeGroups = informer<PolicyObject>(HTTP_ROUTE_GROUP.plural, apiPath(HTTP_ROUTE_GROUP), (t, o) => cache.applyHTTPRouteGroup(t, o),
+  (o) => reconciler.enqueueNamespace(o.metadata?.namespace ?? ''));
 const reconciler = new PolicyReconciler({
   sources: policies.map(({ kind, informer: i }) => ({ kind, get: (ns, name) => i.get(`${ns}/${name}`), list: () => i.list() })),
   view: cache, clusterDomain: config.clusterDomain, writer: kubeStatusWriter(kc, log), isLeader: () => elector.isLeader, log,
@@ -152,7 +156,7 @@ admin.listen(config.adminPort, '0.0.0.0');
 
 // Serve only a complete picture: before the first lists, every target would look like "nothing there".
 // The policy CRDs are waited for a while, not forever: without them discovery still serves endpoints.
-const policiesListed = Promise.all(policies.map((p) => p.informer.synced));
+const policiesListed = Promise.all([...policies.map((p) => p.informer.synced), routeGroups.synced]);
 const policiesSeen = await Promise.all([
   Promise.race([policiesListed.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 15_000).unref())]),
   ...informers.map((i) => i.synced), identity.start(),
@@ -170,7 +174,7 @@ serving.server.listen(config.discoveryPort, '0.0.0.0', () => {
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    for (const i of [...informers, ...policies.map((p) => p.informer)]) i.stop();
+    for (const i of [...informers, ...policies.map((p) => p.informer), routeGroups]) i.stop();
     reconciler.stop();
     identity.stop();
     admin.close();

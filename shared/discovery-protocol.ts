@@ -86,6 +86,19 @@ export const SplitBackend = z.object({
 });
 export type SplitBackend = z.infer<typeof SplitBackend>;
 
+/**
+ * One HTTPRouteGroup match of a TrafficSplit (SMI `matches`): a request
+ * satisfies it when its method is one of `methods` (any when absent), its
+ * path without the query matches `pathRegex` (anchored, as routes are), and
+ * each header's value matches its regex (anchored; names lower case).
+ */
+export const SplitMatch = z.object({
+  pathRegex: z.string().optional(),
+  methods: z.array(z.string()).optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+});
+export type SplitMatch = z.infer<typeof SplitMatch>;
+
 export const Update = z.object({
   type: z.literal('update'),
   /** False when nothing in the cluster lives at the target: the proxy passes the connection through. */
@@ -100,6 +113,12 @@ export const Update = z.object({
   profile: Profile.optional(),
   /** A TrafficSplit whose root is this Service: when present, requests are split over these backends instead of `endpoints`. */
   split: z.array(SplitBackend).optional(),
+  /**
+   * With `split`: only requests satisfying at least one of these are split;
+   * the others go to `endpoints`, the root Service's own. Absent: every
+   * request is split. (A proxy older than this field splits every request.)
+   */
+  splitMatches: z.array(SplitMatch).optional(),
 });
 export type Update = z.infer<typeof Update>;
 

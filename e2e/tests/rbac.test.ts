@@ -64,6 +64,7 @@ export const CONTRACT: Record<string, readonly Grant[]> = {
     { group: 'skein.dev', resource: 'authorizationpolicies/status', verbs: ['patch', 'update'] },
     { group: 'split.smi-spec.io', resource: 'trafficsplits', verbs: ['get', 'list', 'watch'] },
     { group: 'split.smi-spec.io', resource: 'trafficsplits/status', verbs: ['patch', 'update'] },
+    { group: 'specs.smi-spec.io', resource: 'httproutegroups', verbs: ['get', 'list', 'watch'] },
     ...leaderElection('skein-controller'),
   ],
 };

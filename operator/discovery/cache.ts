@@ -16,6 +16,8 @@ export interface ClusterView {
   serviceProfile(namespace: string, name: string): PolicyObject | undefined;
   /** The TrafficSplits whose root (spec.service) is this Service. */
   trafficSplits(namespace: string, rootService: string): PolicyObject[];
+  /** An SMI HTTPRouteGroup, which a TrafficSplit's matches name. */
+  httpRouteGroup(namespace: string, name: string): PolicyObject | undefined;
   authorizationPolicies(namespace: string): PolicyObject[];
 }
 
@@ -29,6 +31,7 @@ export const dep = {
   namespace: (name: string) => `ns:${name}`,
   serviceProfile: (ns: string, name: string) => `sp:${ns}/${name}`,
   trafficSplits: (ns: string, rootService: string) => `ts:${ns}/${rootService}`,
+  httpRouteGroup: (ns: string, name: string) => `hrg:${ns}/${name}`,
   authorizationPolicies: (ns: string) => `authz:${ns}`,
 };
 
@@ -64,6 +67,7 @@ export class ClusterCache implements ClusterView {
   readonly #namespaces = new Map<string, V1Namespace>();
   readonly #profiles = new Map<string, PolicyObject>();
   readonly #splits = new Map<string, PolicyObject>();
+  readonly #routeGroups = new Map<string, PolicyObject>();
   readonly #authz = new Map<string, Map<string, PolicyObject>>();
 
   service(namespace: string, name: string): V1Service | undefined {
@@ -101,6 +105,10 @@ export class ClusterCache implements ClusterView {
     return [...this.#splits.values()].filter((ts) => ts.metadata?.namespace === namespace && splitRoot(ts) === rootService);
   }
 
+  httpRouteGroup(namespace: string, name: string): PolicyObject | undefined {
+    return this.#routeGroups.get(`${namespace}/${name}`);
+  }
+
   authorizationPolicies(namespace: string): PolicyObject[] {
     return [...(this.#authz.get(namespace)?.values() ?? [])];
   }
@@ -123,6 +131,12 @@ export class ClusterCache implements ClusterView {
     const roots = new Set([splitRoot(this.#splits.get(key)), splitRoot(ts)].filter((r): r is string => r !== undefined));
     if (type === 'deleted') this.#splits.delete(key); else this.#splits.set(key, ts);
     return [...roots].map((r) => dep.trafficSplits(ns, r));
+  }
+
+  applyHTTPRouteGroup(type: EventType, g: PolicyObject): string[] {
+    const key = keyOf(g);
+    if (type === 'deleted') this.#routeGroups.delete(key); else this.#routeGroups.set(key, g);
+    return [dep.httpRouteGroup(g.metadata?.namespace ?? '', g.metadata?.name ?? '')];
   }
 
   applyAuthorizationPolicy(type: EventType, ap: PolicyObject): string[] {
@@ -197,6 +211,7 @@ export function recording(view: ClusterView): { view: ClusterView; deps: Set<str
       namespace: (name) => { deps.add(dep.namespace(name)); return view.namespace(name); },
       serviceProfile: (ns, name) => { deps.add(dep.serviceProfile(ns, name)); return view.serviceProfile(ns, name); },
       trafficSplits: (ns, root) => { deps.add(dep.trafficSplits(ns, root)); return view.trafficSplits(ns, root); },
+      httpRouteGroup: (ns, name) => { deps.add(dep.httpRouteGroup(ns, name)); return view.httpRouteGroup(ns, name); },
       authorizationPolicies: (ns) => { deps.add(dep.authorizationPolicies(ns)); return view.authorizationPolicies(ns); },
     },
   };

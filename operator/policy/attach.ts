@@ -1,14 +1,15 @@
 // A target's full snapshot: what resolution found, plus the Service's
 // ServiceProfile and TrafficSplit compiled for the port that was called.
 // Every lookup goes through the view, so the hub's index learns that this
-// target depends on the profile, the splits rooted at the Service and each
-// backend's Service and slices.
+// target depends on the profile, the splits rooted at the Service, the
+// HTTPRouteGroups their matches name, and each backend's Service and slices.
 import type { Update } from '../../shared/discovery-protocol.ts';
+import { parseServiceProfileSpec } from '../../crds/schema/serviceprofile.ts';
 import type { ClusterView } from '../discovery/cache.ts';
 import { resolve, type ResolveConfig } from '../discovery/resolve.ts';
 import type { Target } from '../discovery/target.ts';
-import { profileName, profileOf } from './profile.ts';
-import { compileSplit } from './split.ts';
+import { compileDstOverrides, compileProfile, isOpaquePort, profileName } from './profile.ts';
+import { compileSplit, type CompiledSplit } from './split.ts';
 
 export type PolicyConfig = ResolveConfig & { clusterDomain: string };
 
@@ -20,7 +21,16 @@ export function resolveWithPolicy(view: ClusterView, target: Target, cfg: Policy
   if (!svc) return base;
   const spName = profileName(name, namespace, cfg.clusterDomain);
   const sp = view.serviceProfile(namespace, spName);
-  const profile = sp ? profileOf(spName, sp.spec) : undefined;
-  const split = compileSplit(view, svc, port, cfg);
-  return { ...base, ...(profile ? { profile } : {}), ...(split ? { split } : {}) };
+  const parsed = sp ? parseServiceProfileSpec(sp.spec) : undefined;
+  const spec = parsed?.ok ? parsed.spec : undefined;
+  const profile = spec ? compileProfile(spName, spec) : undefined;
+  // A TrafficSplit in effect wins over the profile's dstOverrides: it is the
+  // object written for exactly this purpose (by a user, Flagger or Argo
+  // Rollouts), while dstOverrides are what Linkerd's SMI adaptor derives from
+  // one; honouring both would split twice. docs/traffic-split.md says the same.
+  const overrides = spec ? compileDstOverrides(view, svc, port, spec.dstOverrides, cfg) : undefined;
+  const split: CompiledSplit | undefined = compileSplit(view, svc, port, cfg) ?? (overrides ? { split: overrides } : undefined);
+  const opaque = base.opaque || (spec !== undefined && isOpaquePort(spec, port));
+  const endpoints = opaque && !base.opaque ? base.endpoints.map((e) => ({ ...e, protocolHint: 'opaque' as const })) : base.endpoints;
+  return { ...base, opaque, endpoints, ...(profile ? { profile } : {}), ...(split ?? {}) };
 }

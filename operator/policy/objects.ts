@@ -19,6 +19,8 @@ export interface PolicyKind {
 
 export const SERVICE_PROFILE: PolicyKind = { group: 'skein.dev', version: 'v1alpha1', plural: 'serviceprofiles', kind: 'ServiceProfile' };
 export const TRAFFIC_SPLIT: PolicyKind = { group: 'split.smi-spec.io', version: 'v1alpha4', plural: 'trafficsplits', kind: 'TrafficSplit' };
+/** Not reconciled (it has no status): read so that a TrafficSplit's matches resolve. */
+export const HTTP_ROUTE_GROUP: PolicyKind = { group: 'specs.smi-spec.io', version: 'v1alpha4', plural: 'httproutegroups', kind: 'HTTPRouteGroup' };
 export const AUTHORIZATION_POLICY: PolicyKind = { group: 'skein.dev', version: 'v1alpha1', plural: 'authorizationpolicies', kind: 'AuthorizationPolicy' };
 
 export const apiPath = (k: PolicyKind): string => `/apis/${k.group}/${k.version}/${k.plural}`;

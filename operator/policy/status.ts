@@ -10,8 +10,8 @@ import { parseServiceProfileSpec } from '../../crds/schema/serviceprofile.ts';
 import { mergeConditions } from '../identity/status.ts';
 import type { ClusterView } from '../discovery/cache.ts';
 import { parseAuthorizationPolicy } from './inbound.ts';
-import { profileName } from './profile.ts';
-import { backendPort, parseTrafficSplit } from './split.ts';
+import { parseAuthority, profileName } from './profile.ts';
+import { backendPort, matchRefsOf, parseTrafficSplit, resolveSplitMatches } from './split.ts';
 import type { PolicyObject } from './objects.ts';
 
 export type Wanted = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
@@ -39,12 +39,17 @@ export function evaluateServiceProfile(sp: PolicyObject, view: ClusterView, clus
     problems.unshift(`metadata.name: proxies look for ${profileName(svc, ns, clusterDomain)} in namespace ${ns}; name the profile after a Service of its own namespace (it names namespace ${svcNs}) and this cluster's domain ${clusterDomain}`);
   }
   if (nameProblem) return { accepted: accepted(problems), resolvedRefs: unresolved('InvalidName', 'the name does not name a Service') };
-  return {
-    accepted: accepted(problems),
-    resolvedRefs: view.service(ns, svc)
-      ? resolved(`Service ${ns}/${svc} exists`)
-      : unresolved('ServiceNotFound', `Service ${ns}/${svc} does not exist; create it, or name the profile after an existing Service`),
-  };
+  if (!view.service(ns, svc)) return { accepted: accepted(problems), resolvedRefs: unresolved('ServiceNotFound', `Service ${ns}/${svc} does not exist; create it, or name the profile after an existing Service`) };
+  const missing = (parsed.ok ? parsed.spec.dstOverrides ?? [] : []).map((o, i) => overrideProblem(view, o.authority, i, clusterDomain)).filter((p) => p !== undefined);
+  if (missing.length > 0) return { accepted: accepted(problems), resolvedRefs: unresolved('BackendNotFound', `${missing.join('; ')}; their share of the traffic goes to the other overrides until then`) };
+  return { accepted: accepted(problems), resolvedRefs: resolved(`Service ${ns}/${svc} exists`) };
+}
+
+/** Why a dstOverrides authority reaches no Service, if it does not. */
+function overrideProblem(view: ClusterView, authority: string, i: number, clusterDomain: string): string | undefined {
+  const a = parseAuthority(authority, clusterDomain);
+  if (!a) return `spec.dstOverrides[${i}].authority ${JSON.stringify(authority.slice(0, 80))} is not <service>.<namespace>.svc.${clusterDomain}[:port]`;
+  return view.service(a.namespace, a.name) ? undefined : `spec.dstOverrides[${i}].authority: Service ${a.namespace}/${a.name} does not exist`;
 }
 
 const portNames = (svc: V1Service) => (svc.spec?.ports ?? []).map((p) => (p.name ? `${p.port} (${p.name})` : String(p.port))).join(', ');
@@ -55,6 +60,8 @@ export function evaluateTrafficSplit(ts: PolicyObject, view: ClusterView): Evalu
   if (!parsed.ok) return { accepted: accepted(parsed.problems), resolvedRefs: unresolved('NotAccepted', 'the spec is invalid') };
   const root = view.service(ns, parsed.spec.service);
   if (!root) return { accepted: accepted([]), resolvedRefs: unresolved('ServiceNotFound', `root Service ${ns}/${parsed.spec.service} does not exist; create it (clients call it) or fix spec.service`) };
+  const matches = resolveSplitMatches(view, ns, matchRefsOf(parsed.spec));
+  if (!matches.ok) return { accepted: accepted([]), resolvedRefs: unresolved(matches.reason, matches.message) };
   const missing: string[] = [];
   const noPort: string[] = [];
   for (const b of parsed.spec.backends) {
