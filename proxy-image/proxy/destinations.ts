@@ -8,7 +8,7 @@ import type { Endpoint, Profile, Update } from '../../shared/discovery-protocol.
 import type { Balancer } from './balancer.ts';
 import { DEFAULT_RETRY_BUDGET, RetryBudget } from './retries.ts';
 import { compileProfile, type CompiledProfile } from './routes.ts';
-import { applySplit, type Backend } from './split.ts';
+import { applySplit, compileSplitMatches, type Backend, type SplitPredicate } from './split.ts';
 
 /** The part of shared/discovery-client.ts the proxy uses. */
 export interface Discovery {
@@ -39,6 +39,8 @@ export class Destination {
   budget: RetryBudget = new RetryBudget(DEFAULT_RETRY_BUDGET);
   /** A TrafficSplit's backends; empty when the Service is not split. */
   backends: Backend[] = [];
+  /** Which requests the split applies to (HTTPRouteGroup matches); the rest stay on `balancer`. */
+  splits: SplitPredicate = compileSplitMatches(undefined);
   /** The destination's Service as a `dst_service` label value. */
   service: string | undefined;
   #waiters: (() => void)[] = [];
@@ -69,6 +71,7 @@ export class Destination {
       if (spec.retryRatio !== was.retryRatio || spec.minRetriesPerSecond !== was.minRetriesPerSecond || spec.ttlMs !== was.ttlMs) this.budget = new RetryBudget(spec);
     }
     this.backends = u.split ? applySplit(this.backends, u.split, this.#newBalancer) : [];
+    this.splits = compileSplitMatches(u.split ? u.splitMatches : undefined);
     for (const w of this.#waiters.splice(0)) w();
   }
 

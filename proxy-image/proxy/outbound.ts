@@ -91,9 +91,9 @@ export function createOutbound(o: OutboundOptions): Proxy {
     };
   }
 
-  /** The balancer a request uses: a split backend drawn by weight, else the destination's own. */
-  function balancerFor(d: Destination): { balancer: Balancer<Endpoint>; service: string | undefined } {
-    if (d.backends.length === 0) return { balancer: d.balancer, service: d.service };
+  /** The balancer a request uses: a split backend drawn by weight when the split applies to it, else the destination's own. */
+  function balancerFor(d: Destination, req: DownstreamRequest): { balancer: Balancer<Endpoint>; service: string | undefined } {
+    if (d.backends.length === 0 || !d.splits(req.method ?? 'GET', req.url ?? '/', req.headers)) return { balancer: d.balancer, service: d.service };
     const i = drawBackend(d.backends, random);
     const b = i < 0 ? undefined : d.backends[i];
     return b ? { balancer: b.balancer, service: b.service } : { balancer: d.balancer, service: d.service };
@@ -126,7 +126,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
     const d = override?.destination ?? ctx.destination;
     const route = d.profile ? matchRoute(d.profile, req.method ?? 'GET', req.url ?? '/') : undefined;
     const routeLabel = d.profile ? route?.name ?? DEFAULT_ROUTE : undefined;
-    const { balancer, service } = balancerFor(d);
+    const { balancer, service } = balancerFor(d, req);
     const chosen = choose(d, balancer);
     const endpoint = chosen instanceof ProxyError ? undefined : chosen.endpoint;
     const m = o.metrics.request(labels(req, ctx, endpoint, routeLabel, d.backends.length > 0 || override ? service : undefined));

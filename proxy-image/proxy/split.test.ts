@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { seeded as seededRandom } from '../../e2e/fuzz/random.ts';
 import type { Endpoint } from '../../shared/discovery-protocol.ts';
 import { p2cPeakEwma } from './balancer.ts';
-import { applySplit, drawBackend } from './split.ts';
+import { applySplit, compileSplitMatches, drawBackend } from './split.ts';
 
 /** The fuzzers' seeded generator (mulberry32): every run draws the same sequence. */
 const seeded = (seed: number): (() => number) => { const r = seededRandom(seed); return () => r.next(); };
@@ -39,4 +39,32 @@ test('balancers are kept per backend Service across updates', () => {
   const second = applySplit(first, [{ service: 'b', weight: 9, endpoints: [ep('10.0.0.2'), ep('10.0.0.4')] }], balancer);
   assert.equal(second[0]!.balancer, first[1]!.balancer);
   assert.equal(second[0]!.balancer.size, 2);
+});
+
+test('split matches: method, path (without the query) and header regexes, all anchored; any match will do', () => {
+  const splits = compileSplitMatches([
+    { headers: { 'x-canary': 'yes' } },
+    { methods: ['POST'], pathRegex: '/books/[^/]+' },
+  ]);
+  const cases: [string, string, Record<string, string | string[]>, boolean][] = [
+    ['GET', '/', { 'x-canary': 'yes' }, true],
+    ['GET', '/', { 'x-canary': 'yes!' }, false],
+    ['GET', '/', { 'x-canary': 'no, yes' }, false],
+    ['GET', '/', {}, false],
+    ['GET', '/', { 'x-canary': ['yes'] }, true],
+    ['POST', '/books/1?q=2', {}, true],
+    ['POST', '/books/1/chapters', {}, false],
+    ['GET', '/books/1', {}, false],
+  ];
+  for (const [method, url, headers, want] of cases) assert.equal(splits(method, url, headers), want, `${method} ${url} ${JSON.stringify(headers)}`);
+});
+
+test('split matches: absent means every request; an empty match means every request; an absent header never matches, even .*', () => {
+  assert.equal(compileSplitMatches(undefined)('DELETE', '/x', {}), true);
+  assert.equal(compileSplitMatches([{}])('DELETE', '/x', {}), true);
+  assert.equal(compileSplitMatches([])('GET', '/', {}), false);
+  const anyAgent = compileSplitMatches([{ headers: { 'user-agent': '.*' } }]);
+  assert.equal(anyAgent('GET', '/', {}), false);
+  assert.equal(anyAgent('GET', '/', { 'user-agent': '' }), true);
+  assert.equal(compileSplitMatches([{ methods: ['get'] }])('GET', '/', {}), true, 'methods compare in upper case');
 });
