@@ -56,6 +56,21 @@ export interface RelayOptions {
 /** An object, not a closure, so a request makes its retry state once (retries.ts RequestRetries). */
 export interface RetryGate {
   shouldRetry(status: number, headers: IncomingHttpHeaders | undefined, err: ProxyError | undefined): boolean;
+  /** The endpoint never processed the request (see `refusedUnprocessed`): true tries it elsewhere, whatever its method. */
+  unsent(): boolean;
+}
+
+/**
+ * A stream the endpoint never processed: refused with RST_STREAM
+ * REFUSED_STREAM, or (the same code, set by nghttp2) above the last-stream-id
+ * of a GOAWAY, which is what a draining peer proxy sends when its pod
+ * terminates; or opened on a session that had already received GOAWAY or
+ * closed, so that no frame of it left. RFC 9113 §8.7: safe to retry.
+ */
+export function refusedUnprocessed(rstCode: number | undefined, err?: unknown): boolean {
+  if (rstCode === h2.NGHTTP2_REFUSED_STREAM) return true;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_INVALID_SESSION';
 }
 
 /** Answers with the proxy's own error (status, `skein-proxy-error`, grpc-status for gRPC) or resets if too late. */
@@ -100,8 +115,9 @@ export function relayOverH2(session: ClientHttp2Session, head: RequestHead, req:
       if (head.authority) headers[':authority'] = head.authority;
       stream = session.request(headers, { endStream: !body });
     } catch (err) {
+      // The session was closing (GOAWAY received) or gone: no byte of this request left.
       const e = toProxyError(err);
-      resolve(o.retry?.shouldRetry(e.status, undefined, e) ? { status: e.status, error: e, retried: true } : sendProxyError(req, res, e));
+      resolve(o.retry?.unsent() || o.retry?.shouldRetry(e.status, undefined, e) ? { status: e.status, error: e, retried: true } : sendProxyError(req, res, e));
       return;
     }
     const exchange = new Exchange(req, res, resolve, () => stream.close(h2.NGHTTP2_CANCEL), o);
@@ -111,8 +127,10 @@ export function relayOverH2(session: ClientHttp2Session, head: RequestHead, req:
     });
     stream.on('trailers', (trailers: IncomingHttpHeaders) => exchange.trailers(trailers));
     stream.on('end', () => exchange.end());
-    stream.on('error', (err) => exchange.fail(err));
-    stream.on('close', () => exchange.closed(stream.rstCode));
+    // A refused stream may go elsewhere unless its body was streamed from the client (and is partly consumed).
+    const replayable = o.body !== undefined || !body;
+    stream.on('error', (err) => exchange.fail(err, replayable && refusedUnprocessed(stream.rstCode, err)));
+    stream.on('close', () => exchange.closed(stream.rstCode, replayable && refusedUnprocessed(stream.rstCode)));
     if (o.body) { if (body) stream.end(o.body); }
     else if (body) req.pipe(stream);
     else req.resume();
@@ -295,15 +313,17 @@ class Exchange {
   }
 
   /** The upstream stream closed; only an error if the exchange had not finished by then. */
-  closed(rstCode: number | undefined): void {
-    if (!this.#done) this.fail(new ProxyError('upstream-reset', `stream closed with code ${rstCode ?? 0}`));
+  closed(rstCode: number | undefined, unprocessed = false): void {
+    if (!this.#done) this.fail(new ProxyError('upstream-reset', `stream closed with code ${rstCode ?? 0}`), unprocessed);
   }
 
-  fail(err: unknown): void {
+  /** `unprocessed`: the endpoint refused the request before processing it, so any method may be retried. */
+  fail(err: unknown, unprocessed = false): void {
     if (this.#done) return;
     this.#abortUpstream();
     const e = toProxyError(err);
-    if (this.#status === 0 && this.#retry?.shouldRetry(e.status, undefined, e)) this.#finish({ status: e.status, error: e, retried: true });
+    const retry = this.#status === 0 && this.#retry !== undefined && ((unprocessed && this.#retry.unsent()) || this.#retry.shouldRetry(e.status, undefined, e));
+    if (retry) this.#finish({ status: e.status, error: e, retried: true });
     else if (this.#status === 0) this.#finish(sendProxyError(this.#req, this.#res, e));
     else {
       destroyResponse(this.#res);
