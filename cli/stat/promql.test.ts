@@ -35,6 +35,13 @@ test('--to: the outbound side filtered by dst labels; --from: the caller\'s pods
 
 test('routes: outbound, grouped by authority and route', () => {
   const p = promQueries(q({ kind: 'route', name: 'GET /books', windowSeconds: 60 }));
-  assert.equal(p.requests, 'sum by (namespace, authority, route) (rate(request_total{direction="outbound", namespace="demo", route="GET /books"}[60s]))');
+  assert.equal(p.requests,
+    'sum by (namespace, authority, route) (label_replace(rate(request_total{direction="outbound", namespace="demo", route="GET /books"}[60s]), "route", "[default]", "route", ""))');
   assert.deepEqual(p.row, { namespace: 'namespace', name: 'route', authority: 'authority' });
+});
+
+test('routes: series without a route label (no ServiceProfile) are [default], as the pod proxy path names them, and selected by that name', () => {
+  assert.match(promQueries(q({ kind: 'route' })).responses, /label_replace\(rate\(response_total\{direction="outbound", namespace="demo"\}\[30s\]\), "route", "\[default\]", "route", ""\)/);
+  // A PromQL string holding the regex |\[default\]: the empty route or the literal name.
+  assert.ok(promQueries(q({ kind: 'route', name: '[default]' })).requests.includes(String.raw`route=~"|\\[default\\]"`));
 });

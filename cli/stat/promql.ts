@@ -2,9 +2,11 @@
 // kubernetes-pods scrape job that copies the pod's namespace and name into
 // `namespace` and `pod` labels; the Deployment is derived from the pod name
 // (<deployment>-<replicaset hash>-<suffix>) with label_replace, so no extra
-// relabelling is needed. The series and their sides are those of views.ts.
+// relabelling is needed (docs/prometheus.md has the scrape job). The series
+// and their sides are those of views.ts.
 import type { StatQuery } from './query.ts';
 import { promDuration } from './query.ts';
+import { DEFAULT_ROUTE } from './views.ts';
 
 /** Which label of a query's result gives a row's namespace, name and (routes) authority. */
 export interface RowLabels { namespace: string; name: string; authority?: string }
@@ -27,7 +29,17 @@ function podMatcher(kind: 'deploy' | 'pod', name: string): string {
   return kind === 'pod' ? `pod=${quote(name)}` : `pod=~${quote(`${regexQuote(name)}-[0-9a-z]{5,10}-[0-9a-z]{5}`)}`;
 }
 
-interface Shape { matchers: string[]; groupBy: string[]; deploymentFromPod: boolean; row: RowLabels }
+/** Labels a row needs that the series may lack, filled in with label_replace: the Deployment, the default route. */
+type Fill = 'deployment' | 'route';
+interface Shape { matchers: string[]; groupBy: string[]; fill?: Fill; row: RowLabels }
+
+// Without a ServiceProfile the proxy writes no route label; the pod proxy path calls those series DEFAULT_ROUTE too.
+const routeMatcher = (name: string) => (name === DEFAULT_ROUTE ? `route=~${quote(`|${regexQuote(DEFAULT_ROUTE)}`)}` : `route=${quote(name)}`);
+
+const FILLS: Record<Fill, (expr: string) => string> = {
+  deployment: (expr) => `label_replace(${expr}, "deployment", "$1", "pod", ${quote(DEPLOYMENT_OF_POD)})`,
+  route: (expr) => `label_replace(${expr}, "route", ${quote(DEFAULT_ROUTE)}, "route", "")`,
+};
 
 function shapeOf(q: StatQuery): Shape {
   const m: string[] = [];
@@ -36,22 +48,22 @@ function shapeOf(q: StatQuery): Shape {
     if (q.namespace !== undefined) m.push(`namespace=${quote(q.namespace)}`);
     if (q.from) m.push(podMatcher(q.from.kind, q.from.name));
     if (q.to) m.push(`dst_namespace=${quote(q.to.namespace)}`, `dst_${q.to.kind === 'pod' ? 'pod' : 'deployment'}=${quote(q.to.name)}`);
-    if (q.name !== undefined) m.push(`route=${quote(q.name)}`);
-    return { matchers: m, groupBy: ['namespace', 'authority', 'route'], deploymentFromPod: false, row: { namespace: 'namespace', name: 'route', authority: 'authority' } };
+    if (q.name !== undefined) m.push(routeMatcher(q.name));
+    return { matchers: m, groupBy: ['namespace', 'authority', 'route'], fill: 'route', row: { namespace: 'namespace', name: 'route', authority: 'authority' } };
   }
   const dstName = q.kind === 'pod' ? 'dst_pod' : 'dst_deployment';
   if (q.from) {
     m.push('direction="outbound"', `namespace=${quote(q.from.namespace)}`, podMatcher(q.from.kind, q.from.name));
     if (q.namespace !== undefined) m.push(`dst_namespace=${quote(q.namespace)}`);
     m.push(q.name !== undefined ? `${dstName}=${quote(q.name)}` : `${dstName}!=""`);
-    return { matchers: m, groupBy: ['dst_namespace', dstName], deploymentFromPod: false, row: { namespace: 'dst_namespace', name: dstName } };
+    return { matchers: m, groupBy: ['dst_namespace', dstName], row: { namespace: 'dst_namespace', name: dstName } };
   }
   m.push(q.to ? 'direction="outbound"' : 'direction="inbound"');
   if (q.namespace !== undefined) m.push(`namespace=${quote(q.namespace)}`);
   if (q.name !== undefined) m.push(podMatcher(q.kind, q.name));
   if (q.to) m.push(`dst_namespace=${quote(q.to.namespace)}`, `dst_${q.to.kind === 'pod' ? 'pod' : 'deployment'}=${quote(q.to.name)}`);
   const name = q.kind === 'pod' ? 'pod' : 'deployment';
-  return { matchers: m, groupBy: ['namespace', name], deploymentFromPod: q.kind === 'deploy', row: { namespace: 'namespace', name } };
+  return { matchers: m, groupBy: ['namespace', name], ...(q.kind === 'deploy' ? { fill: 'deployment' as const } : {}), row: { namespace: 'namespace', name } };
 }
 
 export function promQueries(q: StatQuery): PromQueries {
@@ -59,7 +71,7 @@ export function promQueries(q: StatQuery): PromQueries {
   const w = promDuration(q.windowSeconds);
   const rate = (metric: string, extra: string[] = []) => {
     const r = `rate(${metric}{${[...s.matchers, ...extra].join(', ')}}[${w}])`;
-    return s.deploymentFromPod ? `label_replace(${r}, "deployment", "$1", "pod", ${quote(DEPLOYMENT_OF_POD)})` : r;
+    return s.fill ? FILLS[s.fill](r) : r;
   };
   const by = (extra: string[] = []) => `by (${[...s.groupBy, ...extra].join(', ')})`;
   return {
