@@ -40,6 +40,17 @@ export interface OutboundOptions extends DirectionOptions {
   random?: () => number;
 }
 
+/**
+ * How long an endpoint that refused a request unprocessed (its pod's proxy
+ * could not reach the app, or nothing accepted the connection) is skipped by
+ * new picks. A pod whose app has exited stays listed until the EndpointSlice
+ * change reaches this proxy; during a scale-down several can refuse at once,
+ * and without this each request could meet all of them (issue #7).
+ */
+const REFUSING_MS = 2_000;
+/** Re-picks when the balancer offers a refusing endpoint: bounded, the retries catch what is left. */
+const REFUSING_REPICKS = 2;
+
 /** Tells the far side the client spoke HTTP/1.1 (the request still rides the peers' h2 session). */
 const FROM_HTTP1 = { [ORIG_PROTO]: 'HTTP/1.1' } as const;
 
@@ -61,6 +72,23 @@ export function createOutbound(o: OutboundOptions): Proxy {
   const honourOverride = o.routeOverride ?? true;
   // Session keys per endpoint object (discovery's objects live until the next update): no string built per request.
   const sessionKeys = new WeakMap<Endpoint, string>();
+  /** Endpoint address → until when it is skipped (see REFUSING_MS). */
+  const refusing = new Map<string, number>();
+  const isRefusing = (e: Endpoint): boolean => {
+    if (refusing.size === 0) return false;
+    const key = hostPort(e.ip, e.port);
+    const until = refusing.get(key);
+    if (until === undefined) return false;
+    if (Date.now() < until) return true;
+    refusing.delete(key);
+    return false;
+  };
+  const markRefusing = (e: Endpoint): void => {
+    const now = Date.now();
+    // Endpoints that left discovery are never looked up again: sweep so the map stays small.
+    if (refusing.size > 256) for (const [k, until] of refusing) if (until <= now) refusing.delete(k);
+    refusing.set(hostPort(e.ip, e.port), now + REFUSING_MS);
+  };
   const sessionKey = (e: Endpoint, make: () => string): string => {
     let k = sessionKeys.get(e);
     if (k === undefined) sessionKeys.set(e, k = make());
@@ -103,7 +131,14 @@ export function createOutbound(o: OutboundOptions): Proxy {
   function choose(d: Destination, balancer: Balancer<Endpoint> = d.balancer, avoid?: Endpoint): Pick<Endpoint> | ProxyError {
     const u = d.update;
     if (!u?.exists) return new ProxyError('no-endpoint', `discovery knows nothing at ${d.target}`);
-    const pick = balancer.pick(avoid);
+    let pick = balancer.pick(avoid);
+    for (let i = 0; pick && i < REFUSING_REPICKS && isRefusing(pick.endpoint); i++) {
+      const other = balancer.pick(pick.endpoint);
+      if (!other) break;
+      // The skipped pick is settled as the failure it would have been.
+      pick.done({ ok: false });
+      pick = other;
+    }
     return pick ?? new ProxyError('no-ready-endpoint', `${serviceName(u) ?? d.target} has no ready endpoint`);
   }
 
@@ -166,6 +201,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
       chosen.done({ ok: !failed(route, outcome) });
       if (retries.budgetExhausted) o.metrics.retry(d.service ?? d.target, routeLabel ?? DEFAULT_ROUTE, 'budget_exhausted');
       if (!outcome.retried || retries.cause === undefined) return outcome;
+      if (retries.cause === 'not-sent') markRefusing(chosen.endpoint);
       o.metrics.retry(d.service ?? d.target, routeLabel ?? DEFAULT_ROUTE, 'retried');
       const next = choose(d, balancer, chosen.endpoint);
       if (next instanceof ProxyError) return sendProxyError(req, res, next);

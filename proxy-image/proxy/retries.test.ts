@@ -32,9 +32,10 @@ test('bodies: none, small declared ones buffered, unknown or large ones not', ()
   assert.equal(replayableBody({}, true), false);
 });
 
-test('a request the app never saw is retried once on any route; failures only on retryable routes', () => {
+test('a request the app never saw is retried on any route up to MAX_ATTEMPTS; failures only on retryable routes', () => {
   assert.equal(mayRetry('not-sent', 1, false), true);
-  assert.equal(mayRetry('not-sent', 2, false), false);
+  assert.equal(mayRetry('not-sent', 2, false), true, 'several endpoints can refuse at once (a scale-down)');
+  assert.equal(mayRetry('not-sent', MAX_ATTEMPTS, false), false);
   assert.equal(mayRetry('failed', 1, false), false);
   assert.equal(mayRetry('failed', 1, true), true);
   assert.equal(mayRetry('failed', MAX_ATTEMPTS, true), false);
@@ -43,7 +44,7 @@ test('a request the app never saw is retried once on any route; failures only on
   assert.equal(peerNotSent(undefined), false);
 });
 
-test('a request\'s retries: success passes, a peer\'s not-sent 502 is retried once, failures only on a retryable route, the budget is counted', () => {
+test('a request\'s retries: success passes, a peer\'s not-sent 502 is retried up to MAX_ATTEMPTS, failures only on a retryable route, the budget is counted', () => {
   const budget = (allow: boolean) => ({ withdrawals: 0, withdraw() { this.withdrawals++; return allow; } });
   const open = budget(true);
   const plain = new RequestRetries(open, undefined, true);
@@ -54,7 +55,9 @@ test('a request\'s retries: success passes, a peer\'s not-sent 502 is retried on
   assert.equal(plain.cause, 'not-sent');
   plain.next();
   assert.equal(plain.cause, undefined);
-  assert.equal(plain.unsent(), false, 'a second not-sent retry needs a retryable route');
+  assert.equal(plain.unsent(), true, 'a second not-sent retry: still nothing processed');
+  plain.next();
+  assert.equal(plain.unsent(), false, 'never past MAX_ATTEMPTS');
 
   const route = compileRoute({ name: 'GET /x', condition: { method: 'GET' }, responseClasses: [{ condition: { status: { min: 404, max: 404 } }, isFailure: true }], isRetryable: true });
   const retryable = new RequestRetries(budget(true), route, true);

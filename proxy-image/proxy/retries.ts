@@ -87,14 +87,14 @@ export type RetryResult = 'retried' | 'budget_exhausted' | 'attempts_exhausted';
 
 /**
  * Whether another attempt is allowed for this cause. A request the app never
- * saw may always be tried again, once, whatever its method: nothing was
- * processed. Anything else only on a route marked isRetryable (the profile
- * author's word that the route is idempotent), never past MAX_ATTEMPTS.
+ * saw may always be tried again, whatever its method: nothing was processed
+ * (during a scale-down several endpoints can refuse at once, so once is not
+ * enough). Anything else only on a route marked isRetryable (the profile
+ * author's word that the route is idempotent). Never past MAX_ATTEMPTS.
  */
 export function mayRetry(cause: RetryCause, attempt: number, routeRetryable: boolean): boolean {
   if (attempt >= MAX_ATTEMPTS) return false;
-  if (cause === 'not-sent') return routeRetryable || attempt === 1;
-  return routeRetryable;
+  return cause === 'not-sent' || routeRetryable;
 }
 
 /** The peer proxy's own errors that mean its app never saw the request (skein-proxy-error on the response). */
