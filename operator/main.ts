@@ -163,10 +163,22 @@ const policiesSeen = await Promise.all([
 ]);
 if (!policiesSeen[0]) log.warn('the policy CRDs cannot be listed (are crds/ applied?); serving discovery without policy until they can');
 elector.start();
+const firstTls = await servingTls();
 serving.server = createDiscoveryServer({
-  tls: await servingTls(), hub, clusterDomain: config.clusterDomain, metrics, logger: log,
+  tls: firstTls, hub, clusterDomain: config.clusterDomain, metrics, logger: log,
   podServiceAccount: (ns, pod) => serviceAccountOf(cache, ns, pod),
 });
+// Anchor rotation: the kubelet refreshes the mounted bundle, and proxies whose leaves chain to the new
+// anchor must be admitted now, not at this process's next certificate renewal.
+let rootsInUse = firstTls.ca;
+setInterval(() => {
+  void servingTls().then((tls) => {
+    if (tls.ca === rootsInUse || !tls.ca.includes('BEGIN CERTIFICATE')) return;
+    serving.server?.setSecureContext(tlsOptions(tls));
+    rootsInUse = tls.ca;
+    log.info({ certificates: tls.ca.split('BEGIN CERTIFICATE').length - 1 }, 'trust roots changed; new discovery connections are verified against them');
+  }, (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'trust roots unreadable; keeping the current ones'));
+}, 10_000).unref();
 serving.server.listen(config.discoveryPort, '0.0.0.0', () => {
   listening = true;
   log.info({ port: config.discoveryPort, identity: self }, 'discovery serving');
