@@ -7,6 +7,7 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { Http2ServerResponse, constants as h2, type ClientHttp2Session, type ClientHttp2Stream, type Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ProxyError, errorResponse, toProxyError } from './errors.ts';
 import { authorityOf, endToEndHeaders, PROXY_ERROR } from './headers.ts';
@@ -123,7 +124,7 @@ export function relayOverH2(session: ClientHttp2Session, head: RequestHead, req:
     const exchange = new Exchange(req, res, resolve, () => stream.close(h2.NGHTTP2_CANCEL), o);
     if (body) stream.on('continue', () => exchange.continue());
     stream.on('response', (headers) => {
-      if (exchange.head(Number(headers[':status']), headers, stream.endAfterHeaders) && !stream.endAfterHeaders) stream.pipe(res, { end: false });
+      if (exchange.head(Number(headers[':status']), headers, stream.endAfterHeaders) && !stream.endAfterHeaders) forwardBody(stream, res);
     });
     stream.on('trailers', (trailers: IncomingHttpHeaders) => exchange.trailers(trailers));
     stream.on('end', () => exchange.end());
@@ -227,8 +228,7 @@ class PoolHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    const res = this.#res;
-    if (res instanceof Http2ServerResponse ? res.write(chunk) : res.write(chunk)) return;
+    if (writeChunk(this.#res, chunk)) return;
     controller.pause();
     this.#res.once('drain', () => controller.resume());
   }
@@ -347,6 +347,24 @@ function grpcOf(headers: IncomingHttpHeaders): number | undefined {
 function writeHead(res: DownstreamResponse, status: number, headers: OutgoingHttpHeaders): void {
   if (res instanceof Http2ServerResponse) res.writeHead(status, headers);
   else res.writeHead(status, headers);
+}
+
+function writeChunk(res: DownstreamResponse, chunk: Buffer): boolean {
+  return res instanceof Http2ServerResponse ? res.write(chunk) : res.write(chunk);
+}
+
+/**
+ * An upstream body to the client, with backpressure. Not pipe(): for the one
+ * or two chunks of a usual answer, pipe's listeners on both streams (and
+ * their removal) cost more than the writes. The Exchange ends the response
+ * and handles errors and a client that goes away.
+ */
+function forwardBody(from: Readable, to: DownstreamResponse): void {
+  from.on('data', (chunk: Buffer) => {
+    if (writeChunk(to, chunk)) return;
+    from.pause();
+    to.once('drain', () => from.resume());
+  });
 }
 
 function destroyResponse(res: DownstreamResponse): void {
