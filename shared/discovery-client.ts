@@ -5,6 +5,7 @@
 // sessions with the credentials current at that moment (certificates renew),
 // and re-subscribes every target; a silent session (no heartbeat) counts as dead.
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { Message, WATCH_PATH, INBOUND_PATH, HEARTBEAT_MS, type InboundRequest, type InboundUpdate, type Update, type WatchRequest } from './discovery-protocol.ts';
 import type { Logger } from './log.ts';
 
@@ -114,8 +115,18 @@ export class DiscoveryClient {
   #ensureSession(): void {
     if (this.#session || this.#closed || this.#reconnect) return;
     let session: ClientHttp2Session;
+    // The socket is ours so a connect timeout can end it: destroying a session whose
+    // TCP handshake is still pending does not close it until the kernel gives up.
+    let socket: TLSSocket | undefined;
     try {
-      session = connect(this.#o.url, { ...this.#o.credentials(), servername: this.#o.serverName });
+      const tlsOptions = { ...this.#o.credentials(), servername: this.#o.serverName, ALPNProtocols: ['h2'] };
+      session = connect(this.#o.url, {
+        ...tlsOptions,
+        createConnection: (authority: URL) => {
+          socket = tlsConnect({ ...tlsOptions, host: authority.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(authority.port || 443) });
+          return socket;
+        },
+      });
     } catch (err) {
       // Bad credentials (e.g. a key that does not match) fail here, synchronously.
       this.#o.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot open a discovery session; retrying');
@@ -126,6 +137,7 @@ export class DiscoveryClient {
     const connectTimer = setTimeout(() => {
       this.#o.logger?.warn({ url: this.#o.url, timeoutMs: this.#o.connectTimeoutMs }, 'discovery session not established in time; retrying');
       session.destroy();
+      socket?.destroy();
     }, this.#o.connectTimeoutMs);
     session.on('connect', () => {
       clearTimeout(connectTimer);
