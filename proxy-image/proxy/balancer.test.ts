@@ -276,3 +276,15 @@ test('pick(avoid) skips the previous endpoint unless it is the only one', () => 
   const p = single.pick()!;
   assert.equal(single.pick(p.endpoint)?.endpoint.name, 'only');
 });
+
+test('skip: endpoints that just refused are never picked while another is left, and are the fallback when none is', () => {
+  const { balancer: b } = setup(['a', 'b', 'c', 'd']);
+  const refusing = new Set(['a', 'b', 'c']);
+  for (let i = 0; i < 200; i++) {
+    const p = b.pick(undefined, (e) => refusing.has(e.name));
+    assert.equal(p?.endpoint.name, 'd');
+    p?.done({ ok: true });
+  }
+  refusing.add('d');
+  assert.ok(b.pick(undefined, (e) => refusing.has(e.name)), 'all skipped: one is still returned');
+});

@@ -31,9 +31,11 @@ export interface Balancer<E> {
   update(endpoints: readonly E[]): void;
   /**
    * undefined when there is no endpoint. `avoid` (a retry's previous
-   * endpoint) is skipped unless it is the only one left.
+   * endpoint) is skipped unless it is the only one left; so are the
+   * endpoints `skip` names (ones that just refused a request), unless no
+   * other is left.
    */
-  pick(avoid?: E): Pick<E> | undefined;
+  pick(avoid?: E, skip?: (e: E) => boolean): Pick<E> | undefined;
   readonly size: number;
 }
 
@@ -150,14 +152,15 @@ export function p2cPeakEwma<E>(key: (e: E) => string, opts: BalancerOptions<E> =
     };
   }
 
-  /** The slow path: only admitted endpoints, `avoid` last. */
-  function pickAmong(avoid: E | undefined): Pick<E> | undefined {
+  /** The slow path: only admitted endpoints, `avoid` and `skip` last. */
+  function pickAmong(avoid: E | undefined, skip: ((e: E) => boolean) | undefined): Pick<E> | undefined {
     const t = now();
     const usable: Slot<E>[] = [];
     let avoided: Slot<E> | undefined;
     for (const s of slots) {
       if (!admits(s.breaker, t)) continue;
       if (avoid !== undefined && s.endpoint === avoid) avoided = s;
+      else if (skip?.(s.endpoint)) avoided ??= s;
       else usable.push(s);
     }
     if (usable.length === 0) return avoided ? start(avoided) : undefined;
@@ -184,9 +187,9 @@ export function p2cPeakEwma<E>(key: (e: E) => string, opts: BalancerOptions<E> =
       slots = next;
       tripped = countTripped();
     },
-    pick(avoid) {
+    pick(avoid, skip) {
       if (slots.length === 0) return undefined;
-      if (tripped > 0 || avoid !== undefined) return pickAmong(avoid);
+      if (tripped > 0 || avoid !== undefined || skip !== undefined) return pickAmong(avoid, skip);
       if (slots.length === 1) return start(slots[0] as Slot<E>);
       const [i, j] = twoDistinct(slots.length, random);
       const a = slots[i] as Slot<E>;

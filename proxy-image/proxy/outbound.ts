@@ -48,8 +48,6 @@ export interface OutboundOptions extends DirectionOptions {
  * and without this each request could meet all of them (issue #7).
  */
 const REFUSING_MS = 2_000;
-/** Re-picks when the balancer offers a refusing endpoint: bounded, the retries catch what is left. */
-const REFUSING_REPICKS = 2;
 
 /** Tells the far side the client spoke HTTP/1.1 (the request still rides the peers' h2 session). */
 const FROM_HTTP1 = { [ORIG_PROTO]: 'HTTP/1.1' } as const;
@@ -131,14 +129,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
   function choose(d: Destination, balancer: Balancer<Endpoint> = d.balancer, avoid?: Endpoint): Pick<Endpoint> | ProxyError {
     const u = d.update;
     if (!u?.exists) return new ProxyError('no-endpoint', `discovery knows nothing at ${d.target}`);
-    let pick = balancer.pick(avoid);
-    for (let i = 0; pick && i < REFUSING_REPICKS && isRefusing(pick.endpoint); i++) {
-      const other = balancer.pick(pick.endpoint);
-      if (!other) break;
-      // The skipped pick is settled as the failure it would have been.
-      pick.done({ ok: false });
-      pick = other;
-    }
+    const pick = balancer.pick(avoid, refusing.size > 0 ? isRefusing : undefined);
     return pick ?? new ProxyError('no-ready-endpoint', `${serviceName(u) ?? d.target} has no ready endpoint`);
   }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_ATTEMPTS, RequestRetries, RetryBudget, mayRetry, peerNotSent, replayableBody } from './retries.ts';
+import { MAX_ATTEMPTS, MAX_UNSENT_ATTEMPTS, RequestRetries, RetryBudget, mayRetry, peerNotSent, replayableBody } from './retries.ts';
 import { compileRoute } from './routes.ts';
 
 test('the budget allows minRetriesPerSecond × ttl plus retryRatio of the requests, over the ttl window', () => {
@@ -32,10 +32,10 @@ test('bodies: none, small declared ones buffered, unknown or large ones not', ()
   assert.equal(replayableBody({}, true), false);
 });
 
-test('a request the app never saw is retried on any route up to MAX_ATTEMPTS; failures only on retryable routes', () => {
+test('a request the app never saw is retried on any route up to MAX_UNSENT_ATTEMPTS; failures only on retryable routes', () => {
   assert.equal(mayRetry('not-sent', 1, false), true);
-  assert.equal(mayRetry('not-sent', 2, false), true, 'several endpoints can refuse at once (a scale-down)');
-  assert.equal(mayRetry('not-sent', MAX_ATTEMPTS, false), false);
+  assert.equal(mayRetry('not-sent', MAX_ATTEMPTS, false), true, 'several endpoints can refuse at once (a scale-down)');
+  assert.equal(mayRetry('not-sent', MAX_UNSENT_ATTEMPTS, false), false);
   assert.equal(mayRetry('failed', 1, false), false);
   assert.equal(mayRetry('failed', 1, true), true);
   assert.equal(mayRetry('failed', MAX_ATTEMPTS, true), false);
@@ -44,7 +44,7 @@ test('a request the app never saw is retried on any route up to MAX_ATTEMPTS; fa
   assert.equal(peerNotSent(undefined), false);
 });
 
-test('a request\'s retries: success passes, a peer\'s not-sent 502 is retried up to MAX_ATTEMPTS, failures only on a retryable route, the budget is counted', () => {
+test('a request\'s retries: success passes, a peer\'s not-sent 502 is retried up to MAX_UNSENT_ATTEMPTS, failures only on a retryable route, the budget is counted', () => {
   const budget = (allow: boolean) => ({ withdrawals: 0, withdraw() { this.withdrawals++; return allow; } });
   const open = budget(true);
   const plain = new RequestRetries(open, undefined, true);
@@ -55,9 +55,11 @@ test('a request\'s retries: success passes, a peer\'s not-sent 502 is retried up
   assert.equal(plain.cause, 'not-sent');
   plain.next();
   assert.equal(plain.cause, undefined);
-  assert.equal(plain.unsent(), true, 'a second not-sent retry: still nothing processed');
-  plain.next();
-  assert.equal(plain.unsent(), false, 'never past MAX_ATTEMPTS');
+  for (let attempt = 2; attempt < MAX_UNSENT_ATTEMPTS; attempt++) {
+    assert.equal(plain.unsent(), true, `not-sent retry at attempt ${attempt}: still nothing processed`);
+    plain.next();
+  }
+  assert.equal(plain.unsent(), false, 'never past MAX_UNSENT_ATTEMPTS');
 
   const route = compileRoute({ name: 'GET /x', condition: { method: 'GET' }, responseClasses: [{ condition: { status: { min: 404, max: 404 } }, isFailure: true }], isRetryable: true });
   const retryable = new RequestRetries(budget(true), route, true);

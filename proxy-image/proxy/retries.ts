@@ -86,15 +86,22 @@ export type RetryCause =
 export type RetryResult = 'retried' | 'budget_exhausted' | 'attempts_exhausted';
 
 /**
+ * Attempts for a request no app processed. A scale-down can leave several
+ * listed endpoints whose apps have exited; each refusal makes the caller skip
+ * that endpoint (outbound.ts), so one more attempt per dying endpoint is
+ * what it takes, and costs no app any work.
+ */
+export const MAX_UNSENT_ATTEMPTS = 5;
+
+/**
  * Whether another attempt is allowed for this cause. A request the app never
- * saw may always be tried again, whatever its method: nothing was processed
- * (during a scale-down several endpoints can refuse at once, so once is not
- * enough). Anything else only on a route marked isRetryable (the profile
- * author's word that the route is idempotent). Never past MAX_ATTEMPTS.
+ * saw may be tried again whatever its method, up to MAX_UNSENT_ATTEMPTS:
+ * nothing was processed. Anything else only on a route marked isRetryable
+ * (the profile author's word that the route is idempotent), up to MAX_ATTEMPTS.
  */
 export function mayRetry(cause: RetryCause, attempt: number, routeRetryable: boolean): boolean {
-  if (attempt >= MAX_ATTEMPTS) return false;
-  return cause === 'not-sent' || routeRetryable;
+  if (cause === 'not-sent') return attempt < MAX_UNSENT_ATTEMPTS;
+  return attempt < MAX_ATTEMPTS && routeRetryable;
 }
 
 /** The peer proxy's own errors that mean its app never saw the request (skein-proxy-error on the response). */
