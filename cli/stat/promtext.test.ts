@@ -26,3 +26,9 @@ test('a malformed line names its line number', () => {
   assert.throws(() => parseMetrics('ok 1\nbad{a=1} 2'), /metrics line 2/);
   assert.throws(() => parseMetrics('x{a="1"} notanumber'), /metrics line 1: bad value/);
 });
+
+test('NaN and Inf in any case, as Prometheus reads them (prom-client writes "Nan" for an empty event-loop histogram)', () => {
+  const values = parseMetrics('a Nan\nb NaN\nc nan\nd +Inf\ne -inf\nf Inf').map((s) => s.value);
+  assert.deepEqual(values, [NaN, NaN, NaN, Infinity, -Infinity, Infinity]);
+  assert.throws(() => parseMetrics('x{a="1"}'), /metrics line 1: bad value ""/);
+});

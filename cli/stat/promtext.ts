@@ -32,10 +32,16 @@ function readLabels(line: string, start: number): { labels: Record<string, strin
   return { labels, end: i + 1 };
 }
 
+// Prometheus reads values with Go's ParseFloat, which takes NaN and Inf in any case (prom-client writes
+// "Nan" for an empty event-loop histogram); Number() takes neither, so they are named here.
+const SPECIAL: Record<string, number> = { nan: NaN, inf: Infinity, '+inf': Infinity, '-inf': -Infinity, infinity: Infinity, '+infinity': Infinity, '-infinity': -Infinity };
+
 function parseValue(text: string): number {
-  if (text === '+Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
-  return Number(text);
+  const special = SPECIAL[text.toLowerCase()];
+  if (special !== undefined) return special;
+  const value = text === '' ? NaN : Number(text);
+  if (Number.isNaN(value)) throw new Error(`bad value "${text}"`);
+  return value;
 }
 
 /** Every sample in a scrape; a malformed line throws with its line number (a proxy that serves one is a bug worth seeing). */
@@ -60,7 +66,6 @@ export function parseMetrics(text: string): Sample[] {
         rest = line.slice(space);
       }
       const value = parseValue(rest.trim().split(/\s+/)[0] ?? '');
-      if (Number.isNaN(value) && !/NaN/.test(rest)) throw new Error(`bad value "${rest.trim()}"`);
       samples.push({ name, labels, value });
     } catch (err) {
       throw new Error(`metrics line ${n + 1}: ${(err as Error).message}: ${line}`, { cause: err });
