@@ -66,7 +66,7 @@ test('the webhook from manifests/base injects annotated namespaces, explains eve
   const webPod = await eventually('the web pod', async () => (await core.listNamespacedPod({ namespace: meshed, labelSelector: 'app=web' })).items[0]);
   assert.deepEqual(names(webPod).init, ['skein-init', 'skein-proxy']);
   const proxy = webPod.spec?.initContainers?.find((c) => c.name === 'skein-proxy');
-  assert.equal(proxy?.resources?.limits?.memory, '128Mi', 'the default replaced the bad value');
+  assert.equal(proxy?.resources?.limits?.memory, '256Mi', 'the default replaced the bad value');
   assert.equal(proxy?.securityContext?.runAsUser, 2102);
   const event = await eventually('an Event on the Deployment', async () => {
     const events = await core.listNamespacedEvent({ namespace: meshed, fieldSelector: 'involvedObject.kind=Deployment,involvedObject.name=web' });
@@ -192,7 +192,7 @@ test('hostile values on config.skein.dev annotations: injected with the value no
     ['unicode', { 'config.skein.dev/proxy-cpu-request': '１００m', 'config.skein.dev/proxy-log-level': 'dеbug', 'example.com/note': 'ünïcödé 🦀' },
       (pod) => { assert.equal(proxyOf(pod)?.resources?.requests?.cpu, '20m'); assert.equal(env(pod, 'SKEIN_LOG_LEVEL'), 'info'); }],
     ['json-pointer', { 'config.skein.dev/skip-outbound-ports': '~1/~0', 'config.skein.dev/proxy-memory-limit': '/~', 'example.com/pointer': '/~1' },
-      (pod) => { assert.equal(env(pod, 'SKEIN_SKIP_OUTBOUND_PORTS') ?? '', ''); assert.equal(proxyOf(pod)?.resources?.limits?.memory, '128Mi'); }],
+      (pod) => { assert.equal(env(pod, 'SKEIN_SKIP_OUTBOUND_PORTS') ?? '', ''); assert.equal(proxyOf(pod)?.resources?.limits?.memory, '256Mi'); }],
     ['too-many-ranges', { 'config.skein.dev/opaque-ports': Array.from({ length: 200 }, (_, i) => String(2 * i + 1)).join(',') },
       (pod) => assert.match(env(pod, 'SKEIN_OPAQUE_PORTS') ?? '', /^25,587,3306/, 'the default opaque ports')],
   ];
