@@ -74,3 +74,4 @@ bench: deps binaries
 	$(CLUSTER) run -- node bench/pod-startup.ts
 	$(CLUSTER) run -- node bench/inject.ts
 	$(CLUSTER) run -- node bench/identity.ts
+	$(CLUSTER) run -- node bench/soak.ts --minutes $${SOAK_MINUTES:-3}
