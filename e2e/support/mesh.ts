@@ -60,7 +60,11 @@ export async function lastReport<T>(ns: string, pod: string): Promise<T | undefi
   return last ? JSON.parse(last) as T : undefined;
 }
 
-export interface LoadReport { sent: number; ok: number; failed: Record<string, number>; byPod: Record<string, number> }
+export interface LoadReport {
+  sent: number; ok: number; failed: Record<string, number>; byPod: Record<string, number>;
+  /** The last few failures in detail (cause, status, proxy error, answering pod): why they failed. */
+  failures?: unknown[];
+}
 
 export async function meshedNamespace(t: TestContext): Promise<string> {
   const ns = await testNamespace(t, 'mesh');
