@@ -84,6 +84,8 @@ test('routes: outbound series by route label, [default] without one', () => {
     `request_total{direction="outbound",authority="web:80"} ${n}`,
     `response_total{direction="outbound",authority="web:80",classification="failure",status_code="500"} ${n}`,
     `request_total{direction="inbound",authority="web:80"} ${n * 100}`,
+    // TCP-only series (the connection's authority is the target address) make no row: stat's rows are HTTP's, as in PromQL.
+    `tcp_open_total{direction="outbound",authority="10.0.0.5:8080"} ${n}`,
   ].join('\n'));
   const rows = aggregate([{ pod: clientPod, before: scrape(1), after: scrape(2) }], 1, viewOf(query({ kind: 'route' })));
   assert.deepEqual(rows.map((r) => [r.name, r.authority, r.requests, r.successRate]), [['[default]', 'web:80', 1, 0], ['GET /books', 'web:80', 3, 1]]);

@@ -50,6 +50,8 @@ export function deltas(before: readonly Sample[], after: readonly Sample[]): Sam
   return after.map((s) => ({ ...s, value: counterDelta(earlier.get(seriesId(s)), s.value) }));
 }
 
+const HTTP_SERIES = new Set(['request_total', 'response_total', 'response_latency_ms_bucket']);
+
 interface Sums { key: RowKey; requests: number; success: number; failure: number; buckets: Map<number, number> }
 
 const rowId = (k: RowKey) => `${k.namespace}/${k.name}/${k.authority ?? ''}`;
@@ -64,7 +66,8 @@ export function aggregate(scrapes: readonly PodScrape[], windowSeconds: number, 
   };
   for (const scrape of scrapes) {
     for (const d of deltas(scrape.before, scrape.after)) {
-      if (d.labels.direction !== view.direction) continue;
+      // Only the HTTP series the numbers come from make a row (as PromQL asks for no others): a TCP-only authority is no route.
+      if (d.labels.direction !== view.direction || !HTTP_SERIES.has(d.name)) continue;
       const key = view.rowOf(scrape.pod, d.labels);
       if (!key) continue;
       const s = at(key);
