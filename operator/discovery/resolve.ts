@@ -7,7 +7,7 @@ import type { V1EndpointSlice, V1ObjectReference, V1Pod, V1Service, V1ServicePor
 import type { Endpoint, Update } from '../../shared/discovery-protocol.ts';
 import { identityName } from '../../shared/identity.ts';
 import { parsePortRanges, type PortRange } from '../../shared/port-ranges.ts';
-import { CONFIG_PREFIX, PROXY_CONTAINER, STATUS_ANNOTATION } from '../../webhook/inject/names.ts';
+import { CONFIG_PREFIX, PROXY_CONTAINER, STATUS_ANNOTATION } from '../../shared/mesh-names.ts';
 import type { ClusterView } from './cache.ts';
 import type { Target } from './target.ts';
 

@@ -3,12 +3,12 @@
 // the cluster's), the authorizations of every Accepted AuthorizationPolicy
 // that targets one of its ports, the kubelet's HTTP probes (always let in,
 // so `deny` never kills a pod) and the cluster networks.
-import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { Authorization, DefaultInboundPolicy, InboundUpdate } from '../../shared/discovery-protocol.ts';
 import { identityName, IDENTITY_NAMESPACE } from '../../shared/identity.ts';
 import { DEFAULT_INBOUND_POLICIES, DEFAULT_INBOUND_POLICY_ANNOTATION, parseAuthorizationPolicySpec, type AuthorizationPolicySpecValue } from '../../crds/schema/authorizationpolicy.ts';
 import type { Parsed } from '../../crds/schema/problems.ts';
-import { PROXY_CONTAINER } from '../../webhook/inject/names.ts';
+import { httpProbes, podPort } from '../../shared/pod-probes.ts';
 import type { ClusterView } from '../discovery/cache.ts';
 import type { PolicyObject } from './objects.ts';
 
@@ -57,18 +57,6 @@ export function selectorMatches(selector: LabelSelector, labels: Record<string, 
   });
 }
 
-const appContainers = (pod: V1Pod): V1Container[] => (pod.spec?.containers ?? []).filter((c) => c.name !== PROXY_CONTAINER);
-
-/** A container port of the pod, by number (kept as is) or by name. */
-export function podPort(pod: V1Pod, port: number | string): number | undefined {
-  if (typeof port === 'number') return port;
-  for (const c of [...appContainers(pod), ...(pod.spec?.initContainers ?? [])]) {
-    const found = c.ports?.find((p) => p.name === port);
-    if (found) return found.containerPort;
-  }
-  return undefined;
-}
-
 /** The pod port an AuthorizationPolicy protects on this pod, or undefined when it does not target it. */
 export function targetedPort(view: ClusterView, pod: V1Pod, spec: AuthorizationPolicySpecValue): number | undefined {
   const labels = pod.metadata?.labels ?? {};
@@ -100,23 +88,6 @@ export function authorizationOf(policy: string, namespace: string, allow: Author
     policy, identities: [...identities].sort(), identitySuffixes: [...suffixes].sort(), anyMeshed,
     unauthenticatedNetworks: [...(allow.unauthenticated?.networks ?? [])],
   };
-}
-
-/** The pod's HTTP GET probes, port resolved: the kubelet calls them without mesh identity. */
-export function httpProbes(pod: V1Pod): { port: number; path: string }[] {
-  const seen = new Map<string, { port: number; path: string }>();
-  for (const c of appContainers(pod)) {
-    for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe] as (V1Probe | undefined)[]) {
-      const get = probe?.httpGet;
-      if (!get) continue;
-      const raw = get.port;
-      const port = typeof raw === 'number' ? raw : /^\d+$/.test(raw) ? Number(raw) : podPort(pod, raw);
-      if (port === undefined) continue;
-      const path = get.path ?? '/';
-      seen.set(`${port} ${path}`, { port, path });
-    }
-  }
-  return [...seen.values()].sort((a, b) => a.port - b.port || a.path.localeCompare(b.path));
 }
 
 export function defaultPolicyOf(view: ClusterView, pod: V1Pod, cfg: InboundConfig): DefaultInboundPolicy {

@@ -2,7 +2,7 @@
 // native) sidecar. The kubelet starts the app container only after postStart
 // returns, so the app never sends a request before the proxy can carry it.
 import { parseDuration } from './config.ts';
-import { PORTS } from '../../webhook/inject/names.ts';
+import { PORTS } from '../../shared/mesh-names.ts';
 
 export const DEFAULT_AWAIT_TIMEOUT_MS = 120_000;
 const POLL_INTERVAL_MS = 250;

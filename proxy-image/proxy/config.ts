@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { formatPortRanges, parsePortRanges, type PortRange } from '../../shared/port-ranges.ts';
 import { DEFAULTS } from '../../webhook/inject/config.ts';
 import type { ProbeTarget } from './authz.ts';
-import { CONTROL_PLANE_NAMESPACE, PORTS, TOKEN_MOUNT, TRUST_ROOTS_MOUNT } from '../../webhook/inject/names.ts';
+import { CONTROL_PLANE_NAMESPACE, PORTS, TOKEN_MOUNT, TRUST_ROOTS_MOUNT } from '../../shared/mesh-names.ts';
 
 export type { PortRange };
 

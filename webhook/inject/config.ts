@@ -3,7 +3,7 @@
 // reported with what to write instead, and the default is used: a typo never
 // breaks a pod or the webhook.
 import { z } from 'zod';
-import { CONFIG_PREFIX } from './names.ts';
+import { CONFIG_PREFIX } from '../../shared/mesh-names.ts';
 import { parsePortRanges, type PortRange } from '../../shared/port-ranges.ts';
 
 // Kept here too: the injector's modules import port ranges from their config.

@@ -7,7 +7,7 @@ import { initContainer, proxyContainer, volumes, DEFAULT_MESH, type MeshSettings
 import { addToList, addToMap, type AddOp } from './patch.ts';
 import {
   STATUS_ANNOTATION, REASON_ANNOTATION, CREATED_BY_ANNOTATION, MESHED_LABEL, WORKLOAD_NS_LABEL, CONTROL_PLANE_NAMESPACE,
-} from './names.ts';
+} from '../../shared/mesh-names.ts';
 
 export interface InjectOptions {
   mesh?: MeshSettings;

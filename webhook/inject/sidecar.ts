@@ -1,12 +1,12 @@
 // The containers and volumes the injector adds, as pure functions of the pod
 // and its resolved configuration.
 import type { V1Pod, V1Container, V1Volume, V1EnvVar, V1Probe, V1ResourceRequirements } from '@kubernetes/client-node';
-import { httpProbes } from '../../operator/policy/inbound.ts';
+import { httpProbes } from '../../shared/pod-probes.ts';
 import { formatPortRanges, type ProxyConfig } from './config.ts';
 import {
   CONTROL_PLANE_NAMESPACE, INIT_CONTAINER, PROXY_CONTAINER, PROXY_UID, PORTS,
   TOKEN_VOLUME, TOKEN_MOUNT, TRUST_ROOTS_VOLUME, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_MOUNT, identityAudience,
-} from './names.ts';
+} from '../../shared/mesh-names.ts';
 
 export interface MeshSettings {
   trustDomain: string;
