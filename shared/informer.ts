@@ -92,7 +92,10 @@ export class Informer<T extends KubernetesObject> {
   }
 
   #backoff(): number {
-    const max = this.#opts.maxBackoffMs ?? 30_000;
+    // Capped low on purpose: only a few control-plane replicas run informers, so
+    // retrying a dead API server every few seconds costs it nothing, while a 30 s
+    // cap (client-go's) left discovery up to 45 s behind after a restart.
+    const max = this.#opts.maxBackoffMs ?? 5_000;
     const base = Math.min(max, 200 * 2 ** Math.min(this.#failures, 10));
     this.#failures++;
     return base / 2 + Math.random() * (base / 2);
