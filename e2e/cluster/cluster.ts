@@ -118,8 +118,8 @@ export async function up(opts: { controlPlaneOnly?: boolean } = {}): Promise<str
   // A real control plane's clients reach a restarted API server through a load
   // balancer that waits for /readyz. Ours connect straight to the port, meet it
   // while its RBAC cache is still cold, get 403s and back off for over a minute
-  // (measured: a scale took 80 s to act on). Restarting them once it is ready
-  // is what the load balancer would have given them.
+  // (measured: a scale took 80 s to act on, a new Service 60 s to be routed).
+  // Restarting them once it is ready is what the load balancer gives them.
   if (apiserverRestarted) {
     for (const name of API_CLIENTS) {
       const pid = runningPid(dir, name);
@@ -128,6 +128,9 @@ export async function up(opts: { controlPlaneOnly?: boolean } = {}): Promise<str
       await stopAll([pid], 10_000);
       await startComponent(name, layout);
     }
+    // kube-proxy is the local node's child; it keeps its iptables rules across the restart.
+    const node = runningPid(dir, 'local-node');
+    if (node !== undefined) { say('asking local-node to restart kube-proxy'); process.kill(node, 'SIGHUP'); }
   }
   await waitUsable(layout);
   say(started === 0 ? 'already up' : `up in ${((Date.now() - t0) / 1000).toFixed(1)}s`);

@@ -122,7 +122,16 @@ async function run(dir: string): Promise<void> {
   await cleanup(layout);
   await setupHost();
   const relay = await relayApiServer(layout.ports.apiserver);
-  const kubeProxy = startKubeProxy(layout);
+  let kubeProxy = startKubeProxy(layout);
+  // SIGHUP restarts kube-proxy: cluster.ts sends it after restarting kube-apiserver, whose
+  // cold RBAC cache made kube-proxy's watches fail and back off for a minute.
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    log('SIGHUP: restarting kube-proxy');
+    const old = kubeProxy;
+    old.once('exit', () => { if (!stopping) kubeProxy = startKubeProxy(layout); });
+    old.kill('SIGTERM');
+  });
   const dns = await startClusterDns(layout);
   const pki = (f: string) => readFileSync(join(p.pki, f), 'utf8');
   const agents = NODES.map((n) => new NodeAgent({
