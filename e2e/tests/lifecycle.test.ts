@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { processesMentioning, isListening } from '../cluster/procs.ts';
@@ -14,7 +14,8 @@ const run = promisify(execFile);
 const CLUSTER = resolve(import.meta.dirname, '../cluster/cluster.ts');
 
 test('up twice gives one cluster; down leaves no process, port or state', async () => {
-  const dir = join(mkdtempSync(join(tmpdir(), 'skein-lifecycle-')), 'cluster');
+  const parent = mkdtempSync(join(tmpdir(), 'skein-lifecycle-'));
+  const dir = join(parent, 'cluster');
   const env = { ...process.env, SKEIN_CLUSTER_DIR: dir };
   // Control plane only: one local node per host, and the shared cluster has it.
   const cluster = (verb: string) => run(process.execPath, [CLUSTER, ...(verb === 'up' ? ['up', '--control-plane-only'] : [verb])], { env, timeout: 240_000 });
@@ -44,5 +45,7 @@ test('up twice gives one cluster; down leaves no process, port or state', async 
     await assert.rejects(cluster('status'), (err: { code?: number }) => err.code === 3, 'status reports a stopped cluster');
   } finally {
     await cluster('down').catch(() => undefined);
+    // down keeps the last run's logs beside the cluster directory; this one was ours alone.
+    if (processesMentioning(dir).length === 0) rmSync(parent, { recursive: true, force: true });
   }
 });
