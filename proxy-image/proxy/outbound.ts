@@ -81,11 +81,24 @@ export function createOutbound(o: OutboundOptions): Proxy {
     refusing.delete(key);
     return false;
   };
+  /** The latest expiry in `refusing` (every entry lasts REFUSING_MS, so the newest one's). */
+  let refusingUntil = 0;
   const markRefusing = (e: Endpoint): void => {
     const now = Date.now();
     // Endpoints that left discovery are never looked up again: sweep so the map stays small.
     if (refusing.size > 256) for (const [k, until] of refusing) if (until <= now) refusing.delete(k);
     refusing.set(hostPort(e.ip, e.port), now + REFUSING_MS);
+    refusingUntil = now + REFUSING_MS;
+  };
+  /**
+   * The skip predicate for picks, only while some entry can still be live: an
+   * entry of an endpoint that left discovery would otherwise keep every pick
+   * on the balancer's slow path (and a string built per endpoint) for good.
+   */
+  const refusingNow = (): ((e: Endpoint) => boolean) | undefined => {
+    if (refusing.size === 0) return undefined;
+    if (Date.now() >= refusingUntil) { refusing.clear(); return undefined; }
+    return isRefusing;
   };
   const sessionKey = (e: Endpoint, make: () => string): string => {
     let k = sessionKeys.get(e);
@@ -129,7 +142,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
   function choose(d: Destination, balancer: Balancer<Endpoint> = d.balancer, avoid?: Endpoint): Pick<Endpoint> | ProxyError {
     const u = d.update;
     if (!u?.exists) return new ProxyError('no-endpoint', `discovery knows nothing at ${d.target}`);
-    const pick = balancer.pick(avoid, refusing.size > 0 ? isRefusing : undefined);
+    const pick = balancer.pick(avoid, refusingNow());
     return pick ?? new ProxyError('no-ready-endpoint', `${serviceName(u) ?? d.target} has no ready endpoint`);
   }
 
