@@ -56,6 +56,8 @@ function parseCsr(der: Buffer): ParsedCsr {
   const spki = expectTag(spkiT, 0x30, 'subjectPublicKeyInfo');
   const alg = children(der, expectTag(algT, 0x30, 'signatureAlgorithm'))[0];
   const sig = expectTag(sigT, 0x03, 'signature');
+  // A signature is whole bytes: a non-zero unused-bits count is a mangled request, not a variant of the signed one.
+  if (sig.contentStart >= sig.end || der[sig.contentStart] !== 0) throw new DerError('the signature BIT STRING must have 0 unused bits');
   const commonNames: string[] = [];
   for (const rdn of children(der, subject)) {
     for (const atv of children(der, rdn)) {
