@@ -39,10 +39,10 @@ if (role === 'outbound') {
   const update: Update = { type: 'update', exists: true, opaque: false, endpoints: [{ ip: '127.0.0.1', port: target, identity, protocolHint: 'http', labels: {} }] };
   const destinations = new Destinations({
     discovery: { watch: (_t, onUpdate) => { queueMicrotask(() => onUpdate(update)); return () => undefined; } },
-    balancer: () => p2cPeakEwma((e) => `${e.ip}:${e.port}`), firstUpdateTimeoutMs: 1_000, idleMs: 600_000,
+    balancer: () => p2cPeakEwma((e) => `${e.ip}:${e.port}`), idleMs: 600_000,
   });
   // The app "dialled" a service address; discovery maps it to the inbound hop.
-  proxy = createOutbound({ ...common, destinations, connectTimeoutMs: 1_000, firstUpdateTimeoutMs: 1_000, originalDestination: () => ({ ip: '198.19.0.10', port: 80, family: 4 }) });
+  proxy = createOutbound({ ...common, destinations, connectTimeoutMs: 1_000, firstUpdateWaitMs: () => 1_000, originalDestination: () => ({ ip: '198.19.0.10', port: 80, family: 4 }) });
 } else if (role === 'inbound') {
   proxy = createInbound({ ...common, connectTimeoutMs: 300, originalDestination: () => ({ ip: '127.0.0.1', port: target, family: 4 }) });
 } else {

@@ -149,11 +149,11 @@ export async function startMesh(limits: HttpLimits = DEFAULT_HTTP_LIMITS): Promi
   const meshTls = new MeshTls(trustPem);
   meshTls.update(await workloadCert(ca, { identity: CLIENT_ID }));
   const outboundMetrics = new Registry();
-  const destinations = new Destinations({ discovery, balancer: () => p2cPeakEwma((e) => `${e.ip}:${e.port}`, { decayMs: 20 }), firstUpdateTimeoutMs: 1_000, idleMs: 60_000 });
+  const destinations = new Destinations({ discovery, balancer: () => p2cPeakEwma((e) => `${e.ip}:${e.port}`, { decayMs: 20 }), idleMs: 60_000 });
   const outbound = createOutbound({
     tls: meshTls, destinations, metrics: new ProxyMetrics(outboundMetrics), log,
     originalDestination: (s) => ({ ...dialled(s.remoteAddress ?? ''), family: 4 }),
-    isOpaquePort: () => false, detectTimeoutMs: 1_000, firstUpdateTimeoutMs: 1_000, connectTimeoutMs: 1_000, limits,
+    isOpaquePort: () => false, detectTimeoutMs: 1_000, firstUpdateWaitMs: () => 1_000, connectTimeoutMs: 1_000, limits,
   });
   const outboundPort = await listen(net.createServer({ allowHalfOpen: true }, (s) => outbound.accept(s)), closers);
   closers.push(() => { outbound.close(); destinations.close(); });

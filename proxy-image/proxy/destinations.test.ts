@@ -21,7 +21,7 @@ const update = (ports: number[]): Update => ({ type: 'update', exists: true, opa
 
 test('one watch per destination, shared by its connections; the latest Update feeds the balancer', async () => {
   const d = fakeDiscovery();
-  const ds = new Destinations({ discovery: d, balancer: () => p2cPeakEwma((e) => String(e.port)), firstUpdateTimeoutMs: 1_000, idleMs: 60_000 });
+  const ds = new Destinations({ discovery: d, balancer: () => p2cPeakEwma((e) => String(e.port)), idleMs: 60_000 });
   try {
     const a = ds.acquire('10.96.0.1:80');
     const b = ds.acquire('10.96.0.1:80');
@@ -39,7 +39,7 @@ test('one watch per destination, shared by its connections; the latest Update fe
 });
 
 test('no answer within the bound: the caller learns it (and passes the connection through)', async () => {
-  const ds = new Destinations({ discovery: fakeDiscovery(), balancer: () => p2cPeakEwma((e) => String(e.port)), firstUpdateTimeoutMs: 10, idleMs: 60_000 });
+  const ds = new Destinations({ discovery: fakeDiscovery(), balancer: () => p2cPeakEwma((e) => String(e.port)), idleMs: 60_000 });
   try {
     assert.equal(await ds.acquire('10.96.0.9:80').destination.answered(10), false);
   } finally {
@@ -49,7 +49,7 @@ test('no answer within the bound: the caller learns it (and passes the connectio
 
 test('a destination stops its watch only once no connection used it for idleMs', () => {
   const d = fakeDiscovery();
-  const ds = new Destinations({ discovery: d, balancer: () => p2cPeakEwma((e) => String(e.port)), firstUpdateTimeoutMs: 10, idleMs: 1_000 });
+  const ds = new Destinations({ discovery: d, balancer: () => p2cPeakEwma((e) => String(e.port)), idleMs: 1_000 });
   try {
     const a = ds.acquire('10.96.0.1:80');
     ds.sweep(Date.now() + 10_000);

@@ -21,8 +21,6 @@ export type BalancerFactory = (service: string) => Balancer<Endpoint>;
 export interface DestinationsOptions {
   discovery: Discovery;
   balancer: BalancerFactory;
-  /** How long a new destination waits for its first Update before it is passed through as unknown. */
-  firstUpdateTimeoutMs: number;
   /** A destination with no connection for this long stops its watch. */
   idleMs: number;
 }

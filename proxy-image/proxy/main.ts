@@ -24,8 +24,15 @@ import type { Endpoint } from '../../shared/discovery-protocol.ts';
 
 /** Linkerd's detection timeout (linkerd-facts §8.6): after it a silent client is opaque TCP. */
 const DETECT_TIMEOUT_MS = 10_000;
-/** How long a new destination waits for discovery before it is passed through untouched. */
-const FIRST_UPDATE_TIMEOUT_MS = 1_000;
+/**
+ * How long a new destination waits for discovery before its connection is
+ * passed through untouched: briefly while discovery is away (the app must not
+ * hang on a dead control plane), longer while it is connected, where a late
+ * answer only means a busy controller and passing through would leave a
+ * keep-alive connection un-meshed, outside every split and policy, for good.
+ */
+const FIRST_UPDATE_WAIT_DISCONNECTED_MS = 1_000;
+const FIRST_UPDATE_WAIT_CONNECTED_MS = 10_000;
 /** Linkerd's connect timeouts: 1 s to another pod, less to the app on loopback. */
 const OUTBOUND_CONNECT_TIMEOUT_MS = 1_000;
 const INBOUND_CONNECT_TIMEOUT_MS = 300;
@@ -129,10 +136,11 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
   const newBalancer = (service: string) => p2cPeakEwma<Endpoint>(endpointKey, { onEject: (e) => metrics.ejected(service, endpointKey(e)) });
   // The environment's default (and the app's probes) until discovery sends this pod's policy; kept as it was while discovery is away.
   let inboundPolicy: InboundPolicy = defaultOnly(config.defaultInboundPolicy, config.probes);
-  const destinations = new Destinations({ discovery: lazyDiscovery, balancer: newBalancer, firstUpdateTimeoutMs: FIRST_UPDATE_TIMEOUT_MS, idleMs: DESTINATION_IDLE_MS });
+  const destinations = new Destinations({ discovery: lazyDiscovery, balancer: newBalancer, idleMs: DESTINATION_IDLE_MS });
   const common = { tls: meshTls, metrics, originalDestination: redirectedDestination, detectTimeoutMs: DETECT_TIMEOUT_MS, limits: config.limits };
   const outbound = createOutbound({
-    ...common, log: log.child({ direction: 'outbound' }), destinations, connectTimeoutMs: OUTBOUND_CONNECT_TIMEOUT_MS, firstUpdateTimeoutMs: FIRST_UPDATE_TIMEOUT_MS,
+    ...common, log: log.child({ direction: 'outbound' }), destinations, connectTimeoutMs: OUTBOUND_CONNECT_TIMEOUT_MS,
+    firstUpdateWaitMs: () => (live.discovery?.connected ? FIRST_UPDATE_WAIT_CONNECTED_MS : FIRST_UPDATE_WAIT_DISCONNECTED_MS),
     isOpaquePort: (p) => inPortRanges(p, config.opaquePorts),
     // An app reached around the proxy (skipped inbound ports) could forward an outsider's skein-route.
     routeOverride: config.skipInboundPorts.length === 0,

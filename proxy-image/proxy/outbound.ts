@@ -29,7 +29,13 @@ import { relayUpgrade, refuseUpgrade } from './upgrade.ts';
 
 export interface OutboundOptions extends DirectionOptions {
   destinations: Destinations;
-  firstUpdateTimeoutMs: number;
+  /**
+   * How long a new destination's first connection waits for discovery's
+   * answer before it is passed through un-meshed, asked per connection. The
+   * choice lasts for the connection's life (a keep-alive client keeps it for
+   * good), so main.ts waits longer while discovery is connected.
+   */
+  firstUpdateWaitMs: () => number;
   responseTimeoutMs?: number;
   /** Where to dial an endpoint; the default is the endpoint itself (its pod's iptables sends meshed traffic to its proxy). */
   dialAddress?: (e: Endpoint) => { host: string; port: number };
@@ -152,7 +158,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
     const target = parsed && overrideTarget(parsed, d.update, clusterDomain);
     if (!target) return undefined;
     const acquired = o.destinations.acquire(target);
-    if (await acquired.destination.answered(o.firstUpdateTimeoutMs) && acquired.destination.update?.exists) return acquired;
+    if (await acquired.destination.answered(o.firstUpdateWaitMs()) && acquired.destination.update?.exists) return acquired;
     acquired.release();
     o.log.debug({ target }, 'skein-route names a Service discovery does not know; ignored');
     return undefined;
@@ -303,8 +309,10 @@ export function createOutbound(o: OutboundOptions): Proxy {
     if (!original) return;
     const { destination, release } = o.destinations.acquire(hostPort(original.ip, original.port));
     socket.once('close', release);
-    const known = await destination.answered(o.firstUpdateTimeoutMs);
+    const waitMs = o.firstUpdateWaitMs();
+    const known = await destination.answered(waitMs);
     if (socket.destroyed) return;
+    if (!known) o.log.warn({ target: destination.target, waitMs }, 'no discovery answer in time; this connection is passed through un-meshed for its whole life');
     if (!known || !destination.update?.exists) { await passThrough(socket, original); return; }
     const ctx: ConnectionContext = { destination, original, h2: false };
     if (destination.update.opaque || o.isOpaquePort(original.port)) { await forwardOpaque(socket, ctx); return; }

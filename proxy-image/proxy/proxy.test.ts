@@ -160,11 +160,11 @@ before(async () => {
   const meshTls = new MeshTls(caPem);
   meshTls.update(await leaf(ca, CLIENT_ID));
   outMetrics = new Registry();
-  const destinations = new Destinations({ discovery, balancer: () => p2cPeakEwma((e) => `${e.ip}:${e.port}`, { decayMs: 20 }), firstUpdateTimeoutMs: 1_000, idleMs: 60_000 });
+  const destinations = new Destinations({ discovery, balancer: () => p2cPeakEwma((e) => `${e.ip}:${e.port}`, { decayMs: 20 }), idleMs: 60_000 });
   const outbound = createOutbound({
     tls: meshTls, destinations, metrics: new ProxyMetrics(outMetrics), log,
     originalDestination: (s) => ({ ...DIALLED[s.remoteAddress ?? '']!, family: 4 }),
-    isOpaquePort: () => false, detectTimeoutMs: 1_000, firstUpdateTimeoutMs: 1_000, connectTimeoutMs: 1_000, limits: DEFAULT_HTTP_LIMITS,
+    isOpaquePort: () => false, detectTimeoutMs: 1_000, firstUpdateWaitMs: () => 1_000, connectTimeoutMs: 1_000, limits: DEFAULT_HTTP_LIMITS,
   });
   outPort = await listen(net.createServer({ allowHalfOpen: true }, (s) => outbound.accept(s)));
   await setUpPolicyTargets();
