@@ -111,12 +111,14 @@ test('TrafficSplit matches on an HTTPRouteGroup header, ServiceProfile dstOverri
       const first = await eventually(`a report from ${pod}`, () => lastReport<LoadReport>(ns, pod), 60_000);
       // In effect once a window of 50 answers is all on the expected version (proxies may start before the first push).
       let start = first;
+      let lastWindow = 'no window yet';
       await eventually(`${c.app}: all on ${c.expect}*`, async () => {
         const next = await reportAfter(ns, pod, start, 50);
         const w = answered(start, next);
+        lastWindow = `${w.byPrefix(c.expect)}/${w.n} on ${c.expect}*, by pod ${JSON.stringify(Object.fromEntries(Object.entries(next.byPod).map(([p, k]) => [p, k - (start.byPod[p] ?? 0)])))}`;
         start = next;
         return w.byPrefix(c.expect) === w.n ? next : undefined;
-      }, 60_000);
+      }, 60_000).catch((err: unknown) => { throw new Error(`${err instanceof Error ? err.message : String(err)}; last window: ${lastWindow}`, { cause: err }); });
       const end = await reportAfter(ns, pod, start, MEASURED);
       const w = answered(start, end);
       t.diagnostic(`${c.app}: ${w.byPrefix(c.expect)}/${w.n} answered by ${c.expect}*, ${w.failed} failed`);
