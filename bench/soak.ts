@@ -107,7 +107,7 @@ class RssSampler {
 }
 
 interface HttpReport { sent: number; ok: number; failed: Record<string, number>; byCause?: Record<string, number>; failures?: { at: string; cause: string; proxyError?: string }[] }
-interface GrpcReport { unaryOk: number; streamsOk: number; errors: Record<string, number> }
+interface GrpcReport { unaryOk: number; streamsOk: number; errors: Record<string, number>; failures?: { at: string; call: string; code: string; details: string }[] }
 interface TcpReport { ok: number; failed: Record<string, number> }
 
 async function main(): Promise<void> {
@@ -161,8 +161,11 @@ async function main(): Promise<void> {
     }
     if (tcp) console.log(`| opaque TCP round trips | ${tcp.ok + total(tcp.failed)} | ${total(tcp.failed)} | ${failureCauses(tcp.failed)} |`);
     // When the last failures happened, next to the fault log: which fault they belong to.
-    const lastFailures = (http?.failures ?? []).map((f) => `+${Math.round((Date.parse(f.at) - started) / 1000)}s ${f.cause}${f.proxyError ? `/${f.proxyError}` : ''}`);
+    const since = (at: string) => `+${Math.round((Date.parse(at) - started) / 1000)}s`;
+    const lastFailures = (http?.failures ?? []).map((f) => `${since(f.at)} ${f.cause}${f.proxyError ? `/${f.proxyError}` : ''}`);
     if (lastFailures.length > 0) console.log(`\nThe last ${lastFailures.length} HTTP failures: ${lastFailures.join(', ')}`);
+    const lastGrpc = (grpc?.failures ?? []).map((f) => `${since(f.at)} ${f.call} ${f.code} (${f.details})`);
+    if (lastGrpc.length > 0) console.log(`\nThe last ${lastGrpc.length} gRPC failures: ${lastGrpc.join(', ')}`);
     console.log('\n| at | fault | what |\n| ---: | --- | --- |');
     for (const f of log) console.log(`| +${f.at}s | ${f.fault} | ${f.what} |`);
     console.log('\n| component | peak RSS (VmHWM) | processes seen |\n| --- | ---: | ---: |');

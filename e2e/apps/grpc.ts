@@ -2,7 +2,8 @@
 // against what users run): `MODE=server` serves skein.test.Echo with a unary
 // Say and a server-streaming Count; `MODE=client` calls TARGET (host:port)
 // once a second with both and prints one JSON line per round: what came back,
-// the trailers' status, and errors by code.
+// the trailers' status, errors by code, and the last few failures in detail
+// (when, which call, code and details), so a soak can place each one.
 import grpc from '@grpc/grpc-js';
 import { hostname } from 'node:os';
 
@@ -48,13 +49,22 @@ function serve(port: number): void {
 function client(target: string): void {
   const Client = grpc.makeGenericClientConstructor(service, 'Echo');
   const c = new Client(target, grpc.credentials.createInsecure()) as grpc.Client & Record<string, (...a: unknown[]) => grpc.ClientUnaryCall | grpc.ClientReadableStream<unknown>>;
-  const totals = { unaryOk: 0, streamsOk: 0, messages: 0, errors: {} as Record<string, number>, pods: {} as Record<string, number> };
-  const fail = (e: grpc.ServiceError) => { const k = grpc.status[e.code] ?? String(e.code); totals.errors[k] = (totals.errors[k] ?? 0) + 1; };
+  const totals = {
+    unaryOk: 0, streamsOk: 0, messages: 0, errors: {} as Record<string, number>, pods: {} as Record<string, number>,
+    failures: [] as { at: string; call: string; code: string; details: string }[],
+  };
+  const fail = (call: string, e: grpc.ServiceError) => {
+    const code = grpc.status[e.code] ?? String(e.code);
+    totals.errors[code] = (totals.errors[code] ?? 0) + 1;
+    totals.failures.push({ at: new Date().toISOString(), call, code, details: e.details.slice(0, 200) });
+    // Bounded like the HTTP load's: enough to see a pattern over a long run.
+    if (totals.failures.length > 20) totals.failures.shift();
+  };
   const round = () => {
     const unary = new Promise<void>((res) => {
       const say = c.Say as (req: SayRequest, cb: (e: grpc.ServiceError | null, v?: { pod: string }) => void) => grpc.ClientUnaryCall;
       say.call(c, { text: 'hi' }, (e, v) => {
-        if (e) fail(e);
+        if (e) fail('Say', e);
         else { totals.unaryOk++; if (v) totals.pods[v.pod] = (totals.pods[v.pod] ?? 0) + 1; }
         res();
       });
@@ -64,7 +74,7 @@ function client(target: string): void {
       const s = count.call(c, { n: 20 });
       let got = 0;
       s.on('data', () => { got++; totals.messages++; });
-      s.on('error', (e: grpc.ServiceError) => { fail(e); res(); });
+      s.on('error', (e: grpc.ServiceError) => { fail('Count', e); res(); });
       s.on('status', (st: grpc.StatusObject) => { if (st.code === grpc.status.OK && got === 20) totals.streamsOk++; res(); });
     });
     void Promise.all([unary, stream]).then(() => console.log(JSON.stringify({ target, ...totals })));
