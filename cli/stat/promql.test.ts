@@ -4,20 +4,24 @@ import { promQueries } from './promql.ts';
 import type { StatQuery } from './query.ts';
 
 const q = (over: Partial<StatQuery>): StatQuery => ({ kind: 'deploy', namespace: 'demo', windowSeconds: 30, ...over });
-const DEPLOY = 'label_replace(rate(%M%[30s]), "deployment", "$1", "pod", "^(.+)-[0-9a-z]{5,10}-[0-9a-z]{5}$")';
+/** Rows by Deployment: the scrape job's `deployment` label where it is set, else derived from the pod name. */
+const byDeployment = (metric: string, sel: string, fn = 'rate') =>
+  `${fn}(${metric}{${sel}, deployment!=""}[30s]) or label_replace(${fn}(${metric}{${sel}, deployment=""}[30s]), "deployment", "$1", "pod", "^(.+)-[0-9a-z]{5,10}-[0-9a-z]{5}$")`;
 
-test('deployments: inbound, grouped by the deployment derived from the pod name', () => {
+test('deployments: inbound, grouped by the deployment label, or the one derived from the pod name where the scrape job sets none', () => {
   const p = promQueries(q({}));
   const sel = 'direction="inbound", namespace="demo"';
-  assert.equal(p.requests, `sum by (namespace, deployment) (${DEPLOY.replace('%M%', `request_total{${sel}}`)})`);
-  assert.equal(p.responses, `sum by (namespace, deployment, classification) (${DEPLOY.replace('%M%', `response_total{${sel}}`)})`);
-  assert.equal(p.latency(0.95), `histogram_quantile(0.95, sum by (namespace, deployment, le) (${DEPLOY.replace('%M%', `response_latency_ms_bucket{${sel}}`)}))`);
+  assert.equal(p.requests, `sum by (namespace, deployment) (${byDeployment('request_total', sel)})`);
+  assert.equal(p.responses, `sum by (namespace, deployment, classification) (${byDeployment('response_total', sel)})`);
+  assert.equal(p.latency(0.95), `histogram_quantile(0.95, sum by (namespace, deployment, le) (${byDeployment('response_latency_ms_bucket', sel)}))`);
   assert.deepEqual(p.row, { namespace: 'namespace', name: 'deployment' });
-  assert.equal(p.seriesInWindow, `count(last_over_time(request_total{${sel}}[30s]))`);
+  assert.equal(p.seriesInWindow, `count(${byDeployment('request_total', sel, 'last_over_time')})`);
 });
 
-test('one deployment selects its pods by name; a regex character in the name is escaped', () => {
-  assert.match(promQueries(q({ name: 'web.v2' })).requests, /pod=~"web\\\\.v2-\[0-9a-z\]\{5,10\}-\[0-9a-z\]\{5\}"/);
+test('one deployment: its pods by the deployment label (a truncated pod name does not matter), else by pod name with regex characters escaped', () => {
+  const r = promQueries(q({ name: 'web.v2' })).requests;
+  assert.ok(r.includes('rate(request_total{direction="inbound", namespace="demo", deployment="web.v2"}[30s]) or '), r);
+  assert.match(r, /deployment="", pod=~"web\\\\.v2-\[0-9a-z\]\{5,10\}-\[0-9a-z\]\{5\}"/);
 });
 
 test('pods: no label_replace, grouped by pod; -A drops the namespace matcher', () => {
@@ -26,10 +30,13 @@ test('pods: no label_replace, grouped by pod; -A drops the namespace matcher', (
 
 test('--to: the outbound side filtered by dst labels; --from: the caller\'s pods, grouped by dst', () => {
   assert.equal(promQueries(q({ to: { kind: 'deploy', name: 'web', namespace: 'shop' } })).requests,
-    `sum by (namespace, deployment) (${DEPLOY.replace('%M%', 'request_total{direction="outbound", namespace="demo", dst_namespace="shop", dst_deployment="web"}')})`);
+    `sum by (namespace, deployment) (${byDeployment('request_total', 'direction="outbound", namespace="demo", dst_namespace="shop", dst_deployment="web"')})`);
   const from = promQueries(q({ from: { kind: 'deploy', name: 'client', namespace: 'demo' } }));
+  const sel = 'direction="outbound", namespace="demo", dst_namespace="demo", dst_deployment!=""';
   assert.equal(from.requests,
-    'sum by (dst_namespace, dst_deployment) (rate(request_total{direction="outbound", namespace="demo", pod=~"client-[0-9a-z]{5,10}-[0-9a-z]{5}", dst_namespace="demo", dst_deployment!=""}[30s]))');
+    `sum by (dst_namespace, dst_deployment) (rate(request_total{${sel}, deployment="client"}[30s]) or rate(request_total{${sel}, deployment="", pod=~"client-[0-9a-z]{5,10}-[0-9a-z]{5}"}[30s]))`);
+  assert.equal(promQueries(q({ from: { kind: 'pod', name: 'client-7d-x', namespace: 'demo' } })).requests,
+    'sum by (dst_namespace, dst_deployment) (rate(request_total{direction="outbound", namespace="demo", pod="client-7d-x", dst_namespace="demo", dst_deployment!=""}[30s]))');
   assert.deepEqual(from.row, { namespace: 'dst_namespace', name: 'dst_deployment' });
 });
 

@@ -1,9 +1,11 @@
 // The same stats asked of Prometheus (--prometheus URL). Assumes the usual
 // kubernetes-pods scrape job that copies the pod's namespace and name into
-// `namespace` and `pod` labels; the Deployment is derived from the pod name
-// (<deployment>-<replicaset hash>-<suffix>) with label_replace, so no extra
-// relabelling is needed (docs/prometheus.md has the scrape job). The series
-// and their sides are those of views.ts.
+// `namespace` and `pod` labels. A pod's Deployment is its `deployment` label
+// when the job sets one (docs/prometheus.md's job does, from the owning
+// ReplicaSet, which is right even when Kubernetes truncated the pod name);
+// for series without it, it is derived from the pod name
+// (<deployment>-<replicaset hash>-<suffix>) with label_replace, so a plain
+// job works too. The series and their sides are those of views.ts.
 import type { StatQuery } from './query.ts';
 import { promDuration } from './query.ts';
 import { DEFAULT_ROUTE } from './views.ts';
@@ -25,52 +27,73 @@ const DEPLOYMENT_OF_POD = '^(.+)-[0-9a-z]{5,10}-[0-9a-z]{5}$';
 const quote = (v: string) => JSON.stringify(v);
 const regexQuote = (v: string) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-function podMatcher(kind: 'deploy' | 'pod', name: string): string {
-  return kind === 'pod' ? `pod=${quote(name)}` : `pod=~${quote(`${regexQuote(name)}-[0-9a-z]{5,10}-[0-9a-z]{5}`)}`;
-}
+const derivedPodRegex = (deployment: string) => `${regexQuote(deployment)}-[0-9a-z]{5,10}-[0-9a-z]{5}`;
 
-/** Labels a row needs that the series may lack, filled in with label_replace: the Deployment, the default route. */
-type Fill = 'deployment' | 'route';
-interface Shape { matchers: string[]; groupBy: string[]; fill?: Fill; row: RowLabels }
+/** The calling (or, inbound, the answering) pods taken as a Deployment: one by name, or all of them grouped by Deployment. */
+interface DeploymentSide { name?: string | undefined; grouped: boolean }
+
+type Fill = 'route';
+interface Shape { matchers: string[]; deployment?: DeploymentSide; groupBy: string[]; fill?: Fill; row: RowLabels }
 
 // Without a ServiceProfile the proxy writes no route label; the pod proxy path calls those series DEFAULT_ROUTE too.
 const routeMatcher = (name: string) => (name === DEFAULT_ROUTE ? `route=~${quote(`|${regexQuote(DEFAULT_ROUTE)}`)}` : `route=${quote(name)}`);
 
 const FILLS: Record<Fill, (expr: string) => string> = {
-  deployment: (expr) => `label_replace(${expr}, "deployment", "$1", "pod", ${quote(DEPLOYMENT_OF_POD)})`,
   route: (expr) => `label_replace(${expr}, "route", ${quote(DEFAULT_ROUTE)}, "route", "")`,
 };
+
+/** A pod reference: a pod matcher, or the Deployment side that selects one Deployment's pods. */
+function pods(kind: 'deploy' | 'pod', name: string, m: string[]): DeploymentSide | undefined {
+  if (kind === 'pod') { m.push(`pod=${quote(name)}`); return undefined; }
+  return { name, grouped: false };
+}
 
 function shapeOf(q: StatQuery): Shape {
   const m: string[] = [];
   if (q.kind === 'route') {
     m.push('direction="outbound"');
     if (q.namespace !== undefined) m.push(`namespace=${quote(q.namespace)}`);
-    if (q.from) m.push(podMatcher(q.from.kind, q.from.name));
+    const deployment = q.from ? pods(q.from.kind, q.from.name, m) : undefined;
     if (q.to) m.push(`dst_namespace=${quote(q.to.namespace)}`, `dst_${q.to.kind === 'pod' ? 'pod' : 'deployment'}=${quote(q.to.name)}`);
     if (q.name !== undefined) m.push(routeMatcher(q.name));
-    return { matchers: m, groupBy: ['namespace', 'authority', 'route'], fill: 'route', row: { namespace: 'namespace', name: 'route', authority: 'authority' } };
+    return { matchers: m, ...(deployment ? { deployment } : {}), groupBy: ['namespace', 'authority', 'route'], fill: 'route', row: { namespace: 'namespace', name: 'route', authority: 'authority' } };
   }
   const dstName = q.kind === 'pod' ? 'dst_pod' : 'dst_deployment';
   if (q.from) {
-    m.push('direction="outbound"', `namespace=${quote(q.from.namespace)}`, podMatcher(q.from.kind, q.from.name));
+    m.push('direction="outbound"', `namespace=${quote(q.from.namespace)}`);
+    const deployment = pods(q.from.kind, q.from.name, m);
     if (q.namespace !== undefined) m.push(`dst_namespace=${quote(q.namespace)}`);
     m.push(q.name !== undefined ? `${dstName}=${quote(q.name)}` : `${dstName}!=""`);
-    return { matchers: m, groupBy: ['dst_namespace', dstName], row: { namespace: 'dst_namespace', name: dstName } };
+    return { matchers: m, ...(deployment ? { deployment } : {}), groupBy: ['dst_namespace', dstName], row: { namespace: 'dst_namespace', name: dstName } };
   }
   m.push(q.to ? 'direction="outbound"' : 'direction="inbound"');
   if (q.namespace !== undefined) m.push(`namespace=${quote(q.namespace)}`);
-  if (q.name !== undefined) m.push(podMatcher(q.kind, q.name));
+  if (q.kind === 'pod' && q.name !== undefined) m.push(`pod=${quote(q.name)}`);
   if (q.to) m.push(`dst_namespace=${quote(q.to.namespace)}`, `dst_${q.to.kind === 'pod' ? 'pod' : 'deployment'}=${quote(q.to.name)}`);
   const name = q.kind === 'pod' ? 'pod' : 'deployment';
-  return { matchers: m, groupBy: ['namespace', name], ...(q.kind === 'deploy' ? { fill: 'deployment' as const } : {}), row: { namespace: 'namespace', name } };
+  return { matchers: m, ...(q.kind === 'deploy' ? { deployment: { name: q.name, grouped: true } } : {}), groupBy: ['namespace', name], row: { namespace: 'namespace', name } };
+}
+
+/**
+ * `series(matchers)` over the shape's selection. With a Deployment side, the
+ * series that carry a `deployment` label are taken by it, the others by their
+ * pod name (given a `deployment` label by label_replace when rows are
+ * Deployments); the two sets never share a pod, so `or` keeps both whole.
+ */
+function selected(s: Shape, series: (matchers: string[]) => string): string {
+  const d = s.deployment;
+  if (!d) return series(s.matchers);
+  const labelled = series([...s.matchers, d.name !== undefined ? `deployment=${quote(d.name)}` : 'deployment!=""']);
+  const unlabelled = series([...s.matchers, 'deployment=""', ...(d.name !== undefined ? [`pod=~${quote(derivedPodRegex(d.name))}`] : [])]);
+  const derived = d.grouped ? `label_replace(${unlabelled}, "deployment", "$1", "pod", ${quote(DEPLOYMENT_OF_POD)})` : unlabelled;
+  return `${labelled} or ${derived}`;
 }
 
 export function promQueries(q: StatQuery): PromQueries {
   const s = shapeOf(q);
   const w = promDuration(q.windowSeconds);
   const rate = (metric: string, extra: string[] = []) => {
-    const r = `rate(${metric}{${[...s.matchers, ...extra].join(', ')}}[${w}])`;
+    const r = selected(s, (matchers) => `rate(${metric}{${[...matchers, ...extra].join(', ')}}[${w}])`);
     return s.fill ? FILLS[s.fill](r) : r;
   };
   const by = (extra: string[] = []) => `by (${[...s.groupBy, ...extra].join(', ')})`;
@@ -78,7 +101,7 @@ export function promQueries(q: StatQuery): PromQueries {
     requests: `sum ${by()} (${rate('request_total')})`,
     responses: `sum ${by(['classification'])} (${rate('response_total')})`,
     latency: (quantile) => `histogram_quantile(${quantile}, sum ${by(['le'])} (${rate('response_latency_ms_bucket')}))`,
-    seriesInWindow: `count(last_over_time(request_total{${s.matchers.join(', ')}}[${w}]))`,
+    seriesInWindow: `count(${selected(s, (matchers) => `last_over_time(request_total{${matchers.join(', ')}}[${w}])`)})`,
     row: s.row,
   };
 }
