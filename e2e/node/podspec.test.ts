@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod, V1Container } from '@kubernetes/client-node';
+import { availableParallelism, totalmem } from 'node:os';
 import { privilegesOf, envFor, expand, fieldValue, shouldRestart, restartBackoffMs, parseQuantity, resourceValue, serviceEnv, EnvError } from './podspec.ts';
 
 const pod: V1Pod = {
@@ -86,5 +87,10 @@ test('quantities', () => {
   assert.equal(parseQuantity('64Mi'), 64 * 1024 * 1024);
   assert.throws(() => parseQuantity('lots'), /not a Kubernetes quantity/);
   assert.equal(resourceValue({ name: 'c', resources: { requests: { cpu: '250m' } } }, { resource: 'requests.cpu', divisor: '1m' }), '250');
+  assert.equal(resourceValue({ name: 'c', resources: { limits: { memory: '256Mi' } } }, { resource: 'limits.memory' }), String(256 * 1024 * 1024));
+  // Unset limits read as the node's allocatable, as a kubelet answers; unset requests as 0.
+  assert.equal(resourceValue({ name: 'c' }, { resource: 'limits.memory' }), String(totalmem()));
+  assert.equal(resourceValue({ name: 'c' }, { resource: 'limits.cpu' }), String(availableParallelism()));
+  assert.equal(resourceValue({ name: 'c' }, { resource: 'requests.memory' }), '0');
   assert.deepEqual(serviceEnv([{ metadata: { name: 'headless' }, spec: { clusterIP: 'None', ports: [{ port: 80 }] } }]), {});
 });

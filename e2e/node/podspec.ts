@@ -1,6 +1,7 @@
 // What a kubelet derives from a Pod spec before it runs anything: users,
 // capabilities, environment, downward API values, restart decisions. Pure
 // functions over the spec, so each rule is tested without a cluster.
+import { availableParallelism, totalmem } from 'node:os';
 import type { V1Pod, V1Container, V1EnvVar, V1Service, V1ObjectFieldSelector, V1ResourceFieldSelector } from '@kubernetes/client-node';
 
 /** What containerd grants a container unless it asks for less or more. */
@@ -77,9 +78,10 @@ export function parseQuantity(q: string): number {
 
 export function resourceValue(c: V1Container, ref: V1ResourceFieldSelector): string {
   const [kind, name] = ref.resource.split('.') as ['limits' | 'requests', string];
-  const raw = c.resources?.[kind]?.[name];
   const divisor = ref.divisor ? parseQuantity(String(ref.divisor)) : 1;
-  if (raw === undefined) return name === 'cpu' ? '1' : '0';
+  // As the kubelet: an unset limit reads as the node's allocatable amount, an unset request as 0.
+  const unsetLimit = name === 'cpu' ? availableParallelism() : name === 'memory' ? totalmem() : 0;
+  const raw = c.resources?.[kind]?.[name] ?? (kind === 'limits' ? unsetLimit : 0);
   return String(Math.ceil(parseQuantity(String(raw)) / divisor));
 }
 

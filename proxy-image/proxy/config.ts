@@ -50,10 +50,7 @@ export interface ProxyLimits {
   maxConnectionsPerListener: number;
 }
 
-/**
- * Sized for a 128 Mi proxy: at the connection cap of idle or slow clients the
- * proxy stays far below it (limits.test.ts measures the peak RSS of a flood).
- */
+/** The limits without a memory limit to size the connection cap from (SKEIN_MEMORY_LIMIT unset). */
 export const DEFAULT_LIMITS: ProxyLimits = {
   tlsHandshakeTimeoutMs: 3_000,
   headersTimeoutMs: 10_000,
@@ -61,6 +58,24 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   maxHeaderBytes: 64 * 1024,
   maxConnectionsPerListener: 10_000,
 };
+
+// From limits.test.ts's flood: ~121 MiB before it, 34–43 KiB per held
+// connection after. Both rounded up, so a proxy at its cap stays under its limit.
+const RESERVED_BYTES = 144 * 1024 * 1024;
+const PER_CONNECTION_BYTES = 48 * 1024;
+/** Even a proxy squeezed below its baseline keeps accepting a few connections rather than none. */
+const MIN_CONNECTIONS = 100;
+
+/**
+ * Open connections per listener that fit in the container's memory limit:
+ * the two listeners share what is left above the baseline. Without this a
+ * flood of idle clients at the default cap of 10,000 would get a 256Mi proxy
+ * OOM-killed, taking its pod's traffic with it, rather than refused at accept.
+ */
+export function connectionCapFor(memoryLimitBytes: number): number {
+  const perListener = Math.floor((memoryLimitBytes - RESERVED_BYTES) / PER_CONNECTION_BYTES / 2);
+  return Math.min(DEFAULT_LIMITS.maxConnectionsPerListener, Math.max(MIN_CONNECTIONS, perListener));
+}
 
 export interface ConfigProblem { variable: string; message: string }
 
@@ -120,6 +135,11 @@ function optional<Out>(schema: z.ZodType<Out, string>, fallback: string) {
   return z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? fallback : v)).pipe(schema);
 }
 
+/** Like optional, with no fallback: absent or empty is undefined, so the caller can tell "not set" from a value. */
+function unset<Out>(schema: z.ZodType<Out, string>) {
+  return z.string().optional().transform((v) => (v === undefined || v.trim() === '' ? undefined : v)).pipe(schema.optional());
+}
+
 function schema(env: NodeJS.ProcessEnv) {
   const trustDomain = env.SKEIN_TRUST_DOMAIN?.trim() || 'cluster.local';
   const ns = CONTROL_PLANE_NAMESPACE;
@@ -159,7 +179,9 @@ function schema(env: NodeJS.ProcessEnv) {
     SKEIN_HEADERS_TIMEOUT: optional(timeout, `${DEFAULT_LIMITS.headersTimeoutMs}ms`),
     SKEIN_IDLE_TIMEOUT: optional(timeout, `${DEFAULT_LIMITS.idleMs}ms`),
     SKEIN_MAX_HEADER_BYTES: optional(count(1024, 1 << 20), String(DEFAULT_LIMITS.maxHeaderBytes)),
-    SKEIN_MAX_CONNECTIONS: optional(count(1, 1_000_000), String(DEFAULT_LIMITS.maxConnectionsPerListener)),
+    // Set: the cap. Unset: sized from SKEIN_MEMORY_LIMIT (the downward API's limits.memory, in bytes), else the default.
+    SKEIN_MAX_CONNECTIONS: unset(count(1, 1_000_000)),
+    SKEIN_MEMORY_LIMIT: unset(count(0, Number.MAX_SAFE_INTEGER)),
   });
 }
 
@@ -209,7 +231,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): ProxyConfig {
     shutdownGracePeriodMs: e.SKEIN_SHUTDOWN_GRACE_PERIOD,
     limits: {
       tlsHandshakeTimeoutMs: e.SKEIN_TLS_HANDSHAKE_TIMEOUT, headersTimeoutMs: e.SKEIN_HEADERS_TIMEOUT, idleMs: e.SKEIN_IDLE_TIMEOUT,
-      maxHeaderBytes: e.SKEIN_MAX_HEADER_BYTES, maxConnectionsPerListener: e.SKEIN_MAX_CONNECTIONS,
+      maxHeaderBytes: e.SKEIN_MAX_HEADER_BYTES,
+      maxConnectionsPerListener: e.SKEIN_MAX_CONNECTIONS
+        // 0 says nothing about the memory (no kubelet writes it; a hand-made env might): the default then.
+        ?? (e.SKEIN_MEMORY_LIMIT ? connectionCapFor(e.SKEIN_MEMORY_LIMIT) : DEFAULT_LIMITS.maxConnectionsPerListener),
     },
   };
 }

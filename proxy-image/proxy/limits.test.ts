@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createCa } from '../../shared/tls.ts';
 import { counter, inboundPod, listen, workloadCert, SERVER_ID } from '../../e2e/fuzz/proxy-pair.ts';
-import { ConfigError, DEFAULT_LIMITS, loadConfig } from './config.ts';
+import { ConfigError, connectionCapFor, DEFAULT_LIMITS, loadConfig } from './config.ts';
 
 const POD = { SKEIN_POD_NAME: 'web-1', SKEIN_POD_NAMESPACE: 'shop', SKEIN_POD_IP: '10.0.0.7', SKEIN_SERVICE_ACCOUNT: 'web' };
 
@@ -23,6 +23,22 @@ test('limits default to sane values and each can be set, in the units the inject
   assert.deepEqual(loadConfig({
     ...POD, SKEIN_TLS_HANDSHAKE_TIMEOUT: '1s', SKEIN_HEADERS_TIMEOUT: '2500ms', SKEIN_IDLE_TIMEOUT: '2m', SKEIN_MAX_HEADER_BYTES: '16384', SKEIN_MAX_CONNECTIONS: '500',
   }).limits, { tlsHandshakeTimeoutMs: 1_000, headersTimeoutMs: 2_500, idleMs: 120_000, maxHeaderBytes: 16_384, maxConnectionsPerListener: 500 });
+});
+
+test('without SKEIN_MAX_CONNECTIONS the cap is sized from the memory limit the downward API gives; an explicit cap wins', () => {
+  const MiB = 1024 * 1024;
+  const cap = (memory: string, extra: Record<string, string> = {}) => loadConfig({ ...POD, SKEIN_MEMORY_LIMIT: memory, ...extra }).limits.maxConnectionsPerListener;
+  // The injector's default limit, 256Mi: both listeners at their caps of idle clients stay inside it.
+  assert.equal(cap(String(256 * MiB)), connectionCapFor(256 * MiB));
+  assert.ok(cap(String(256 * MiB)) > 1_000 && cap(String(256 * MiB)) < 1_300, `256Mi: ${cap(String(256 * MiB))} per listener`);
+  assert.ok(cap(String(512 * MiB)) > cap(String(256 * MiB)), 'more memory, more connections');
+  // No limit reads as the node's memory: the default cap, never more.
+  assert.equal(cap(String(64 * 1024 * MiB)), DEFAULT_LIMITS.maxConnectionsPerListener);
+  // Below the proxy's own baseline: a floor, not zero or negative.
+  assert.equal(cap(String(64 * MiB)), 100);
+  assert.equal(cap('0'), DEFAULT_LIMITS.maxConnectionsPerListener, '0 says nothing about the memory');
+  assert.equal(cap(String(256 * MiB), { SKEIN_MAX_CONNECTIONS: '5000' }), 5_000);
+  assert.throws(() => loadConfig({ ...POD, SKEIN_MEMORY_LIMIT: '256Mi' }), (err: unknown) => err instanceof ConfigError && err.problems[0]?.variable === 'SKEIN_MEMORY_LIMIT');
 });
 
 test('a limit that is off, negative or not a number is refused, naming the variable', () => {

@@ -73,7 +73,7 @@ async function listen(proxy: Proxy, port: number, log: Logger, name: 'inbound' |
     server.once('error', reject);
     server.listen(port, '0.0.0.0', () => { server.off('error', reject); resolve(); });
   });
-  log.info({ port }, `${name} listening`);
+  log.info({ port, maxConnections: o.maxConnections }, `${name} listening`);
   return server;
 }
 

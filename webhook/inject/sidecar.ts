@@ -100,6 +100,8 @@ export function proxyContainer(pod: V1Pod, config: ProxyConfig, mesh: MeshSettin
     { name: 'SKEIN_PROBES', value: JSON.stringify(httpProbes(pod)) },
     { name: 'SKEIN_SHUTDOWN_ENDPOINT', value: config.adminShutdown ? 'enabled' : 'disabled' },
     { name: 'SKEIN_SHUTDOWN_GRACE_PERIOD', value: `${config.shutdownGracePeriodSeconds}s` },
+    // The proxy sizes its connection cap from its own memory limit, whatever the annotations made it.
+    { name: 'SKEIN_MEMORY_LIMIT', valueFrom: { resourceFieldRef: { containerName: PROXY_CONTAINER, resource: 'limits.memory' } } },
   ];
   const c: V1Container = {
     name: PROXY_CONTAINER,
