@@ -135,5 +135,14 @@ test('TLS on the inbound port: a ClientHello cut at every byte, flipped bytes an
   }));
   console.log(`TLS: ${cases.length} hostile handshakes (ClientHello of ${hello.length} bytes)`);
   assert.equal(await validH1(mesh.outboundPort, SRC.h1), 200, 'a meshed peer still gets through mutual TLS');
-  assert.ok(counter(await mesh.h1Pod.metrics.metrics(), 'inbound_refused_total{reason="tls_handshake"}') > 100, 'refused handshakes are counted');
+  const text = await mesh.h1Pod.metrics.metrics();
+  const refusals = text.split('\n').filter((l) => l.startsWith('inbound_refused_total{')).join('; ');
+  console.log(`TLS refusals: ${refusals}`);
+  // Which reason a case lands on depends on timing (a flipped key share fails only at the
+  // handshake timeout; a garbage record's length may promise more bytes than come), and a
+  // hello cut early may end before it is taken for TLS; so the bound is on the two reasons
+  // together: at least one refusal per whole hostile record (flipped or garbage).
+  const whole = cases.filter((c) => !c.what.startsWith('hello cut')).length;
+  const tlsRefusals = counter(text, 'inbound_refused_total{reason="tls_handshake"}') + counter(text, 'inbound_refused_total{reason="tls_handshake_timeout"}');
+  assert.ok(tlsRefusals >= whole, `refused handshakes are counted: ${tlsRefusals} for ${whole} whole hostile records and ${cases.length - whole} cut hellos (${refusals})`);
 });
