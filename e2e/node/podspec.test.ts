@@ -88,6 +88,8 @@ test('quantities', () => {
   assert.throws(() => parseQuantity('lots'), /not a Kubernetes quantity/);
   assert.equal(resourceValue({ name: 'c', resources: { requests: { cpu: '250m' } } }, { resource: 'requests.cpu', divisor: '1m' }), '250');
   assert.equal(resourceValue({ name: 'c', resources: { limits: { memory: '256Mi' } } }, { resource: 'limits.memory' }), String(256 * 1024 * 1024));
+  // As the API server returns it when the manifest gave no divisor.
+  assert.equal(resourceValue({ name: 'c', resources: { limits: { memory: '256Mi' } } }, { resource: 'limits.memory', divisor: '0' }), String(256 * 1024 * 1024));
   // Unset limits read as the node's allocatable, as a kubelet answers; unset requests as 0.
   assert.equal(resourceValue({ name: 'c' }, { resource: 'limits.memory' }), String(totalmem()));
   assert.equal(resourceValue({ name: 'c' }, { resource: 'limits.cpu' }), String(availableParallelism()));

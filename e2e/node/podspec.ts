@@ -78,7 +78,8 @@ export function parseQuantity(q: string): number {
 
 export function resourceValue(c: V1Container, ref: V1ResourceFieldSelector): string {
   const [kind, name] = ref.resource.split('.') as ['limits' | 'requests', string];
-  const divisor = ref.divisor ? parseQuantity(String(ref.divisor)) : 1;
+  // The API server stores an unset divisor as "0"; the kubelet reads a zero divisor as 1.
+  const divisor = (ref.divisor ? parseQuantity(String(ref.divisor)) : 0) || 1;
   // As the kubelet: an unset limit reads as the node's allocatable amount, an unset request as 0.
   const unsetLimit = name === 'cpu' ? availableParallelism() : name === 'memory' ? totalmem() : 0;
   const raw = c.resources?.[kind]?.[name] ?? (kind === 'limits' ? unsetLimit : 0);
