@@ -99,6 +99,27 @@ test('the control plane goes away under load: zero failed requests', { timeout: 
     assertNoFailures(before, await progress(ns, load, 50), 'no request failed while discovery was away');
   });
 
+  // Longer than the proxies' readiness probe takes to fail (3 × 2 s): a proxy that went NotReady
+  // without discovery took every meshed pod out of its Services at once, and the controller's
+  // first push on return said "no ready endpoint" to every client (the soak's 104 × 503).
+  await t.test('discovery away for 15 s: meshed pods stay Ready and in their Services, nothing fails after it returns', async () => {
+    const before = await snapshot(ns, load);
+    let notReady: (string | undefined)[];
+    try {
+      await kubectl('-n', 'skein-system', 'scale', 'deployment/skein-controller', '--replicas=0');
+      await kubectl('-n', 'skein-system', 'wait', '--for=delete', 'pod', '-l', 'app.kubernetes.io/name=skein-controller', '--timeout=60s');
+      await progress(ns, load, 15 * 25);
+      notReady = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=b' })).items
+        .filter((p) => p.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'True').map((p) => p.metadata?.name);
+    } finally {
+      // Back whatever happened: the later scenarios need a controller.
+      await kubectl('-n', 'skein-system', 'scale', 'deployment/skein-controller', '--replicas=1');
+      await kubectl('-n', 'skein-system', 'rollout', 'status', 'deployment/skein-controller', '--timeout=120s');
+    }
+    assert.deepEqual(notReady, [], 'backend pods stay Ready while discovery is away');
+    assertNoFailures(before, await progress(ns, load, 100), 'no request failed during the outage or after discovery returned');
+  });
+
   await t.test('the identity CA is scaled to zero: proxies keep serving with their current certificates', async () => {
     const before = await snapshot(ns, load);
     await kubectl('-n', 'skein-system', 'scale', 'deployment/skein-identity', '--replicas=0');

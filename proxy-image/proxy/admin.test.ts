@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Counter, Registry } from 'prom-client';
-import { startAdmin, MAX_BODY_BYTES, type Readiness } from './admin.ts';
+import { proxyReadiness, startAdmin, MAX_BODY_BYTES, type Readiness } from './admin.ts';
 
 async function withAdmin(
   o: { ready?: () => Readiness; shutdownEnabled?: boolean },
@@ -105,4 +105,13 @@ test('a port already in use is an error, not a silent second server', async () =
       /EADDRINUSE/,
     );
   });
+});
+
+test('readiness: a valid certificate always, discovery only until it first answered — a later outage keeps the pod in its Services', () => {
+  assert.deepEqual(proxyReadiness({ certificateValid: false, discoveryEverConnected: false }),
+    { ready: false, missing: ['identity: no valid certificate yet', 'discovery: not connected yet'] });
+  assert.deepEqual(proxyReadiness({ certificateValid: true, discoveryEverConnected: false }), { ready: false, missing: ['discovery: not connected yet'] });
+  assert.deepEqual(proxyReadiness({ certificateValid: true, discoveryEverConnected: true }), { ready: true, missing: [] });
+  // A certificate about to expire (identity.ready() false) takes the pod out, discovery or not.
+  assert.deepEqual(proxyReadiness({ certificateValid: false, discoveryEverConnected: true }), { ready: false, missing: ['identity: no valid certificate yet'] });
 });

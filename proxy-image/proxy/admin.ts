@@ -8,6 +8,23 @@ import type { Registry } from 'prom-client';
 
 export interface Readiness { ready: boolean; missing: string[] }
 
+/**
+ * The proxy is ready with a valid certificate, and once discovery has
+ * answered at least once. Discovery gates start-up only (the app must not
+ * dial before the proxy can route): after that, an outage must not flip
+ * readiness, or every meshed pod would go NotReady together and take its
+ * Services' endpoints with it, turning a control-plane outage into a
+ * data-plane one. The last good state keeps routing meanwhile. The
+ * certificate stays a condition: a proxy about to serve with an expired one
+ * must leave its endpoints.
+ */
+export function proxyReadiness(s: { certificateValid: boolean; discoveryEverConnected: boolean }): Readiness {
+  const missing: string[] = [];
+  if (!s.certificateValid) missing.push('identity: no valid certificate yet');
+  if (!s.discoveryEverConnected) missing.push('discovery: not connected yet');
+  return { ready: missing.length === 0, missing };
+}
+
 export interface AdminOptions {
   host: string;
   port: number;

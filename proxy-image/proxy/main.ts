@@ -8,7 +8,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { IdentityClient } from '../../shared/identity-client.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { runAwait } from './await.ts';
-import { startAdmin } from './admin.ts';
+import { proxyReadiness, startAdmin } from './admin.ts';
 import { compileInbound, defaultOnly, type InboundPolicy } from './authz.ts';
 import { p2cPeakEwma } from './balancer.ts';
 import { ConfigError, inPortRanges, loadConfig, type HostPort, type ProxyConfig } from './config.ts';
@@ -124,12 +124,7 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
   const admin = await startAdmin({
     host: '0.0.0.0', port: config.ports.admin, registry, shutdownEnabled: config.shutdownEndpoint,
     onShutdown: () => shutdown('admin /shutdown'),
-    ready: () => {
-      const missing: string[] = [];
-      if (!identity.ready()) missing.push('identity: no valid certificate yet');
-      if (!live.discovery?.connected) missing.push('discovery: not connected');
-      return { ready: missing.length === 0, missing };
-    },
+    ready: () => proxyReadiness({ certificateValid: identity.ready(), discoveryEverConnected: (live.discovery?.sessions ?? 0) > 0 }),
   });
 
   const endpointKey = (e: { ip: string; port: number }) => hostPort(e.ip, e.port);
