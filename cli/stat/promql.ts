@@ -32,15 +32,13 @@ const derivedPodRegex = (deployment: string) => `${regexQuote(deployment)}-[0-9a
 /** The calling (or, inbound, the answering) pods taken as a Deployment: one by name, or all of them grouped by Deployment. */
 interface DeploymentSide { name?: string | undefined; grouped: boolean }
 
-type Fill = 'route';
-interface Shape { matchers: string[]; deployment?: DeploymentSide; groupBy: string[]; fill?: Fill; row: RowLabels }
+/** `defaultRoute`: series without a route label are named DEFAULT_ROUTE, as the pod proxy path names them. */
+interface Shape { matchers: string[]; deployment?: DeploymentSide; groupBy: string[]; defaultRoute?: true; row: RowLabels }
 
 // Without a ServiceProfile the proxy writes no route label; the pod proxy path calls those series DEFAULT_ROUTE too.
 const routeMatcher = (name: string) => (name === DEFAULT_ROUTE ? `route=~${quote(`|${regexQuote(DEFAULT_ROUTE)}`)}` : `route=${quote(name)}`);
 
-const FILLS: Record<Fill, (expr: string) => string> = {
-  route: (expr) => `label_replace(${expr}, "route", ${quote(DEFAULT_ROUTE)}, "route", "")`,
-};
+const withDefaultRoute = (expr: string) => `label_replace(${expr}, "route", ${quote(DEFAULT_ROUTE)}, "route", "")`;
 
 /** A pod reference: a pod matcher, or the Deployment side that selects one Deployment's pods. */
 function pods(kind: 'deploy' | 'pod', name: string, m: string[]): DeploymentSide | undefined {
@@ -56,7 +54,7 @@ function shapeOf(q: StatQuery): Shape {
     const deployment = q.from ? pods(q.from.kind, q.from.name, m) : undefined;
     if (q.to) m.push(`dst_namespace=${quote(q.to.namespace)}`, `dst_${q.to.kind === 'pod' ? 'pod' : 'deployment'}=${quote(q.to.name)}`);
     if (q.name !== undefined) m.push(routeMatcher(q.name));
-    return { matchers: m, ...(deployment ? { deployment } : {}), groupBy: ['namespace', 'authority', 'route'], fill: 'route', row: { namespace: 'namespace', name: 'route', authority: 'authority' } };
+    return { matchers: m, ...(deployment ? { deployment } : {}), groupBy: ['namespace', 'authority', 'route'], defaultRoute: true, row: { namespace: 'namespace', name: 'route', authority: 'authority' } };
   }
   const dstName = q.kind === 'pod' ? 'dst_pod' : 'dst_deployment';
   if (q.from) {
@@ -94,7 +92,7 @@ export function promQueries(q: StatQuery): PromQueries {
   const w = promDuration(q.windowSeconds);
   const rate = (metric: string, extra: string[] = []) => {
     const r = selected(s, (matchers) => `rate(${metric}{${[...matchers, ...extra].join(', ')}}[${w}])`);
-    return s.fill ? FILLS[s.fill](r) : r;
+    return s.defaultRoute ? withDefaultRoute(r) : r;
   };
   const by = (extra: string[] = []) => `by (${[...s.groupBy, ...extra].join(', ')})`;
   return {
