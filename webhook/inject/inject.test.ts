@@ -158,3 +158,26 @@ test('JSON pointer escaping of keys with / and ~', () => {
   assert.equal(patched.metadata?.annotations?.['odd~key/x'], 'v');
   assert.equal(patched.metadata?.annotations?.['skein.dev/injection'], 'injected');
 });
+
+test('every pod the injector saw says why: injected pods carry the reason too', () => {
+  const annotationsAfter = (c: Case) => {
+    const patched = structuredClone(c.pod);
+    applyPatch(patched, injectPod(c.pod, c.ns, c.namespace ?? 'shop').patch);
+    return patched.metadata?.annotations ?? {};
+  };
+  assert.equal(annotationsAfter(CASES['plain']!)['skein.dev/injection'], 'injected');
+  assert.equal(annotationsAfter(CASES['plain']!)['skein.dev/injection-reason'], 'enabled_by_namespace_annotation');
+  assert.equal(annotationsAfter(CASES['pod-enabled-in-plain-namespace']!)['skein.dev/injection-reason'], 'enabled_by_pod_annotation');
+  assert.equal(annotationsAfter(CASES['not-enabled']!)['skein.dev/injection-reason'], 'not_enabled');
+});
+
+test('a typo in skein.dev/inject is an admission warning naming the accepted values', () => {
+  const onPod = injectPod({ metadata: { name: 'typo', annotations: { 'skein.dev/inject': 'enbled' } }, spec: app() }, plainNs, 'shop');
+  assert.equal(onPod.decision.inject, false);
+  assert.equal(onPod.warnings.length, 1);
+  assert.match(onPod.warnings[0] ?? '', /skein\.dev\/inject="enbled" on the pod is not one of enabled, disabled/);
+  const onNs = injectPod({ metadata: { name: 'p' }, spec: app() }, { metadata: { name: 'shop', annotations: { 'skein.dev/inject': 'Enabled' } } }, 'shop');
+  assert.match(onNs.warnings[0] ?? '', /"Enabled" on namespace shop is not one of enabled, disabled/);
+  // Values that were understood are not news.
+  assert.deepEqual(injectPod(CASES['pod-disabled']!.pod, enabledNs, 'shop').warnings, []);
+});
