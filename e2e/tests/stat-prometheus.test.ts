@@ -180,11 +180,12 @@ test('stat --prometheus reads a real Prometheus scraping the proxies with the sh
     stat('route', ...window, '--prometheus', prometheus),
   ]);
 
-  // Only the server answers requests: the client's proxy has no inbound traffic, so it has no row on either path.
+  // Only the server answers requests. The pod proxy path lists the meshed client too, idle (0 rps, no success rate);
+  // Prometheus holds no inbound series of the client's proxy, so it has no row there.
   assert.deepEqual(byDeploy.map((r) => r.name), ['server'], JSON.stringify(byDeploy));
-  assert.deepEqual(direct.map((r) => r.name), ['server'], JSON.stringify(direct));
+  assert.deepEqual(direct.map((r) => [r.name, r.rps === 0, r.successRate === undefined]), [['client', true, true], ['server', false, false]], JSON.stringify(direct));
   const fromProm = byDeploy[0] as StatRow;
-  const fromProxies = direct[0] as StatRow;
+  const fromProxies = direct[1] as StatRow;
   assert.equal(fromProm.namespace, ns);
   assert.ok(fromProm.rps > RPS * 0.5 && fromProm.rps < RPS * 1.5, `about ${RPS} requests/s, got ${fromProm.rps}`);
   assert.ok(nearFailRate(fromProm), `success rate near ${1 - FAIL_RATE} over ${fromProm.requests} requests, got ${fromProm.successRate}`);
