@@ -181,3 +181,21 @@ test('a typo in skein.dev/inject is an admission warning naming the accepted val
   // Values that were understood are not news.
   assert.deepEqual(injectPod(CASES['pod-disabled']!.pod, enabledNs, 'shop').warnings, []);
 });
+
+test('the proxy\'s startup probe waits for readiness in one exec, in both modes, so a normal start records no Unhealthy Warning', () => {
+  for (const name of ['plain', 'classic-mode', 'classic-no-await'] as const) {
+    const c = CASES[name]!;
+    const patched = structuredClone(c.pod);
+    applyPatch(patched, injectPod(c.pod, c.ns, 'shop').patch);
+    const proxy = [...(patched.spec?.initContainers ?? []), ...(patched.spec?.containers ?? [])].find((x) => x.name === 'skein-proxy');
+    const startup = proxy?.startupProbe;
+    // An httpGet probe fails (and the kubelet warns) every period until the proxy has its certificate.
+    assert.equal(startup?.httpGet, undefined, name);
+    const [bin, verb, timeout] = startup?.exec?.command ?? [];
+    assert.deepEqual([bin, verb], ['skein-proxy', 'await'], name);
+    const awaitSeconds = Number(/^--timeout=(\d+)s$/.exec(timeout ?? '')?.[1]);
+    assert.ok(awaitSeconds > 0 && awaitSeconds < (startup?.timeoutSeconds ?? 1), `${name}: await gives up (and explains) before the kubelet times the probe out`);
+    // Readiness and liveness start only after the startup probe passed.
+    assert.ok(proxy?.readinessProbe?.httpGet && proxy.livenessProbe?.httpGet, name);
+  }
+});
