@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootstrapIdentity, renderIdentityObjects } from '../operator/identity/bootstrap.ts';
 import { IssuerInvalid, loadIssuer } from '../operator/identity/issuer.ts';
-import { IDENTITY_NAMESPACE } from '../shared/identity.ts';
+import { CONTROL_PLANE_NAMESPACE } from '../api/mesh-names.ts';
 import { createCa, toPemPair } from '../shared/tls.ts';
 import { CliError } from './errors.ts';
 import { joinStreams, parseObjects, toStream, type KubeObject, type Overlay } from './manifests.ts';
@@ -64,13 +64,13 @@ export async function identityFromFiles(files: PemFiles, dir: string): Promise<s
 export function renderAnchorObjects(anchor: { certPem: string; keyPem: string }): string {
   const labels = { [CONTROL_PLANE_LABEL]: 'identity' };
   return toStream([
-    { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'skein-trust-anchor', namespace: IDENTITY_NAMESPACE, labels }, stringData: { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPem } },
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'skein-trust-anchors', namespace: IDENTITY_NAMESPACE, labels }, data: { 'ca-bundle.crt': anchor.certPem } },
+    { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'skein-trust-anchor', namespace: CONTROL_PLANE_NAMESPACE, labels }, stringData: { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPem } },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'skein-trust-anchors', namespace: CONTROL_PLANE_NAMESPACE, labels }, data: { 'ca-bundle.crt': anchor.certPem } },
   ]);
 }
 
 export async function generateAnchor(trustDomain: string, days = 3650): Promise<{ certPem: string; keyPem: string }> {
-  const ca = await createCa({ commonName: `root.${IDENTITY_NAMESPACE}.${trustDomain}`, validForMs: days * 86_400_000, pathLength: 1 });
+  const ca = await createCa({ commonName: `root.${CONTROL_PLANE_NAMESPACE}.${trustDomain}`, validForMs: days * 86_400_000, pathLength: 1 });
   return toPemPair(ca);
 }
 

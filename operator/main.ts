@@ -19,9 +19,9 @@ import { Counter, collectDefaultMetrics } from 'prom-client';
 import { createLogger } from '../shared/log.ts';
 import { Informer, type EventType } from '../shared/informer.ts';
 import { IdentityClient } from '../shared/identity-client.ts';
-import { identityName, IDENTITY_NAMESPACE } from '../shared/identity.ts';
-import { DISCOVERY_PORT } from '../shared/discovery-protocol.ts';
-import { cidrProblem } from '../crds/schema/authorizationpolicy.ts';
+import { identityName } from '../api/identity-names.ts';
+import { CONTROL_PLANE_NAMESPACE, DISCOVERY_PORT, IDENTITY_PORT, IDENTITY_SERVICE } from '../api/mesh-names.ts';
+import { cidrProblem } from '../api/crds/authorizationpolicy.ts';
 import { ClusterCache, serviceAccountOf } from './discovery/cache.ts';
 import { DiscoveryHub } from './discovery/hub.ts';
 import { discoveryMetrics } from './discovery/metrics.ts';
@@ -32,7 +32,7 @@ import { PolicyReconciler, kubeStatusWriter } from './policy/reconciler.ts';
 import { LeaderElector, kubeLeaseStore } from './runtime/leader.ts';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
-const namespace = env('POD_NAMESPACE', IDENTITY_NAMESPACE);
+const namespace = env('POD_NAMESPACE', CONTROL_PLANE_NAMESPACE);
 const clusterDomain = env('SKEIN_CLUSTER_DOMAIN', 'cluster.local');
 const config = {
   discoveryPort: Number(env('SKEIN_DISCOVERY_PORT', String(DISCOVERY_PORT))),
@@ -42,8 +42,8 @@ const config = {
   serviceAccount: env('SKEIN_SERVICE_ACCOUNT', 'skein-controller'),
   // The Service's DNS name by default; the kubelet's SKEIN_IDENTITY_SERVICE_HOST where there is no cluster DNS.
   identityAddr: env('SKEIN_IDENTITY_ADDR', process.env.SKEIN_IDENTITY_SERVICE_HOST
-    ? `${process.env.SKEIN_IDENTITY_SERVICE_HOST}:${env('SKEIN_IDENTITY_SERVICE_PORT', '8080')}`
-    : `skein-identity.${namespace}.svc.${clusterDomain}:8080`),
+    ? `${process.env.SKEIN_IDENTITY_SERVICE_HOST}:${env('SKEIN_IDENTITY_SERVICE_PORT', String(IDENTITY_PORT))}`
+    : `${IDENTITY_SERVICE}.${namespace}.svc.${clusterDomain}:${IDENTITY_PORT}`),
   tokenFile: env('SKEIN_IDENTITY_TOKEN_FILE', '/var/run/secrets/skein/token'),
   trustRootsFile: env('SKEIN_TRUST_ROOTS_FILE', '/var/run/skein/trust-roots/ca-bundle.crt'),
   defaultInboundPolicy: env('SKEIN_DEFAULT_INBOUND_POLICY', 'all-unauthenticated'),

@@ -6,7 +6,7 @@ import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } f
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { DiscoveryClient } from './discovery-client.ts';
-import type { InboundUpdate, Update } from './discovery-protocol.ts';
+import type { InboundUpdate, Update } from '../api/discovery-protocol.ts';
 import { createLogger } from './log.ts';
 import { ClusterCache } from '../operator/discovery/cache.ts';
 import { DiscoveryHub } from '../operator/discovery/hub.ts';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCa, createIntermediateCa, issueLeaf, privateKeyPem } from './tls.ts';
 import { createLogger } from './log.ts';
-import { identityName } from './identity.ts';
+import { identityName } from '../api/identity-names.ts';
 import { IdentityClient, backoffMs, chainsTo, type Certificate } from './identity-client.ts';
 import { buildIdentityServer, identityMetrics } from '../operator/identity/server.ts';
 

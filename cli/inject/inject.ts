@@ -4,7 +4,7 @@
 import { parseAllDocuments, stringify, type Document } from 'yaml';
 import type { V1Pod } from '@kubernetes/client-node';
 import { injectPod } from '../../webhook/inject/inject.ts';
-import { INJECT_ANNOTATION } from '../../shared/mesh-names.ts';
+import { INJECT_ANNOTATION } from '../../api/mesh-names.ts';
 import type { AddOp } from '../../webhook/inject/patch.ts';
 import { CliError } from '../errors.ts';
 import { valueAt } from '../manifests.ts';

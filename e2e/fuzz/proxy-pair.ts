@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
 import { createCa, issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tls.ts';
-import type { Update } from '../../shared/discovery-protocol.ts';
+import type { Update } from '../../api/discovery-protocol.ts';
 import { p2cPeakEwma } from '../../proxy-image/proxy/balancer.ts';
 import { Destinations } from '../../proxy-image/proxy/destinations.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../../proxy-image/proxy/http-front.ts';

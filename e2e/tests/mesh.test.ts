@@ -9,7 +9,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { eventually, testNamespace, kubectl } from '../support/kube.ts';
 import { installSkein } from '../support/skein.ts';
 import { run, readyPods, meshed, clusterIP, metrics, sum, lastReport, meshedNamespace, type LoadReport } from '../support/mesh.ts';
-import { identityName } from '../../shared/identity.ts';
+import { identityName } from '../../api/identity-names.ts';
 
 test('the mesh: apps talk through skein proxies over mTLS with no code change', { timeout: 600_000 }, async (t) => {
   await installSkein(t);

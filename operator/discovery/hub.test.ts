@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
-import type { Update } from '../../shared/discovery-protocol.ts';
+import type { Update } from '../../api/discovery-protocol.ts';
 import { ClusterCache } from './cache.ts';
 import { DiscoveryHub } from './hub.ts';
 import { parseTarget } from './target.ts';

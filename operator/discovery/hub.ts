@@ -4,7 +4,7 @@
 // change names the keys it touched; only the subscriptions indexed under
 // those keys are computed again, and a listener hears only snapshots that
 // differ from the last one it was sent.
-import type { InboundUpdate, Update } from '../../shared/discovery-protocol.ts';
+import { CLUSTER_DEFAULT_INBOUND_POLICY, type InboundUpdate, type Update } from '../../api/discovery-protocol.ts';
 import { recording, type ClusterView } from './cache.ts';
 import { targetKey, type Target } from './target.ts';
 import { resolveWithPolicy, type PolicyConfig } from '../policy/attach.ts';
@@ -33,7 +33,7 @@ export class DiscoveryHub {
 
   constructor(view: ClusterView, cfg: HubConfig) {
     this.#view = view;
-    this.#cfg = { clusterDomain: 'cluster.local', defaultInboundPolicy: 'all-unauthenticated', clusterNetworks: DEFAULT_CLUSTER_NETWORKS, ...cfg };
+    this.#cfg = { clusterDomain: 'cluster.local', defaultInboundPolicy: CLUSTER_DEFAULT_INBOUND_POLICY, clusterNetworks: DEFAULT_CLUSTER_NETWORKS, ...cfg };
   }
 
   get targets(): number {

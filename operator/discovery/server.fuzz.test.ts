@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { connect, type ClientHttp2Session } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { createLogger } from '../../shared/log.ts';
-import { WATCH_PATH, INBOUND_PATH } from '../../shared/discovery-protocol.ts';
+import { WATCH_PATH, INBOUND_PATH } from '../../api/discovery-protocol.ts';
 import { baseSeed, forEachCase, type Random } from '../../e2e/fuzz/random.ts';
 import { deepJson, mutatedJson } from '../../e2e/fuzz/json.ts';
 import { ClusterCache, serviceAccountOf } from './cache.ts';

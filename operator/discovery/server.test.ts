@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { V1Service } from '@kubernetes/client-node';
 import { createLogger } from '../../shared/log.ts';
 import { createCa } from '../../shared/tls.ts';
-import { WATCH_PATH, INBOUND_PATH, parseMessage } from '../../shared/discovery-protocol.ts';
+import { WATCH_PATH, INBOUND_PATH, parseMessage } from '../../api/discovery-protocol.ts';
 import { ClusterCache, serviceAccountOf } from './cache.ts';
 import { DiscoveryHub } from './hub.ts';
 import { discoveryMetrics } from './metrics.ts';

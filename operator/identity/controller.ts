@@ -12,8 +12,9 @@ import {
 import { Informer } from '../../shared/informer.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { KeyedCertificate } from '../../shared/tls.ts';
-import { parseMeshIdentitySpec, durationMs, type MeshIdentitySettings, type MeshIdentityStatusValue } from '../../crds/schema/meshidentity.ts';
-import { MESHED_LABEL, identityAudience } from '../../shared/mesh-names.ts';
+import { durationMs } from '../../api/duration.ts';
+import { parseMeshIdentitySpec, type MeshIdentitySettings, type MeshIdentityStatusValue } from '../../api/crds/meshidentity.ts';
+import { MESHED_LABEL, identityAudience } from '../../api/mesh-names.ts';
 import { IssuerSource, splitPem } from './issuer.ts';
 import { tokenReviewer, type IdentityMetrics } from './server.ts';
 import type { CertifyDeps } from './certify.ts';

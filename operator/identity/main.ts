@@ -8,17 +8,19 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../shared/log.ts';
-import { identityName, spiffeId, IDENTITY_NAMESPACE } from '../../shared/identity.ts';
+import { identityName, spiffeId } from '../../api/identity-names.ts';
+import { CONTROL_PLANE_NAMESPACE, IDENTITY_PORT } from '../../api/mesh-names.ts';
 import { issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tls.ts';
-import { MeshIdentitySpec, MESH_IDENTITY_NAME, durationMs } from '../../crds/schema/meshidentity.ts';
+import { MeshIdentitySpec, MESH_IDENTITY_NAME } from '../../api/crds/meshidentity.ts';
+import { durationMs } from '../../api/duration.ts';
 import { IdentityController, certifyDepsOf } from './controller.ts';
 import { buildIdentityServer, identityMetrics } from './server.ts';
 import { LeaderElector, kubeLeaseStore } from '../runtime/leader.ts';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
 const config = {
-  port: Number(env('SKEIN_IDENTITY_PORT', '8080')),
-  namespace: env('POD_NAMESPACE', IDENTITY_NAMESPACE),
+  port: Number(env('SKEIN_IDENTITY_PORT', String(IDENTITY_PORT))),
+  namespace: env('POD_NAMESPACE', CONTROL_PLANE_NAMESPACE),
   serviceAccount: env('SKEIN_SERVICE_ACCOUNT', 'skein-identity'),
   meshIdentity: env('SKEIN_MESH_IDENTITY', MESH_IDENTITY_NAME),
   // What `kubectl skein install` sets on every control-plane container; the

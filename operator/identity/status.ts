@@ -4,7 +4,7 @@
 // unless their status changes; the Events a user must act on come from the
 // transitions, so a level-triggered loop never repeats them.
 import type { X509Certificate } from 'node:crypto';
-import type { Condition, MeshIdentityStatusValue } from '../../crds/schema/meshidentity.ts';
+import type { Condition, MeshIdentityStatusValue } from '../../api/crds/meshidentity.ts';
 
 export type CertificateStatus = NonNullable<MeshIdentityStatusValue['issuer']>;
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../shared/log.ts';
-import { parseServiceProfileSpec } from '../../crds/schema/serviceprofile.ts';
-import type { PolicyStatusValue } from '../../crds/schema/conditions.ts';
+import { parseServiceProfileSpec } from '../../api/crds/serviceprofile.ts';
+import type { PolicyStatusValue } from '../../api/crds/conditions.ts';
 import { FakeClock, settle } from '../runtime/clock.ts';
 import type { ClusterCache } from '../discovery/cache.ts';
 import { AUTHORIZATION_POLICY, SERVICE_PROFILE, TRAFFIC_SPLIT, type PolicyKind, type PolicyObject } from './objects.ts';

@@ -6,7 +6,7 @@
 // must fix. Level-triggered: any change only enqueues keys, and becoming
 // leader enqueues everything.
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import type { PolicyStatusValue } from '../../crds/schema/conditions.ts';
+import type { PolicyStatusValue } from '../../api/crds/conditions.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { ClusterView } from '../discovery/cache.ts';
 import { WorkQueue } from '../runtime/queue.ts';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Update } from '../../shared/discovery-protocol.ts';
+import { Update } from '../../api/discovery-protocol.ts';
 import { DiscoveryHub } from '../discovery/hub.ts';
 import { parseTarget } from '../discovery/target.ts';
 import { compileSplit, parseTrafficSplit, resolveSplitMatches } from './split.ts';

@@ -2,7 +2,7 @@
 // initContainer). Every flag is checked; a mistake is a UsageError naming the
 // flag, never a half-written ruleset.
 import { parseArgs } from 'node:util';
-import { parsePortRanges } from '../../shared/port-ranges.ts';
+import { parsePortRanges } from '../../api/port-ranges.ts';
 import { InitError } from './errors.ts';
 import type { RuleOptions } from './rules.ts';
 

@@ -10,14 +10,11 @@ import type { Socket } from 'node:net';
 import type { Direction, ProxyMetrics } from './metrics.ts';
 import type { DownstreamRequest, DownstreamResponse } from './relay.ts';
 import { PROXY_ERROR } from './headers.ts';
+import { DEFAULT_LIMITS, type ProxyLimits } from '../../api/sidecar.ts';
 
-export interface HttpLimits {
-  maxHeaderBytes: number;
-  headersTimeoutMs: number;
-  idleMs: number;
-}
+export type HttpLimits = Pick<ProxyLimits, 'maxHeaderBytes' | 'headersTimeoutMs' | 'idleMs'>;
 
-export const DEFAULT_HTTP_LIMITS: HttpLimits = { maxHeaderBytes: 64 * 1024, headersTimeoutMs: 10_000, idleMs: 60_000 };
+export const DEFAULT_HTTP_LIMITS: HttpLimits = { maxHeaderBytes: DEFAULT_LIMITS.maxHeaderBytes, headersTimeoutMs: DEFAULT_LIMITS.headersTimeoutMs, idleMs: DEFAULT_LIMITS.idleMs };
 
 export interface HttpFrontOptions {
   direction: Direction;

@@ -11,7 +11,9 @@ import { runAwait } from './await.ts';
 import { proxyReadiness, startAdmin } from './admin.ts';
 import { compileInbound, defaultOnly, type InboundPolicy } from './authz.ts';
 import { p2cPeakEwma } from './balancer.ts';
-import { ConfigError, inPortRanges, loadConfig, type HostPort, type ProxyConfig } from './config.ts';
+import { ConfigError, loadConfig, type ProxyConfig } from './config.ts';
+import { inPortRanges } from '../../api/port-ranges.ts';
+import type { HostPort } from '../../api/sidecar.ts';
 import { hostPort, type Proxy } from './connection.ts';
 import { Destinations, type Discovery } from './destinations.ts';
 import { createInbound } from './inbound.ts';
@@ -20,7 +22,7 @@ import { ProxyMetrics } from './metrics.ts';
 import { originalDestination, OriginalDstError, type OriginalDestination } from './original-dst.ts';
 import { createOutbound } from './outbound.ts';
 import { DiscoveryClient } from '../../shared/discovery-client.ts';
-import type { Endpoint } from '../../shared/discovery-protocol.ts';
+import type { Endpoint } from '../../api/discovery-protocol.ts';
 
 /** Linkerd's detection timeout (linkerd-facts §8.6): after it a silent client is opaque TCP. */
 const DETECT_TIMEOUT_MS = 10_000;

@@ -7,7 +7,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Endpoint, Update } from '../../shared/discovery-protocol.ts';
+import type { Endpoint, Update } from '../../api/discovery-protocol.ts';
 import type { OriginalDestination } from './original-dst.ts';
 import type { Pick } from './balancer.ts';
 import type { TrafficLabels } from './metrics.ts';

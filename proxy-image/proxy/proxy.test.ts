@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
 import { createCa, issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tls.ts';
-import type { Update } from '../../shared/discovery-protocol.ts';
+import type { Update } from '../../api/discovery-protocol.ts';
 import { p2cPeakEwma } from './balancer.ts';
 import { Destinations } from './destinations.ts';
 import { DEFAULT_HTTP_LIMITS } from './http-front.ts';

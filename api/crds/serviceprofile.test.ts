@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { crdObject } from '../generate.ts';
-import { serviceProfileCrd, parseServiceProfileSpec, goDurationMs, serviceProfileNameProblem, MAX_CONDITION_DEPTH, RETRY_BUDGET_DEFAULTS } from './serviceprofile.ts';
+import { crdObject } from './render.ts';
+import { serviceProfileCrd, parseServiceProfileSpec, serviceProfileNameProblem, MAX_CONDITION_DEPTH, RETRY_BUDGET_DEFAULTS } from './serviceprofile.ts';
 
 type Schema = { type?: string; properties?: Record<string, Schema>; items?: Schema; 'x-kubernetes-preserve-unknown-fields'?: boolean; 'x-kubernetes-int-or-string'?: boolean };
 
@@ -50,15 +50,6 @@ test('the retry budget fills in 0.2, 10/s and 10s', () => {
   assert.deepEqual(parsed.spec.retryBudget, RETRY_BUDGET_DEFAULTS);
   const props = crdSpecSchema().properties?.retryBudget?.properties as Record<string, { default?: unknown }>;
   assert.deepEqual({ retryRatio: props.retryRatio?.default, minRetriesPerSecond: props.minRetriesPerSecond?.default, ttl: props.ttl?.default }, RETRY_BUDGET_DEFAULTS, 'the API server fills in the same');
-});
-
-test('durations read as Go writes them', () => {
-  assert.equal(goDurationMs('300ms'), 300);
-  assert.equal(goDurationMs('2s'), 2000);
-  assert.equal(goDurationMs('1m30s'), 90_000);
-  assert.equal(goDurationMs('1.5s'), 1500);
-  assert.equal(goDurationMs('250us'), 0.25);
-  for (const bad of ['', '10', '2 s', '-1s', '1d', 's', '1.s', `${'9'.repeat(70)}s`]) assert.equal(goDurationMs(bad), undefined, bad);
 });
 
 test('the CRD types the first level of a condition and keeps deeper levels for the webhook', () => {

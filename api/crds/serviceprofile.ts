@@ -13,34 +13,24 @@
 // refuse anything deeper. So kubectl explain shows the real shape, any
 // Linkerd profile fits, and nothing unchecked reaches the proxy.
 import { z } from 'zod';
-import type { CrdDefinition } from '../generate.ts';
+import type { CrdDefinition } from './definition.ts';
 import { PolicyStatus, statusColumns } from './conditions.ts';
 import { pathRegexProblem, MAX_PATH_REGEX_LENGTH } from './path-regex.ts';
-import { parsePortRanges } from '../../shared/port-ranges.ts';
+import { parsePortRanges } from '../port-ranges.ts';
 import { parseSpec, type Parsed } from './problems.ts';
+// Go's time.ParseDuration, as Linkerd reads timeout and ttl: 300ms, 2s, 1m30s, 1.5s.
+import { parseDurationMs } from '../duration.ts';
 
 /** Levels of all/any/not below a route's condition that the webhook accepts. */
 export const MAX_CONDITION_DEPTH = 5;
 
 export const RETRY_BUDGET_DEFAULTS = { retryRatio: 0.2, minRetriesPerSecond: 10, ttl: '10s' } as const;
 
-// Go's time.ParseDuration, as Linkerd reads timeout and ttl: 300ms, 2s, 1m30s, 1.5s.
-const GO_DURATION = /^([0-9]{1,9}(\.[0-9]{1,9})?(ns|us|µs|ms|s|m|h))+$/;
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-
-/** Milliseconds of a Go duration string, or undefined when it is not one. */
-export function goDurationMs(text: string): number | undefined {
-  if (text.length > 64 || !GO_DURATION.test(text)) return undefined;
-  let total = 0;
-  for (const m of text.matchAll(/([0-9.]+)(ns|us|µs|ms|s|m|h)/g)) total += Number(m[1]) * (UNIT_MS[m[2] ?? 's'] ?? 0);
-  return total;
-}
-
 /** A positive duration no longer than `max`; bounded so that it fits a Node timer (24.8 days). */
 const goDuration = (what: string, max: string) => z.string().max(64).superRefine((v, ctx) => {
-  const ms = goDurationMs(v);
+  const ms = v === v.trim() ? parseDurationMs(v) : undefined;
   if (ms === undefined) ctx.addIssue({ code: 'custom', message: `${what} "${v.slice(0, 64)}" is not a duration; write it like 300ms, 2s or 1m30s` });
-  else if (ms <= 0 || ms > (goDurationMs(max) ?? 0)) ctx.addIssue({ code: 'custom', message: `${what} must be more than 0 and at most ${max}; leave it out for the default` });
+  else if (ms <= 0 || ms > (parseDurationMs(max) ?? 0)) ctx.addIssue({ code: 'custom', message: `${what} must be more than 0 and at most ${max}; leave it out for the default` });
 });
 
 // Route names become metric labels and log fields: no control characters.

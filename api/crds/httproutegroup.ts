@@ -6,7 +6,7 @@
 // webhook. Regexes run in the proxy on every request, so pathRegex and the
 // header regexes pass the same backtracking check as ServiceProfile routes.
 import { z } from 'zod';
-import type { CrdDefinition } from '../generate.ts';
+import type { CrdDefinition } from './definition.ts';
 import { pathRegexProblem, MAX_PATH_REGEX_LENGTH } from './path-regex.ts';
 import { parseSpec, type Parsed } from './problems.ts';
 

@@ -2,7 +2,7 @@
 // Flagger, Argo Rollouts and the SMI spec use. One zod schema per version
 // gives the CRD's OpenAPI schema and the TypeScript types.
 import { z } from 'zod';
-import type { CrdDefinition } from '../generate.ts';
+import type { CrdDefinition } from './definition.ts';
 import { PolicyStatus, statusColumns } from './conditions.ts';
 
 const serviceName = z.string().min(1).max(253).describe('Name of a Service in the same namespace');

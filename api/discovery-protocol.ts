@@ -12,7 +12,6 @@
 //   client can tell a dead stream from a quiet one.
 import { z } from 'zod';
 
-export const DISCOVERY_PORT = 8086;
 export const WATCH_PATH = '/v1/watch';
 export const HEARTBEAT_MS = 10_000;
 
@@ -44,9 +43,9 @@ export const Endpoint = z.object({
 export type Endpoint = z.infer<typeof Endpoint>;
 
 // Traffic policy compiled by the operator (issue #8). Route conditions keep
-// the ServiceProfile's shape (crds/schema/serviceprofile.ts), already
+// the ServiceProfile's shape (api/crds/serviceprofile.ts), already
 // validated there; durations travel as milliseconds. The proxy compiles
-// pathRegex with crds/schema/path-regex.ts compilePathRegex.
+// pathRegex with api/crds/path-regex.ts compilePathRegex.
 export interface RequestMatch { method?: string | undefined; pathRegex?: string | undefined; all?: RequestMatch[] | undefined; any?: RequestMatch[] | undefined; not?: RequestMatch | RequestMatch[] | undefined }
 export interface ResponseMatch { status?: { min?: number | undefined; max?: number | undefined } | undefined; all?: ResponseMatch[] | undefined; any?: ResponseMatch[] | undefined; not?: ResponseMatch | ResponseMatch[] | undefined }
 export const RequestMatch: z.ZodType<RequestMatch> = z.lazy(() => z.object({
@@ -129,8 +128,16 @@ export const INBOUND_PATH = '/v1/inbound';
 export const InboundRequest = z.object({ namespace: z.string().min(1).max(63), pod: z.string().min(1).max(253) });
 export type InboundRequest = z.infer<typeof InboundRequest>;
 
-export const DefaultInboundPolicy = z.enum(['all-unauthenticated', 'all-authenticated', 'cluster-authenticated', 'deny']);
+/**
+ * The policy of ports no AuthorizationPolicy targets: the values of the
+ * config.skein.dev/default-inbound-policy annotation, SKEIN_DEFAULT_INBOUND_POLICY
+ * (proxy and controller) and the InboundUpdate's defaultPolicy.
+ */
+export const DEFAULT_INBOUND_POLICIES = ['all-unauthenticated', 'all-authenticated', 'cluster-authenticated', 'deny'] as const;
+export const DefaultInboundPolicy = z.enum(DEFAULT_INBOUND_POLICIES, { error: `must be one of ${DEFAULT_INBOUND_POLICIES.join(', ')}` });
 export type DefaultInboundPolicy = z.infer<typeof DefaultInboundPolicy>;
+/** Without an annotation or a controller setting: everything is admitted, as before meshing. */
+export const CLUSTER_DEFAULT_INBOUND_POLICY: DefaultInboundPolicy = 'all-unauthenticated';
 
 /** Who one AuthorizationPolicy lets in, resolved to what a proxy can check. */
 export const Authorization = z.object({

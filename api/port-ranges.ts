@@ -20,3 +20,19 @@ export function parsePortRanges(value: string): PortRange[] {
 export function formatPortRanges(ranges: readonly PortRange[]): string {
   return ranges.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`)).join(',');
 }
+
+/** Sorted, with overlapping and adjacent ranges merged: `3,1,2,10-20,15-25` is `1-3,10-25`. */
+export function mergePortRanges(ranges: readonly PortRange[]): PortRange[] {
+  const merged: PortRange[] = [];
+  for (const r of [...ranges].sort((a, b) => a.from - b.from)) {
+    const last = merged[merged.length - 1];
+    if (last && r.from <= last.to + 1) last.to = Math.max(last.to, r.to);
+    else merged.push({ ...r });
+  }
+  return merged;
+}
+
+/** True when `port` falls in one of the ranges (opaque, skipped). */
+export function inPortRanges(port: number, ranges: readonly PortRange[]): boolean {
+  return ranges.some((r) => port >= r.from && port <= r.to);
+}

@@ -19,7 +19,19 @@ export const INIT_CONTAINER = 'skein-init';
 export const PROXY_CONTAINER = 'skein-proxy';
 export const PROXY_UID = 2102;
 
+/** The proxy's own ports. */
 export const PORTS = { outbound: 4140, inbound: 4143, control: 4190, admin: 4191 } as const;
+
+/** The control plane's Services, as proxies and the controller dial them. */
+export const IDENTITY_SERVICE = 'skein-identity';
+export const IDENTITY_PORT = 8080;
+export const DISCOVERY_SERVICE = 'skein-discovery';
+export const DISCOVERY_PORT = 8086;
+
+/** `host:port` of a control-plane Service by its cluster DNS name. */
+export function controlPlaneAddress(service: string, port: number, clusterDomain: string): string {
+  return `${service}.${CONTROL_PLANE_NAMESPACE}.svc.${clusterDomain}:${port}`;
+}
 
 export const TOKEN_VOLUME = 'skein-identity-token';
 export const TOKEN_MOUNT = '/var/run/secrets/skein';

@@ -9,14 +9,11 @@
 // Kubelet probes keep working under every one of them.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import type { CrdDefinition } from '../generate.ts';
+import type { CrdDefinition } from './definition.ts';
 import { PolicyStatus, statusColumns } from './conditions.ts';
 import { parseSpec, type Parsed } from './problems.ts';
 
 export const DEFAULT_INBOUND_POLICY_ANNOTATION = 'config.skein.dev/default-inbound-policy';
-/** The values of the default-inbound-policy annotation, as the injector accepts them. */
-export const DEFAULT_INBOUND_POLICIES = ['all-unauthenticated', 'all-authenticated', 'cluster-authenticated', 'deny'] as const;
-export type DefaultInboundPolicy = (typeof DEFAULT_INBOUND_POLICIES)[number];
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_NAME = '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*';

@@ -4,28 +4,21 @@
 // OpenAPI schema, the TypeScript type and the check the service runs, so a
 // hostile value is refused with the same words everywhere.
 import { z } from 'zod';
-import type { CrdDefinition } from '../generate.ts';
+import type { CrdDefinition } from './definition.ts';
 import { conditionColumn, conditionList } from './conditions.ts';
+import { durationMs, parseDurationMs } from '../duration.ts';
 
 export const MESH_IDENTITY_NAME = 'default';
 
 const DNS_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const OBJECT_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-/** Go-style durations as Kubernetes users write them: 24h, 90m, 1h30m, 45s. */
+/** The CRD's pattern: whole hours, minutes and seconds (24h, 90m, 1h30m, 45s), a subset of api/duration.ts's grammar. */
 const DURATION = /^([0-9]{1,6}(h|m|s))+$/;
-const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000 };
-
-/** Milliseconds of a duration the schema accepted. */
-export function durationMs(text: string): number {
-  let total = 0;
-  for (const m of text.matchAll(/([0-9]+)(h|m|s)/g)) total += Number(m[1]) * (UNIT_MS[m[2] ?? 's'] ?? 0);
-  return total;
-}
 
 const duration = (what: string, min: string, max: string) => z.string()
   .regex(DURATION, { message: `${what} must be a duration such as 24h, 90m or 1h30m` })
-  .refine((v) => durationMs(v) >= durationMs(min) && durationMs(v) <= durationMs(max), { message: `${what} must be between ${min} and ${max}` });
+  .refine((v) => { const ms = parseDurationMs(v) ?? 0; return ms >= durationMs(min) && ms <= durationMs(max); }, { message: `${what} must be between ${min} and ${max}` });
 
 const objectName = (what: string) => z.string().min(1).max(253).regex(OBJECT_NAME, { message: `${what} must be a Kubernetes object name (lower case letters, digits, '-' and '.')` });
 const namespaceName = z.string().min(1).max(63).regex(DNS_LABEL, { message: 'namespace must be a DNS label (lower case letters, digits and -)' });
