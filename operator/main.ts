@@ -23,11 +23,12 @@ import { identityName } from '../api/identity-names.ts';
 import { CONTROL_PLANE_NAMESPACE, DISCOVERY_PORT, IDENTITY_PORT, IDENTITY_SERVICE } from '../api/mesh-names.ts';
 import { cidrProblem } from '../api/crds/authorizationpolicy.ts';
 import { ClusterCache, serviceAccountOf } from './discovery/cache.ts';
-import { DiscoveryHub } from './discovery/hub.ts';
+import { DiscoveryHub } from './hub.ts';
 import { discoveryMetrics } from './discovery/metrics.ts';
 import { createDiscoveryServer, tlsOptions } from './discovery/server.ts';
 import { DEFAULT_CLUSTER_NETWORKS, isDefaultInboundPolicy } from './policy/inbound.ts';
-import { AUTHORIZATION_POLICY, HTTP_ROUTE_GROUP, SERVICE_PROFILE, TRAFFIC_SPLIT, apiPath, type PolicyKind, type PolicyObject } from './policy/objects.ts';
+import { AUTHORIZATION_POLICY, HTTP_ROUTE_GROUP, SERVICE_PROFILE, TRAFFIC_SPLIT, apiPath, type PolicyKind } from './policy/objects.ts';
+import type { PolicyObject } from './discovery/cache.ts';
 import { PolicyReconciler, kubeStatusWriter } from './policy/reconciler.ts';
 import { LeaderElector, kubeLeaseStore } from './runtime/leader.ts';
 

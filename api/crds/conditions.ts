@@ -29,6 +29,18 @@ export const PolicyStatus = z.object({
 });
 export type PolicyStatusValue = z.infer<typeof PolicyStatus>;
 
+/** A condition as a reconciler computes it; mergeConditions adds the times and generation. */
+export type WantedCondition = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
+
+/** Carries lastTransitionTime over when the status did not change, as metav1 conditions require. */
+export function mergeConditions(previous: readonly Condition[] | undefined, wanted: WantedCondition[], generation: number | undefined, now: Date): Condition[] {
+  return wanted.map((w) => {
+    const old = previous?.find((c) => c.type === w.type);
+    const lastTransitionTime = old && old.status === w.status ? old.lastTransitionTime : now.toISOString();
+    return { ...w, ...(generation !== undefined ? { observedGeneration: generation } : {}), lastTransitionTime };
+  });
+}
+
 /** JSONPath of a condition's status, for a printer column. */
 export const conditionColumn = (type: string): string => `.status.conditions[?(@.type=="${type}")].status`;
 

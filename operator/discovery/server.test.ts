@@ -10,7 +10,7 @@ import { createLogger } from '../../shared/log.ts';
 import { createCa } from '../../shared/tls.ts';
 import { WATCH_PATH, INBOUND_PATH, parseMessage } from '../../api/discovery-protocol.ts';
 import { ClusterCache, serviceAccountOf } from './cache.ts';
-import { DiscoveryHub } from './hub.ts';
+import { DiscoveryHub } from '../hub.ts';
 import { discoveryMetrics } from './metrics.ts';
 import { createDiscoveryServer, tlsOptions, identityOwner } from './server.ts';
 import { testPki, leaf, CONTROLLER_IDENTITY, type Pem } from './test-pki.ts';

@@ -7,7 +7,7 @@ import { createSecureServer, constants, type Http2SecureServer, type ServerHttp2
 import type { TLSSocket } from 'node:tls';
 import { WatchRequest, WATCH_PATH, HEARTBEAT_MS, InboundRequest, INBOUND_PATH, type InboundUpdate, type Update } from '../../api/discovery-protocol.ts';
 import type { Logger } from '../../shared/log.ts';
-import type { DiscoveryHub } from './hub.ts';
+import type { DiscoveryHub } from '../hub.ts';
 import type { DiscoveryMetrics } from './metrics.ts';
 import { NOTHING } from './resolve.ts';
 import { parseTarget, TargetError } from './target.ts';

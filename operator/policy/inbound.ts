@@ -9,8 +9,7 @@ import { identityName, namespaceIdentitySuffix } from '../../api/identity-names.
 import { DEFAULT_INBOUND_POLICY_ANNOTATION, parseAuthorizationPolicySpec, type AuthorizationPolicySpecValue } from '../../api/crds/authorizationpolicy.ts';
 import type { Parsed } from '../../api/crds/problems.ts';
 import { httpProbes, podPort } from '../../api/pod-probes.ts';
-import type { ClusterView } from '../discovery/cache.ts';
-import type { PolicyObject } from './objects.ts';
+import type { ClusterView, PolicyObject } from '../discovery/cache.ts';
 
 export interface InboundConfig {
   trustDomain: string;

@@ -8,9 +8,9 @@
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { PolicyStatusValue } from '../../api/crds/conditions.ts';
 import type { Logger } from '../../shared/log.ts';
-import type { ClusterView } from '../discovery/cache.ts';
+import type { ClusterView, PolicyObject } from '../discovery/cache.ts';
 import { WorkQueue } from '../runtime/queue.ts';
-import { SERVICE_PROFILE, TRAFFIC_SPLIT, type PolicyKind, type PolicyObject } from './objects.ts';
+import { SERVICE_PROFILE, TRAFFIC_SPLIT, type PolicyKind } from './objects.ts';
 import {
   desiredStatus, eventsBetween, evaluateAuthorizationPolicy, evaluateServiceProfile, evaluateTrafficSplit, sameStatus,
   type Evaluation, type PolicyEvent,

@@ -16,9 +16,9 @@ import type { SplitBackend, SplitMatch } from '../../api/discovery-protocol.ts';
 import { TrafficSplitSpec, type TrafficSplitV1alpha4 } from '../../api/crds/trafficsplit.ts';
 import { ANY_METHOD, parseHTTPRouteGroupSpec, type HTTPMatch } from '../../api/crds/httproutegroup.ts';
 import { parseSpec, type Parsed } from '../../api/crds/problems.ts';
-import type { ClusterView } from '../discovery/cache.ts';
+import type { ClusterView, PolicyObject } from '../discovery/cache.ts';
 import { resolveService, type ResolveConfig } from '../discovery/resolve.ts';
-import { HTTP_ROUTE_GROUP, olderFirst, type PolicyObject } from './objects.ts';
+import { HTTP_ROUTE_GROUP, olderFirst } from './objects.ts';
 
 export type SplitConfig = ResolveConfig & { clusterDomain: string };
 

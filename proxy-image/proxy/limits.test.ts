@@ -12,7 +12,7 @@ import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createCa } from '../../shared/tls.ts';
-import { counter, inboundPod, listen, workloadCert, SERVER_ID } from '../../e2e/fuzz/proxy-pair.ts';
+import { counter, inboundPod, listen, workloadCert, SERVER_ID } from './test-pair.ts';
 import { ConfigError, connectionCapFor, loadConfig } from './config.ts';
 import { DEFAULT_LIMITS } from '../../api/sidecar.ts';
 

@@ -7,8 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createCa } from '../../shared/tls.ts';
-import { CLIENT_ID, counter, SRC, startMesh, workloadCert, type Mesh } from '../../e2e/fuzz/proxy-pair.ts';
-import { tlsHandshake } from '../../e2e/fuzz/wire.ts';
+import { CLIENT_ID, counter, SRC, startMesh, workloadCert, type Mesh } from './test-pair.ts';
+import { tlsHandshake } from '../../testkit/fuzz/wire.ts';
 import { PROXY_ERROR } from './headers.ts';
 import { ROUTE_OVERRIDE } from './route-override.ts';
 

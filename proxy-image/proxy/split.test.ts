@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { seeded as seededRandom } from '../../e2e/fuzz/random.ts';
+import { seeded as seededRandom } from '../../testkit/fuzz/random.ts';
 import type { Endpoint } from '../../api/discovery-protocol.ts';
 import { p2cPeakEwma } from './balancer.ts';
 import { applySplit, compileSplitMatches, drawBackend } from './split.ts';

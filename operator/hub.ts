@@ -4,11 +4,11 @@
 // change names the keys it touched; only the subscriptions indexed under
 // those keys are computed again, and a listener hears only snapshots that
 // differ from the last one it was sent.
-import { CLUSTER_DEFAULT_INBOUND_POLICY, type InboundUpdate, type Update } from '../../api/discovery-protocol.ts';
-import { recording, type ClusterView } from './cache.ts';
-import { targetKey, type Target } from './target.ts';
-import { resolveWithPolicy, type PolicyConfig } from '../policy/attach.ts';
-import { compileInbound, DEFAULT_CLUSTER_NETWORKS, type InboundConfig } from '../policy/inbound.ts';
+import { CLUSTER_DEFAULT_INBOUND_POLICY, type InboundUpdate, type Update } from '../api/discovery-protocol.ts';
+import { recording, type ClusterView } from './discovery/cache.ts';
+import { targetKey, type Target } from './discovery/target.ts';
+import { resolveWithPolicy, type PolicyConfig } from './policy/attach.ts';
+import { compileInbound, DEFAULT_CLUSTER_NETWORKS, type InboundConfig } from './policy/inbound.ts';
 
 export type Listener = (u: Update) => void;
 export type InboundListener = (u: InboundUpdate) => void;

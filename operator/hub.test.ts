@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
-import type { Update } from '../../api/discovery-protocol.ts';
-import { ClusterCache } from './cache.ts';
+import type { Update } from '../api/discovery-protocol.ts';
+import { ClusterCache } from './discovery/cache.ts';
 import { DiscoveryHub } from './hub.ts';
-import { parseTarget } from './target.ts';
+import { parseTarget } from './discovery/target.ts';
 
 const svc = (name: string, ip: string): V1Service => ({ metadata: { name, namespace: 'ns', resourceVersion: '1' }, spec: { clusterIP: ip, ports: [{ name: 'http', port: 80 }] } });
 const slice = (svcName: string, ips: string[], rv = '1'): V1EndpointSlice => ({

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCa, createIntermediateCa, issueLeaf, privateKeyPem } from './tls.ts';
-import { createLogger } from './log.ts';
-import { identityName } from '../api/identity-names.ts';
-import { IdentityClient, backoffMs, chainsTo, type Certificate } from './identity-client.ts';
-import { buildIdentityServer, identityMetrics } from '../operator/identity/server.ts';
+import { createCa, createIntermediateCa, issueLeaf, privateKeyPem } from '../../shared/tls.ts';
+import { createLogger } from '../../shared/log.ts';
+import { identityName } from '../../api/identity-names.ts';
+import { IdentityClient, backoffMs, chainsTo, type Certificate } from '../../shared/identity-client.ts';
+import { buildIdentityServer, identityMetrics } from './server.ts';
 
 const DAY = 86_400_000;
 const CA_NAME = identityName('skein-identity', 'skein-system', 'cluster.local');
