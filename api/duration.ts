@@ -2,6 +2,7 @@
 // and Linkerd's ServiceProfiles write them (300ms, 2s, 1m30s, 1.5h). Where
 // a bare number has always been accepted (the proxy's SKEIN_* variables,
 // the shutdown-grace-period annotation) it counts seconds.
+import { SkeinError } from './errors.ts';
 
 const GO_DURATION = /^([0-9]{1,9}(\.[0-9]{1,9})?(ns|us|µs|ms|s|m|h))+$/;
 const BARE_SECONDS = /^[0-9]{1,9}(\.[0-9]{1,9})?$/;
@@ -23,7 +24,7 @@ export function parseDurationMs(text: string, options: DurationOptions = {}): nu
   return total;
 }
 
-export class DurationError extends Error {
+export class DurationError extends SkeinError {
   readonly code = 'invalid_duration';
 }
 

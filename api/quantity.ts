@@ -4,6 +4,7 @@
 // quantityToScalar returns a bigint for k/M/G/T, throws a bare SyntaxError
 // on decimals with those suffixes ("1.5Gi") and reads "" as 0; here every
 // quantity is a number and a bad one says what to write.
+import { SkeinError } from './errors.ts';
 import { z } from 'zod';
 
 const QUANTITY = /^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
@@ -12,7 +13,7 @@ const SCALE: Record<string, number> = {
   Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, Pi: 1024 ** 5, Ei: 1024 ** 6,
 };
 
-export class QuantityError extends Error {
+export class QuantityError extends SkeinError {
   readonly code = 'invalid_quantity';
 }
 

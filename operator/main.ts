@@ -14,56 +14,55 @@
 //                                 192.168.0.0/16,198.18.0.0/15)
 import { createServer as createHttpServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
-import { KubeConfig, type KubernetesObject, type V1EndpointSlice, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import type { KubernetesObject, V1EndpointSlice, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { Counter, collectDefaultMetrics } from 'prom-client';
-import { createLogger } from '../shared/log.ts';
+import { controlPlane } from '../shared/control-plane/context.ts';
+import { setting } from '../shared/control-plane/settings.ts';
 import { Informer, type EventType } from '../shared/informer.ts';
 import { IdentityClient } from '../shared/identity-client.ts';
 import { identityName } from '../api/identity-names.ts';
-import { CONTROL_PLANE_NAMESPACE, DISCOVERY_PORT, IDENTITY_PORT, IDENTITY_SERVICE } from '../api/mesh-names.ts';
+import { DISCOVERY_PORT, IDENTITY_PORT, IDENTITY_SERVICE, TOKEN_MOUNT, TRUST_ROOTS_MOUNT } from '../api/mesh-names.ts';
+import { CLUSTER_DEFAULT_INBOUND_POLICY } from '../api/discovery-protocol.ts';
 import { cidrProblem } from '../api/crds/authorizationpolicy.ts';
-import { ClusterCache, serviceAccountOf } from './discovery/cache.ts';
+import { ClusterCache, serviceAccountOf, type PolicyObject } from './discovery/cache.ts';
 import { DiscoveryHub } from './hub.ts';
 import { discoveryMetrics } from './discovery/metrics.ts';
 import { createDiscoveryServer, tlsOptions } from './discovery/server.ts';
-import { DEFAULT_CLUSTER_NETWORKS, isDefaultInboundPolicy } from './policy/inbound.ts';
+import { DEFAULT_CLUSTER_NETWORKS } from './policy/inbound.ts';
 import { AUTHORIZATION_POLICY, HTTP_ROUTE_GROUP, SERVICE_PROFILE, TRAFFIC_SPLIT, apiPath, type PolicyKind } from './policy/objects.ts';
-import type { PolicyObject } from './discovery/cache.ts';
 import { PolicyReconciler, kubeStatusWriter } from './policy/reconciler.ts';
-import { LeaderElector, kubeLeaseStore } from './runtime/leader.ts';
 
-const env = (name: string, fallback: string) => process.env[name] ?? fallback;
-const namespace = env('POD_NAMESPACE', CONTROL_PLANE_NAMESPACE);
-const clusterDomain = env('SKEIN_CLUSTER_DOMAIN', 'cluster.local');
-const config = {
-  discoveryPort: Number(env('SKEIN_DISCOVERY_PORT', String(DISCOVERY_PORT))),
-  adminPort: Number(env('SKEIN_ADMIN_PORT', '9996')),
-  trustDomain: env('SKEIN_TRUST_DOMAIN', 'cluster.local'),
-  clusterDomain,
-  serviceAccount: env('SKEIN_SERVICE_ACCOUNT', 'skein-controller'),
+const cp = controlPlane('controller', {
+  SKEIN_DISCOVERY_PORT: setting.port(DISCOVERY_PORT),
+  SKEIN_ADMIN_PORT: setting.port(9996),
+  SKEIN_SERVICE_ACCOUNT: setting.text('skein-controller'),
   // The Service's DNS name by default; the kubelet's SKEIN_IDENTITY_SERVICE_HOST where there is no cluster DNS.
-  identityAddr: env('SKEIN_IDENTITY_ADDR', process.env.SKEIN_IDENTITY_SERVICE_HOST
-    ? `${process.env.SKEIN_IDENTITY_SERVICE_HOST}:${env('SKEIN_IDENTITY_SERVICE_PORT', String(IDENTITY_PORT))}`
-    : `${IDENTITY_SERVICE}.${namespace}.svc.${clusterDomain}:${IDENTITY_PORT}`),
-  tokenFile: env('SKEIN_IDENTITY_TOKEN_FILE', '/var/run/secrets/skein/token'),
-  trustRootsFile: env('SKEIN_TRUST_ROOTS_FILE', '/var/run/skein/trust-roots/ca-bundle.crt'),
-  defaultInboundPolicy: env('SKEIN_DEFAULT_INBOUND_POLICY', 'all-unauthenticated'),
-  clusterNetworks: env('SKEIN_CLUSTER_NETWORKS', DEFAULT_CLUSTER_NETWORKS.join(',')).split(',').map((n) => n.trim()).filter((n) => n !== ''),
-  podName: env('POD_NAME', env('HOSTNAME', `skein-controller-${process.pid}`)),
+  SKEIN_IDENTITY_ADDR: setting.optionalText(),
+  SKEIN_IDENTITY_SERVICE_HOST: setting.optionalText(),
+  SKEIN_IDENTITY_SERVICE_PORT: setting.port(IDENTITY_PORT),
+  SKEIN_IDENTITY_TOKEN_FILE: setting.text(`${TOKEN_MOUNT}/token`),
+  SKEIN_TRUST_ROOTS_FILE: setting.text(`${TRUST_ROOTS_MOUNT}/ca-bundle.crt`),
+  // A bad setting stops the controller at start with what to write, rather than serving a policy nobody meant.
+  SKEIN_DEFAULT_INBOUND_POLICY: setting.defaultInboundPolicy(CLUSTER_DEFAULT_INBOUND_POLICY),
+  SKEIN_CLUSTER_NETWORKS: setting.list(DEFAULT_CLUSTER_NETWORKS, cidrProblem),
+});
+const { settings: env, log, kc } = cp;
+const namespace = env.POD_NAMESPACE;
+const config = {
+  discoveryPort: env.SKEIN_DISCOVERY_PORT,
+  adminPort: env.SKEIN_ADMIN_PORT,
+  trustDomain: env.SKEIN_TRUST_DOMAIN,
+  clusterDomain: env.SKEIN_CLUSTER_DOMAIN,
+  serviceAccount: env.SKEIN_SERVICE_ACCOUNT,
+  identityAddr: env.SKEIN_IDENTITY_ADDR ?? (env.SKEIN_IDENTITY_SERVICE_HOST
+    ? `${env.SKEIN_IDENTITY_SERVICE_HOST}:${env.SKEIN_IDENTITY_SERVICE_PORT}`
+    : `${IDENTITY_SERVICE}.${namespace}.svc.${env.SKEIN_CLUSTER_DOMAIN}:${IDENTITY_PORT}`),
+  tokenFile: env.SKEIN_IDENTITY_TOKEN_FILE,
+  trustRootsFile: env.SKEIN_TRUST_ROOTS_FILE,
+  clusterNetworks: env.SKEIN_CLUSTER_NETWORKS,
+  podName: cp.podName,
 };
-// A bad setting stops the controller at start with what to write, rather than serving a policy nobody meant.
-const defaultInboundPolicy = config.defaultInboundPolicy;
-if (!isDefaultInboundPolicy(defaultInboundPolicy)) {
-  throw new Error(`SKEIN_DEFAULT_INBOUND_POLICY="${defaultInboundPolicy}" is not a policy; set all-unauthenticated, all-authenticated, cluster-authenticated or deny`);
-}
-for (const n of config.clusterNetworks) {
-  const problem = cidrProblem(n);
-  if (problem) throw new Error(`SKEIN_CLUSTER_NETWORKS: ${problem}`);
-}
-
-const log = createLogger('skein-controller');
-const kc = new KubeConfig();
-if (process.env.KUBECONFIG) kc.loadFromDefault(); else kc.loadFromCluster();
+const defaultInboundPolicy = env.SKEIN_DEFAULT_INBOUND_POLICY;
 
 const metrics = discoveryMetrics();
 collectDefaultMetrics({ register: metrics.registry });
@@ -74,12 +73,7 @@ const hub = new DiscoveryHub(cache, {
   trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, defaultInboundPolicy, clusterNetworks: config.clusterNetworks,
 });
 
-const elector = new LeaderElector({
-  store: kubeLeaseStore(kc, namespace, 'skein-controller'), identity: config.podName,
-  onStartedLeading: () => { log.info({ identity: config.podName }, 'leading: writing policy status'); reconciler.enqueueAll(); },
-  onStoppedLeading: () => log.warn({ identity: config.podName }, 'no longer leading: status writes stop'),
-  onError: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'leader election: cannot read or write the Lease; retrying'),
-});
+const elector = cp.elector('writing policy status and Events', { onStartedLeading: () => reconciler.enqueueAll() });
 
 function informer<T extends KubernetesObject>(resource: string, path: string, apply: (type: EventType, obj: T) => string[], then?: (obj: T) => void): Informer<T> {
   const inf = new Informer<T>({
@@ -112,7 +106,7 @@ const routeGroups = informer<PolicyObject>(HTTP_ROUTE_GROUP.plural, apiPath(HTTP
   (o) => reconciler.enqueueNamespace(o.metadata?.namespace ?? ''));
 const reconciler = new PolicyReconciler({
   sources: policies.map(({ kind, informer: i }) => ({ kind, get: (ns, name) => i.get(`${ns}/${name}`), list: () => i.list() })),
-  view: cache, clusterDomain: config.clusterDomain, writer: kubeStatusWriter(kc, log), isLeader: () => elector.isLeader, log,
+  view: cache, clusterDomain: config.clusterDomain, writer: kubeStatusWriter(kc, cp.events), isLeader: () => elector.isLeader, log,
 });
 
 const self = identityName(config.serviceAccount, namespace, config.trustDomain);
@@ -121,7 +115,7 @@ const trustRoots = () => readFile(config.trustRootsFile, 'utf8');
 const serving: { server?: ReturnType<typeof createDiscoveryServer> } = {};
 const identity = new IdentityClient({
   url: `https://${config.identityAddr}/certify`, identity: self, tokenFile: config.tokenFile, trustRoots,
-  serverName: identityName('skein-identity', namespace, config.trustDomain),
+  serverName: identityName(IDENTITY_SERVICE, namespace, config.trustDomain),
   onCertificate: (c) => {
     log.info({ identity: self, notAfter: c.notAfter }, 'serving certificate issued');
     // Renewed in place: open streams keep going, new connections get the new certificate and roots.

@@ -6,11 +6,12 @@
 // should be and writes only the difference.
 import { X509Certificate } from 'node:crypto';
 import {
-  CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, ApiException,
+  CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, ApiException,
   type KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Namespace, type V1Pod,
 } from '@kubernetes/client-node';
 import { Informer } from '../../shared/informer.ts';
 import type { Logger } from '../../shared/log.ts';
+import { EventRecorder } from '../../shared/control-plane/kube.ts';
 import type { KeyedCertificate } from '../../shared/tls.ts';
 import { durationMs } from '../../api/duration.ts';
 import { parseMeshIdentitySpec, type MeshIdentitySettings, type MeshIdentityStatusValue } from '../../api/crds/meshidentity.ts';
@@ -48,13 +49,15 @@ export interface ControllerOptions {
   onIssuer?: (issuer: KeyedCertificate) => void;
   /** Whether this replica may write (status, Events, trust roots); every replica signs. Always, when not given. */
   isLeader?: () => boolean;
+  /** Where Events go; one of its own from kubeConfig when not given. */
+  events?: EventRecorder;
 }
 
 const ref = (ns: string, name: string) => `${ns}/${name}`;
 
 export class IdentityController {
   readonly #o: ControllerOptions;
-  readonly #core: CoreV1Api;
+  readonly #events: EventRecorder;
   readonly #custom: CustomObjectsApi;
   readonly #objects: KubernetesObjectApi;
   readonly #meshIdentity: Informer<MeshIdentityObject>;
@@ -79,7 +82,7 @@ export class IdentityController {
     this.#o = o;
     this.#settings = o.fallback;
     const kc = o.kubeConfig;
-    this.#core = kc.makeApiClient(CoreV1Api);
+    this.#events = o.events ?? new EventRecorder(kc, 'identity', o.log);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
     this.#objects = KubernetesObjectApi.makeApiClient(kc);
     const onError = (what: string) => (err: unknown) => o.log.warn({ err: err instanceof Error ? err.message : String(err) }, `watching ${what} failed; retrying`);
@@ -299,22 +302,8 @@ export class IdentityController {
   }
 
   async #event(mi: MeshIdentityObject, e: IdentityEvent): Promise<void> {
-    const now = new Date();
     const name = mi.metadata?.name ?? this.#o.meshIdentityName;
-    try {
-      await this.#core.createNamespacedEvent({
-        namespace: EVENT_NAMESPACE,
-        body: {
-          metadata: { generateName: `${name}.skein-`, namespace: EVENT_NAMESPACE },
-          involvedObject: { apiVersion: `${GROUP}/${VERSION}`, kind: 'MeshIdentity', name, ...(mi.metadata?.uid ? { uid: mi.metadata.uid } : {}) },
-          type: e.type, reason: e.reason, message: e.message.slice(0, 1024),
-          source: { component: 'skein-identity' }, reportingComponent: 'skein.dev/identity', reportingInstance: process.env.HOSTNAME ?? 'skein-identity',
-          firstTimestamp: now, lastTimestamp: now, count: 1,
-        },
-      });
-    } catch (err) {
-      this.#o.log.warn({ err: err instanceof Error ? err.message : String(err), reason: e.reason }, 'could not record an Event on the MeshIdentity');
-    }
+    await this.#events.record({ apiVersion: `${GROUP}/${VERSION}`, kind: 'MeshIdentity', name, ...(mi.metadata?.uid ? { uid: mi.metadata.uid } : {}) }, EVENT_NAMESPACE, e);
   }
 }
 

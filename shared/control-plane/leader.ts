@@ -6,7 +6,7 @@
 // deadline, stops leading at once, before anyone else can take the Lease.
 // Writers ask `isLeader` right before every write.
 import { CoordinationV1Api, ApiException, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
-import { microTime } from '../../shared/microtime.ts';
+import { microTime } from '../microtime.ts';
 import { systemClock, type Clock } from './clock.ts';
 
 export interface LeaseRecord {
