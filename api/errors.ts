@@ -13,3 +13,8 @@ export abstract class SkeinError extends Error {
 
 /** Codes are lower snake_case words: `invalid_settings`, `lease_conflict`. */
 export const ERROR_CODE = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
+
+/** The message of anything thrown, for a sentence a user reads; logs take the whole error (`log.warn({ err })`) to keep its stack and code. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

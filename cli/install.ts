@@ -46,11 +46,11 @@ export async function readPemDir(dir: string): Promise<PemFiles> {
 
 /** An issuer the user brought: checked as skein-identity will check it, before anything is applied. */
 export async function identityFromFiles(files: PemFiles, dir: string): Promise<string> {
-  if (!files.ca) throw new CliError('InvalidIssuer', `${dir}/ca.crt is missing: it must hold the trust anchor(s) that signed tls.crt`);
+  if (!files.ca) throw new CliError('invalid_issuer', `${dir}/ca.crt is missing: it must hold the trust anchor(s) that signed tls.crt`);
   try {
     await loadIssuer(files.cert, files.key, files.ca);
   } catch (err) {
-    if (err instanceof IssuerInvalid) throw new CliError('InvalidIssuer', `${dir}: ${err.message}`);
+    if (err instanceof IssuerInvalid) throw new CliError('invalid_issuer', `${dir}: ${err.message}`);
     throw err;
   }
   return renderIdentityObjects({ anchorPem: files.ca, issuerCertPem: files.cert, issuerKeyPem: files.key });
@@ -85,7 +85,7 @@ export async function identityObjects(opts: InstallOptions): Promise<string> {
   if (opts.overlay === 'cert-manager') {
     if (!opts.issuerDir) return renderAnchorObjects(await generateAnchor(opts.trustDomain));
     const files = await readPemDir(opts.issuerDir);
-    if (!files.cert || !files.key) throw new CliError('InvalidIssuer', `${opts.issuerDir} must hold the trust anchor as tls.crt and tls.key (with --overlay cert-manager, cert-manager issues the issuer from it)`);
+    if (!files.cert || !files.key) throw new CliError('invalid_issuer', `${opts.issuerDir} must hold the trust anchor as tls.crt and tls.key (with --overlay cert-manager, cert-manager issues the issuer from it)`);
     return renderAnchorObjects({ certPem: files.cert, keyPem: files.key });
   }
   if (opts.issuerDir) return identityFromFiles(await readPemDir(opts.issuerDir), opts.issuerDir);

@@ -81,7 +81,7 @@ function informer<T extends KubernetesObject>(resource: string, path: string, ap
     onEvent: (type, obj) => { hub.changed(apply(type, obj)); then?.(obj); },
     onError: (err) => {
       watchErrors.inc({ resource });
-      log.warn({ resource, err: err instanceof Error ? err.message : String(err) }, 'list/watch failed; retrying with backoff, serving the last known state');
+      log.warn({ resource, err }, 'list/watch failed; retrying with backoff, serving the last known state');
     },
   });
   inf.start();
@@ -121,10 +121,10 @@ const identity = new IdentityClient({
     // Renewed in place: open streams keep going, new connections get the new certificate and roots.
     if (serving.server) {
       void servingTls().then((tls) => serving.server?.setSecureContext(tlsOptions(tls)))
-        .catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'renewed certificate not applied; still serving the previous one'));
+        .catch((err: unknown) => log.error({ err }, 'renewed certificate not applied; still serving the previous one'));
     }
   },
-  onError: (err) => log.warn({ err: err instanceof Error ? err.message : String(err), identityAddr: config.identityAddr }, 'cannot get a certificate from skein-identity; retrying'),
+  onError: (err) => log.warn({ err, identityAddr: config.identityAddr }, 'cannot get a certificate from skein-identity; retrying'),
 });
 
 async function servingTls(): Promise<{ cert: string; key: string; ca: string }> {
@@ -172,7 +172,7 @@ setInterval(() => {
     serving.server?.setSecureContext(tlsOptions(tls));
     rootsInUse = tls.ca;
     log.info({ certificates: tls.ca.split('BEGIN CERTIFICATE').length - 1 }, 'trust roots changed; new discovery connections are verified against them');
-  }, (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'trust roots unreadable; keeping the current ones'));
+  }, (err: unknown) => log.warn({ err }, 'trust roots unreadable; keeping the current ones'));
 }, 10_000).unref();
 serving.server.listen(config.discoveryPort, '0.0.0.0', () => {
   listening = true;

@@ -129,7 +129,7 @@ export class DiscoveryClient {
       });
     } catch (err) {
       // Bad credentials (e.g. a key that does not match) fail here, synchronously.
-      this.#o.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot open a discovery session; retrying');
+      this.#o.logger?.warn({ err }, 'cannot open a discovery session; retrying');
       this.#scheduleReconnect();
       return;
     }

@@ -80,7 +80,7 @@ async function applyUntilDone(what: string, body: () => Parameters<typeof applyC
       log.info({ target: what }, 'caBundle applied');
       return;
     } catch (err) {
-      log.warn({ err: err instanceof Error ? err.message : String(err), attempt }, `could not apply the caBundle to ${what}; retrying`);
+      log.warn({ err, attempt }, `could not apply the caBundle to ${what}; retrying`);
       await sleep(Math.min(30_000, 500 * 2 ** attempt));
     }
   }

@@ -7,6 +7,7 @@
 // refused at admission, as are backreferences (Linkerd's engine, RE2-like,
 // has none either, so no Linkerd profile loses anything), and the length is
 // bounded. What remains is at worst polynomial in the path length.
+import { messageOf } from '../errors.ts';
 
 export const MAX_PATH_REGEX_LENGTH = 1024;
 
@@ -144,7 +145,7 @@ export function pathRegexProblem(source: string): string | undefined {
   try {
     compilePathRegex(source);
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
+    const why = messageOf(err);
     return `it does not compile as a JavaScript RegExp, the engine the Skein proxy matches request paths with (anchored as ^(?:...)$ so the whole path must match): ${why}`;
   }
   return backtrackingProblem(source);

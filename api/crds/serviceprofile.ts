@@ -20,6 +20,7 @@ import { parsePortRanges } from '../port-ranges.ts';
 import { parseSpec, type Parsed } from './problems.ts';
 // Go's time.ParseDuration, as Linkerd reads timeout and ttl: 300ms, 2s, 1m30s, 1.5s.
 import { parseDurationMs } from '../duration.ts';
+import { messageOf } from '../errors.ts';
 
 /** Levels of all/any/not below a route's condition that the webhook accepts. */
 export const MAX_CONDITION_DEPTH = 5;
@@ -120,7 +121,7 @@ function spec(levels: number, leaf: z.ZodType) {
       try {
         parsePortRanges(v);
       } catch (err) {
-        ctx.addIssue({ code: 'custom', message: `opaquePorts: ${err instanceof Error ? err.message : String(err)}` });
+        ctx.addIssue({ code: 'custom', message: `opaquePorts: ${messageOf(err)}` });
       }
     })).max(256).optional().describe('Ports whose traffic is proxied as opaque TCP, without protocol detection, e.g. "3306" or "8000-8010"'),
   });

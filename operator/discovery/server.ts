@@ -109,7 +109,7 @@ function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, o
   }).catch((err: unknown) => {
     // A bug here must cost one stream, never the process and every proxy's watches.
     o.metrics.errors.inc({ reason: 'internal' });
-    o.logger.error({ err: err instanceof Error ? err.message : String(err), path }, 'watch request failed');
+    o.logger.error({ err, path }, 'watch request failed');
     if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   });
 }

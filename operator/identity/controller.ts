@@ -85,7 +85,7 @@ export class IdentityController {
     this.#events = o.events ?? new EventRecorder(kc, 'identity', o.log);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
     this.#objects = KubernetesObjectApi.makeApiClient(kc);
-    const onError = (what: string) => (err: unknown) => o.log.warn({ err: err instanceof Error ? err.message : String(err) }, `watching ${what} failed; retrying`);
+    const onError = (what: string) => (err: unknown) => o.log.warn({ err }, `watching ${what} failed; retrying`);
     this.#meshIdentity = new Informer<MeshIdentityObject>({
       kubeConfig: kc, path: `/apis/${GROUP}/${VERSION}/${PLURAL}`, fieldSelector: `metadata.name=${o.meshIdentityName}`,
       onEvent: (type, mi) => this.#onMeshIdentity(type === 'deleted' ? undefined : mi),
@@ -144,7 +144,7 @@ export class IdentityController {
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#running = this.#running.then(() => this.#reconcile()).catch((err: unknown) => {
-        this.#o.log.error({ err: err instanceof Error ? err.message : String(err) }, 'identity reconcile failed; retrying');
+        this.#o.log.error({ err }, 'identity reconcile failed; retrying');
         this.schedule(2_000);
       });
     }, delayMs);
@@ -160,7 +160,7 @@ export class IdentityController {
       await this.#custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'MeshIdentity', metadata: { name: this.#o.meshIdentityName }, spec: { trustDomain: this.#o.fallback.trustDomain } } });
       this.#o.log.info(`created MeshIdentity ${this.#o.meshIdentityName} with the default settings`);
     } catch (err) {
-      if (!(err instanceof ApiException && err.code === 409)) this.#o.log.warn({ err: err instanceof Error ? err.message : String(err) }, `could not create MeshIdentity ${this.#o.meshIdentityName}`);
+      if (!(err instanceof ApiException && err.code === 409)) this.#o.log.warn({ err }, `could not create MeshIdentity ${this.#o.meshIdentityName}`);
     }
   }
 
@@ -193,7 +193,7 @@ export class IdentityController {
       this.#anchors = new Informer<V1ConfigMap>({
         kubeConfig: this.#o.kubeConfig, path: `/api/v1/namespaces/${s.trustAnchors.namespace}/configmaps`, fieldSelector: `metadata.name=${s.trustAnchors.configMapName}`,
         onEvent: () => { void this.#source?.recheck(); this.schedule(); },
-        onError: (err: unknown) => this.#o.log.warn({ err: err instanceof Error ? err.message : String(err) }, `cannot watch ConfigMap ${anchorsRef}`),
+        onError: (err: unknown) => this.#o.log.warn({ err }, `cannot watch ConfigMap ${anchorsRef}`),
       });
       this.#anchors.start();
       await this.#anchors.synced;
@@ -295,7 +295,7 @@ export class IdentityController {
         await this.#objects.patch(trustRootsConfigMap(ns, bundle), undefined, undefined, TRUST_ROOTS_FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
         this.#o.log.info({ namespace: ns }, 'trust roots published');
       } catch (err) {
-        this.#o.log.warn({ namespace: ns, err: err instanceof Error ? err.message : String(err) }, 'could not publish the trust roots; retrying');
+        this.#o.log.warn({ namespace: ns, err }, 'could not publish the trust roots; retrying');
         this.schedule(5_000);
       }
     }

@@ -60,7 +60,7 @@ export class PolicyReconciler {
     this.#queue = new WorkQueue({
       ...o.queue,
       process: (key) => this.reconcile(key),
-      onError: (key, err, retryInMs) => o.log.warn({ key, retryInMs, err: err instanceof Error ? err.message : String(err) }, 'status write failed; retrying'),
+      onError: (key, err, retryInMs) => o.log.warn({ key, retryInMs, err }, 'status write failed; retrying'),
     });
   }
 

@@ -86,7 +86,7 @@ function problems(env: NodeJS.ProcessEnv): Record<string, string> {
     loadConfig(env);
   } catch (err) {
     assert.ok(err instanceof ConfigError);
-    assert.equal(err.code, 'ConfigInvalid');
+    assert.equal(err.code, 'invalid_config');
     for (const p of err.problems) assert.ok(err.message.includes(`${p.variable} ${p.message}`));
     return Object.fromEntries(err.problems.map((p) => [p.variable, p.message]));
   }

@@ -6,6 +6,7 @@ import { DEFAULT_LIMITS, parseSidecarEnv, type HostPort, type LogFormat, type Lo
 import type { DefaultInboundPolicy } from '../../api/discovery-protocol.ts';
 import { identityName } from '../../api/identity-names.ts';
 import type { PortRange } from '../../api/port-ranges.ts';
+import { SkeinError } from '../../api/errors.ts';
 
 export interface ProxyConfig {
   pod: { name: string; namespace: string; ip: string; nodeName: string | undefined; serviceAccount: string };
@@ -47,8 +48,8 @@ export function connectionCapFor(memoryLimitBytes: number): number {
 
 export interface ConfigProblem { variable: string; message: string }
 
-export class ConfigError extends Error {
-  readonly code = 'ConfigInvalid';
+export class ConfigError extends SkeinError {
+  readonly code = 'invalid_config';
   readonly problems: readonly ConfigProblem[];
   constructor(problems: readonly ConfigProblem[]) {
     super(`skein-proxy configuration: ${problems.map((p) => `${p.variable} ${p.message}`).join('; ')}`);

@@ -3,6 +3,7 @@
 // clients, a grpc-status, so a caller can tell the proxy's 502 from its app's.
 import type { IncomingHttpHeaders } from 'node:http';
 import { isGrpc, PROXY_ERROR } from './headers.ts';
+import { SkeinError, messageOf } from '../../api/errors.ts';
 
 export const PROXY_ERRORS = {
   'malformed-request': { status: 400, grpc: 13, message: 'the request is not valid HTTP' },
@@ -20,7 +21,7 @@ export const PROXY_ERRORS = {
 
 export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
 
-export class ProxyError extends Error {
+export class ProxyError extends SkeinError {
   readonly code: ProxyErrorCode;
   constructor(code: ProxyErrorCode, detail?: string, options?: ErrorOptions) {
     super(detail ? `${PROXY_ERRORS[code].message}: ${detail}` : PROXY_ERRORS[code].message, options);
@@ -36,7 +37,7 @@ export class ProxyError extends Error {
 export function toProxyError(err: unknown): ProxyError {
   if (err instanceof ProxyError) return err;
   const code = (err as { code?: unknown } | null)?.code;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = messageOf(err);
   switch (code) {
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
       return new ProxyError('peer-identity-mismatch', message, { cause: err });

@@ -8,6 +8,7 @@
 import { CoordinationV1Api, ApiException, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { microTime } from '../microtime.ts';
 import { systemClock, type Clock } from './clock.ts';
+import { SkeinError } from '../../api/errors.ts';
 
 export interface LeaseRecord {
   holderIdentity?: string | undefined;
@@ -26,7 +27,7 @@ export interface LeaseStore {
   update(record: LeaseRecord, version: string): Promise<void>;
 }
 
-export class LeaseConflict extends Error {
+export class LeaseConflict extends SkeinError {
   readonly code = 'lease_conflict';
 }
 

@@ -1,5 +1,6 @@
 // A small seeded generator (mulberry32) so every fuzz run is reproducible:
 // the seed is printed on failure and SKEIN_FUZZ_SEED replays it.
+import { messageOf } from '../../api/errors.ts';
 export interface Random {
   readonly seed: number;
   /** A float in [0, 1). */
@@ -52,7 +53,7 @@ export async function forEachCase(base: number, count: number, body: (rnd: Rando
     try {
       await body(seeded(base + i), i);
     } catch (err) {
-      throw new Error(`fuzz case ${i} failed; replay with SKEIN_FUZZ_SEED=${base} (case seed ${base + i}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new Error(`fuzz case ${i} failed; replay with SKEIN_FUZZ_SEED=${base} (case seed ${base + i}): ${messageOf(err)}`, { cause: err });
     }
   };
   for (let start = 0; start < count; start += width) {

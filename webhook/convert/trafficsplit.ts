@@ -4,6 +4,7 @@
 // v1alpha3+ `matches` have no place in v1alpha1/2; converting down keeps them
 // in an annotation so converting back up loses nothing.
 import { milliToQuantity, quantityToMilli } from '../../api/quantity.ts';
+import { SkeinError } from '../../api/errors.ts';
 
 export const VERSIONS = ['v1alpha1', 'v1alpha2', 'v1alpha3', 'v1alpha4'] as const;
 export type Version = (typeof VERSIONS)[number];
@@ -21,8 +22,8 @@ interface Internal {
   rest: Record<string, unknown>;
 }
 
-export class ConversionError extends Error {
-  readonly code = 'ConversionFailed';
+export class ConversionError extends SkeinError {
+  readonly code = 'conversion_failed';
 }
 
 function weightMilli(q: string | number): number {
