@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERROR_CODE } from '../api/errors.ts';
+import { PROXY_ERRORS } from '../proxy-image/proxy/errors.ts';
 import { EXIT_STATUS } from '../proxy-image/init/errors.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -28,8 +29,8 @@ test('every declared error code is snake_case', () => {
   assert.deepEqual(found.filter((f) => !ERROR_CODE.test(f.split(': ')[1] ?? '')), []);
 });
 
-test('the skein-init code table is snake_case too', () => {
-  for (const code of Object.keys(EXIT_STATUS)) assert.match(code, ERROR_CODE);
+test('the proxy and skein-init code tables are snake_case too', () => {
+  for (const code of [...Object.keys(PROXY_ERRORS), ...Object.keys(EXIT_STATUS)]) assert.match(code, ERROR_CODE);
 });
 
 test('the check itself refuses the other conventions', () => {

@@ -39,7 +39,7 @@ export interface HttpFront {
 /** The raw answer to a request Node's parser rejected; pure so tests can read it. */
 export function clientErrorResponse(code: string | undefined): string {
   const [status, reason] = code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
-  return `HTTP/1.1 ${status} ${reason}\r\n${PROXY_ERROR}: malformed-request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
+  return `HTTP/1.1 ${status} ${reason}\r\n${PROXY_ERROR}: malformed_request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
 }
 
 export function createHttpFront(o: HttpFrontOptions): HttpFront {

@@ -29,9 +29,9 @@ function get(port: number, o: { localAddress?: string; headers?: http.OutgoingHt
 }
 
 for (const [what, src, code] of [
-  ['from another trust domain', SRC.foreignCa, 'tls-failed'],
-  ['that has expired', SRC.expired, 'tls-failed'],
-  ['for another identity', SRC.otherIdentity, 'peer-identity-mismatch'],
+  ['from another trust domain', SRC.foreignCa, 'tls_failed'],
+  ['that has expired', SRC.expired, 'tls_failed'],
+  ['for another identity', SRC.otherIdentity, 'peer_identity_mismatch'],
 ] as const) {
   test(`an outbound proxy refuses a peer certificate ${what}: 502 with ${PROXY_ERROR}: ${code}`, async () => {
     const r = await get(mesh.outboundPort, { localAddress: src });
