@@ -11,6 +11,7 @@ export type CliErrorCode =
   | 'invalid_issuer'
   | 'unsupported_document'
   | 'scrape_failed'
+  | 'namespace_not_found'
   | 'prometheus_failed';
 
 export class CliError extends SkeinError {

@@ -17,7 +17,8 @@ import { testPki, CONTROLLER_IDENTITY } from './test-pki.ts';
 const pki = await testPki();
 const silent = createLogger('test', 'silent');
 
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+// Generous: a guard against hanging, not a deadline (a machine at load 10 took over 5 s to reconnect).
+async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
