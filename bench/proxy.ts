@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createCa, issueLeaf, privateKeyPem } from '../shared/tls.ts';
-import { identityName } from '../shared/identity.ts';
+import { identityName } from '../api/identity-names.ts';
 import { runWrk, type WrkResult } from './lib/wrk.ts';
 import { cpuSeconds, peakRssMiB } from './lib/proc.ts';
 import { startUpstream, startNginxProxy, startHaproxy, type Running } from './lib/references.ts';

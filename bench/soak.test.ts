@@ -21,7 +21,7 @@ test('processes are told apart by command line, proxies only in the soak namespa
 });
 
 test('the failure histogram: most frequent first, a dash for none', () => {
-  assert.equal(failureCauses({ 'http_502/upstream-reset': 1, ECONNRESET: 3 }), 'ECONNRESET ×3, http_502/upstream-reset ×1');
+  assert.equal(failureCauses({ 'http_502/upstream_reset': 1, ECONNRESET: 3 }), 'ECONNRESET ×3, http_502/upstream_reset ×1');
   assert.equal(failureCauses({ UNAVAILABLE: 2 }, 'grpc '), 'grpc UNAVAILABLE ×2');
   assert.equal(failureCauses({}), '—');
 });

@@ -63,7 +63,7 @@ test('a brought issuer is checked before anything is printed; a generated one is
   await assert.rejects(identityFromFiles(await readPemDir(dir), dir), (e: unknown) => e instanceof CliError && /ca\.crt is missing/.test(e.message));
   writeFileSync(join(dir, 'ca.crt'), other.cert.toString('pem'));
   await assert.rejects(identityObjects({ overlay: 'base', trustDomain: 'cluster.local', issuerDir: dir }),
-    (e: unknown) => e instanceof CliError && e.code === 'InvalidIssuer' && /not signed by any current trust anchor/.test(e.message));
+    (e: unknown) => e instanceof CliError && e.code === 'invalid_issuer' && /not signed by any current trust anchor/.test(e.message));
   writeFileSync(join(dir, 'ca.crt'), anchor.cert.toString('pem'));
   const objs = parseObjects(await identityObjects({ overlay: 'base', trustDomain: 'cluster.local', issuerDir: dir }));
   assert.deepEqual(objs.map((o) => `${o.kind}/${o.metadata.name}`), ['Secret/skein-issuer', 'ConfigMap/skein-trust-anchors']);

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootstrapIdentity, renderIdentityObjects } from '../operator/identity/bootstrap.ts';
 import { IssuerInvalid, loadIssuer } from '../operator/identity/issuer.ts';
-import { IDENTITY_NAMESPACE } from '../shared/identity.ts';
+import { CONTROL_PLANE_NAMESPACE } from '../api/mesh-names.ts';
 import { createCa, toPemPair } from '../shared/tls.ts';
 import { CliError } from './errors.ts';
 import { joinStreams, parseObjects, toStream, type KubeObject, type Overlay } from './manifests.ts';
@@ -46,11 +46,11 @@ export async function readPemDir(dir: string): Promise<PemFiles> {
 
 /** An issuer the user brought: checked as skein-identity will check it, before anything is applied. */
 export async function identityFromFiles(files: PemFiles, dir: string): Promise<string> {
-  if (!files.ca) throw new CliError('InvalidIssuer', `${dir}/ca.crt is missing: it must hold the trust anchor(s) that signed tls.crt`);
+  if (!files.ca) throw new CliError('invalid_issuer', `${dir}/ca.crt is missing: it must hold the trust anchor(s) that signed tls.crt`);
   try {
     await loadIssuer(files.cert, files.key, files.ca);
   } catch (err) {
-    if (err instanceof IssuerInvalid) throw new CliError('InvalidIssuer', `${dir}: ${err.message}`);
+    if (err instanceof IssuerInvalid) throw new CliError('invalid_issuer', `${dir}: ${err.message}`);
     throw err;
   }
   return renderIdentityObjects({ anchorPem: files.ca, issuerCertPem: files.cert, issuerKeyPem: files.key });
@@ -64,13 +64,13 @@ export async function identityFromFiles(files: PemFiles, dir: string): Promise<s
 export function renderAnchorObjects(anchor: { certPem: string; keyPem: string }): string {
   const labels = { [CONTROL_PLANE_LABEL]: 'identity' };
   return toStream([
-    { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'skein-trust-anchor', namespace: IDENTITY_NAMESPACE, labels }, stringData: { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPem } },
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'skein-trust-anchors', namespace: IDENTITY_NAMESPACE, labels }, data: { 'ca-bundle.crt': anchor.certPem } },
+    { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'skein-trust-anchor', namespace: CONTROL_PLANE_NAMESPACE, labels }, stringData: { 'tls.crt': anchor.certPem, 'tls.key': anchor.keyPem } },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'skein-trust-anchors', namespace: CONTROL_PLANE_NAMESPACE, labels }, data: { 'ca-bundle.crt': anchor.certPem } },
   ]);
 }
 
 export async function generateAnchor(trustDomain: string, days = 3650): Promise<{ certPem: string; keyPem: string }> {
-  const ca = await createCa({ commonName: `root.${IDENTITY_NAMESPACE}.${trustDomain}`, validForMs: days * 86_400_000, pathLength: 1 });
+  const ca = await createCa({ commonName: `root.${CONTROL_PLANE_NAMESPACE}.${trustDomain}`, validForMs: days * 86_400_000, pathLength: 1 });
   return toPemPair(ca);
 }
 
@@ -85,7 +85,7 @@ export async function identityObjects(opts: InstallOptions): Promise<string> {
   if (opts.overlay === 'cert-manager') {
     if (!opts.issuerDir) return renderAnchorObjects(await generateAnchor(opts.trustDomain));
     const files = await readPemDir(opts.issuerDir);
-    if (!files.cert || !files.key) throw new CliError('InvalidIssuer', `${opts.issuerDir} must hold the trust anchor as tls.crt and tls.key (with --overlay cert-manager, cert-manager issues the issuer from it)`);
+    if (!files.cert || !files.key) throw new CliError('invalid_issuer', `${opts.issuerDir} must hold the trust anchor as tls.crt and tls.key (with --overlay cert-manager, cert-manager issues the issuer from it)`);
     return renderAnchorObjects({ certPem: files.cert, keyPem: files.key });
   }
   if (opts.issuerDir) return identityFromFiles(await readPemDir(opts.issuerDir), opts.issuerDir);

@@ -16,7 +16,7 @@ test('SKEIN_KUBECTL, then PATH, then the newest cached build', () => {
 });
 
 test('no kubectl anywhere says how to provide one', () => {
-  assert.throws(() => findKubectl(lookup({})), (e: unknown) => e instanceof CliError && e.code === 'KubectlNotFound' && /SKEIN_KUBECTL/.test(e.message));
+  assert.throws(() => findKubectl(lookup({})), (e: unknown) => e instanceof CliError && e.code === 'kubectl_not_found' && /SKEIN_KUBECTL/.test(e.message));
 });
 
 test('versions compare by number', () => {

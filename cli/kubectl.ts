@@ -39,7 +39,7 @@ export function kubectlCandidates(l: KubectlLookup): string[] {
 export function findKubectl(l: KubectlLookup): string {
   const found = kubectlCandidates(l).find((p) => l.isExecutable(p));
   if (!found) {
-    throw new CliError('KubectlNotFound', 'no kubectl found: put kubectl (>= 1.29) on PATH, or set SKEIN_KUBECTL to its path');
+    throw new CliError('kubectl_not_found', 'no kubectl found: put kubectl (>= 1.29) on PATH, or set SKEIN_KUBECTL to its path');
   }
   return found;
 }
@@ -58,6 +58,6 @@ export async function kustomize(dir: string, kubectl = findKubectl(systemLookup(
     return stdout;
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new CliError('KubectlFailed', `\`${kubectl} kustomize ${dir}\` failed: ${stderr || (err as Error).message}`);
+    throw new CliError('kubectl_failed', `\`${kubectl} kustomize ${dir}\` failed: ${stderr || (err as Error).message}`);
   }
 }

@@ -4,7 +4,7 @@ import { main } from './main.ts';
 import { CliError } from './errors.ts';
 import { HELP } from './help.ts';
 
-const usage = (re: RegExp) => (e: unknown) => e instanceof CliError && e.code === 'Usage' && e.exitCode === 2 && re.test(e.message);
+const usage = (re: RegExp) => (e: unknown) => e instanceof CliError && e.code === 'usage' && e.exitCode === 2 && re.test(e.message);
 
 test('usage errors say what is wrong and where help is', async () => {
   await assert.rejects(main(['frobnicate']), usage(/unknown command "frobnicate"[\s\S]*kubectl skein --help/));

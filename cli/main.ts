@@ -155,7 +155,7 @@ if (import.meta.main) {
     process.exitCode = await main(process.argv.slice(2));
   } catch (err) {
     if (!(err instanceof CliError)) throw err;
-    process.stderr.write(`kubectl skein: ${err.message}\n`);
+    process.stderr.write(`kubectl skein: ${err.code}: ${err.message}\n`);
     process.exitCode = err.exitCode;
   }
 }

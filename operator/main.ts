@@ -14,55 +14,55 @@
 //                                 192.168.0.0/16,198.18.0.0/15)
 import { createServer as createHttpServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
-import { KubeConfig, type KubernetesObject, type V1EndpointSlice, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import type { KubernetesObject, V1EndpointSlice, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { Counter, collectDefaultMetrics } from 'prom-client';
-import { createLogger } from '../shared/log.ts';
+import { controlPlane } from '../shared/control-plane/context.ts';
+import { setting } from '../shared/control-plane/settings.ts';
 import { Informer, type EventType } from '../shared/informer.ts';
 import { IdentityClient } from '../shared/identity-client.ts';
-import { identityName, IDENTITY_NAMESPACE } from '../shared/identity.ts';
-import { DISCOVERY_PORT } from '../shared/discovery-protocol.ts';
-import { cidrProblem } from '../crds/schema/authorizationpolicy.ts';
-import { ClusterCache, serviceAccountOf } from './discovery/cache.ts';
-import { DiscoveryHub } from './discovery/hub.ts';
+import { identityName } from '../api/identity-names.ts';
+import { DISCOVERY_PORT, IDENTITY_PORT, IDENTITY_SERVICE, TOKEN_MOUNT, TRUST_ROOTS_MOUNT } from '../api/mesh-names.ts';
+import { CLUSTER_DEFAULT_INBOUND_POLICY } from '../api/discovery-protocol.ts';
+import { cidrProblem } from '../api/crds/authorizationpolicy.ts';
+import { ClusterCache, serviceAccountOf, type PolicyObject } from './discovery/cache.ts';
+import { DiscoveryHub } from './hub.ts';
 import { discoveryMetrics } from './discovery/metrics.ts';
 import { createDiscoveryServer, tlsOptions } from './discovery/server.ts';
-import { DEFAULT_CLUSTER_NETWORKS, isDefaultInboundPolicy } from './policy/inbound.ts';
-import { AUTHORIZATION_POLICY, HTTP_ROUTE_GROUP, SERVICE_PROFILE, TRAFFIC_SPLIT, apiPath, type PolicyKind, type PolicyObject } from './policy/objects.ts';
+import { DEFAULT_CLUSTER_NETWORKS } from './policy/inbound.ts';
+import { AUTHORIZATION_POLICY, HTTP_ROUTE_GROUP, SERVICE_PROFILE, TRAFFIC_SPLIT, apiPath, type PolicyKind } from './policy/objects.ts';
 import { PolicyReconciler, kubeStatusWriter } from './policy/reconciler.ts';
-import { LeaderElector, kubeLeaseStore } from './runtime/leader.ts';
 
-const env = (name: string, fallback: string) => process.env[name] ?? fallback;
-const namespace = env('POD_NAMESPACE', IDENTITY_NAMESPACE);
-const clusterDomain = env('SKEIN_CLUSTER_DOMAIN', 'cluster.local');
-const config = {
-  discoveryPort: Number(env('SKEIN_DISCOVERY_PORT', String(DISCOVERY_PORT))),
-  adminPort: Number(env('SKEIN_ADMIN_PORT', '9996')),
-  trustDomain: env('SKEIN_TRUST_DOMAIN', 'cluster.local'),
-  clusterDomain,
-  serviceAccount: env('SKEIN_SERVICE_ACCOUNT', 'skein-controller'),
+const cp = controlPlane('controller', {
+  SKEIN_DISCOVERY_PORT: setting.port(DISCOVERY_PORT),
+  SKEIN_ADMIN_PORT: setting.port(9996),
+  SKEIN_SERVICE_ACCOUNT: setting.text('skein-controller'),
   // The Service's DNS name by default; the kubelet's SKEIN_IDENTITY_SERVICE_HOST where there is no cluster DNS.
-  identityAddr: env('SKEIN_IDENTITY_ADDR', process.env.SKEIN_IDENTITY_SERVICE_HOST
-    ? `${process.env.SKEIN_IDENTITY_SERVICE_HOST}:${env('SKEIN_IDENTITY_SERVICE_PORT', '8080')}`
-    : `skein-identity.${namespace}.svc.${clusterDomain}:8080`),
-  tokenFile: env('SKEIN_IDENTITY_TOKEN_FILE', '/var/run/secrets/skein/token'),
-  trustRootsFile: env('SKEIN_TRUST_ROOTS_FILE', '/var/run/skein/trust-roots/ca-bundle.crt'),
-  defaultInboundPolicy: env('SKEIN_DEFAULT_INBOUND_POLICY', 'all-unauthenticated'),
-  clusterNetworks: env('SKEIN_CLUSTER_NETWORKS', DEFAULT_CLUSTER_NETWORKS.join(',')).split(',').map((n) => n.trim()).filter((n) => n !== ''),
-  podName: env('POD_NAME', env('HOSTNAME', `skein-controller-${process.pid}`)),
+  SKEIN_IDENTITY_ADDR: setting.optionalText(),
+  SKEIN_IDENTITY_SERVICE_HOST: setting.optionalText(),
+  SKEIN_IDENTITY_SERVICE_PORT: setting.port(IDENTITY_PORT),
+  SKEIN_IDENTITY_TOKEN_FILE: setting.text(`${TOKEN_MOUNT}/token`),
+  SKEIN_TRUST_ROOTS_FILE: setting.text(`${TRUST_ROOTS_MOUNT}/ca-bundle.crt`),
+  // A bad setting stops the controller at start with what to write, rather than serving a policy nobody meant.
+  SKEIN_DEFAULT_INBOUND_POLICY: setting.defaultInboundPolicy(CLUSTER_DEFAULT_INBOUND_POLICY),
+  SKEIN_CLUSTER_NETWORKS: setting.list(DEFAULT_CLUSTER_NETWORKS, cidrProblem),
+});
+const { settings: env, log, kc } = cp;
+const namespace = env.POD_NAMESPACE;
+const config = {
+  discoveryPort: env.SKEIN_DISCOVERY_PORT,
+  adminPort: env.SKEIN_ADMIN_PORT,
+  trustDomain: env.SKEIN_TRUST_DOMAIN,
+  clusterDomain: env.SKEIN_CLUSTER_DOMAIN,
+  serviceAccount: env.SKEIN_SERVICE_ACCOUNT,
+  identityAddr: env.SKEIN_IDENTITY_ADDR ?? (env.SKEIN_IDENTITY_SERVICE_HOST
+    ? `${env.SKEIN_IDENTITY_SERVICE_HOST}:${env.SKEIN_IDENTITY_SERVICE_PORT}`
+    : `${IDENTITY_SERVICE}.${namespace}.svc.${env.SKEIN_CLUSTER_DOMAIN}:${IDENTITY_PORT}`),
+  tokenFile: env.SKEIN_IDENTITY_TOKEN_FILE,
+  trustRootsFile: env.SKEIN_TRUST_ROOTS_FILE,
+  clusterNetworks: env.SKEIN_CLUSTER_NETWORKS,
+  podName: cp.podName,
 };
-// A bad setting stops the controller at start with what to write, rather than serving a policy nobody meant.
-const defaultInboundPolicy = config.defaultInboundPolicy;
-if (!isDefaultInboundPolicy(defaultInboundPolicy)) {
-  throw new Error(`SKEIN_DEFAULT_INBOUND_POLICY="${defaultInboundPolicy}" is not a policy; set all-unauthenticated, all-authenticated, cluster-authenticated or deny`);
-}
-for (const n of config.clusterNetworks) {
-  const problem = cidrProblem(n);
-  if (problem) throw new Error(`SKEIN_CLUSTER_NETWORKS: ${problem}`);
-}
-
-const log = createLogger('skein-controller');
-const kc = new KubeConfig();
-if (process.env.KUBECONFIG) kc.loadFromDefault(); else kc.loadFromCluster();
+const defaultInboundPolicy = env.SKEIN_DEFAULT_INBOUND_POLICY;
 
 const metrics = discoveryMetrics();
 collectDefaultMetrics({ register: metrics.registry });
@@ -73,12 +73,7 @@ const hub = new DiscoveryHub(cache, {
   trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, defaultInboundPolicy, clusterNetworks: config.clusterNetworks,
 });
 
-const elector = new LeaderElector({
-  store: kubeLeaseStore(kc, namespace, 'skein-controller'), identity: config.podName,
-  onStartedLeading: () => { log.info({ identity: config.podName }, 'leading: writing policy status'); reconciler.enqueueAll(); },
-  onStoppedLeading: () => log.warn({ identity: config.podName }, 'no longer leading: status writes stop'),
-  onError: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'leader election: cannot read or write the Lease; retrying'),
-});
+const elector = cp.elector('writing policy status and Events', { onStartedLeading: () => reconciler.enqueueAll() });
 
 function informer<T extends KubernetesObject>(resource: string, path: string, apply: (type: EventType, obj: T) => string[], then?: (obj: T) => void): Informer<T> {
   const inf = new Informer<T>({
@@ -86,7 +81,7 @@ function informer<T extends KubernetesObject>(resource: string, path: string, ap
     onEvent: (type, obj) => { hub.changed(apply(type, obj)); then?.(obj); },
     onError: (err) => {
       watchErrors.inc({ resource });
-      log.warn({ resource, err: err instanceof Error ? err.message : String(err) }, 'list/watch failed; retrying with backoff, serving the last known state');
+      log.warn({ resource, err }, 'list/watch failed; retrying with backoff, serving the last known state');
     },
   });
   inf.start();
@@ -111,7 +106,7 @@ const routeGroups = informer<PolicyObject>(HTTP_ROUTE_GROUP.plural, apiPath(HTTP
   (o) => reconciler.enqueueNamespace(o.metadata?.namespace ?? ''));
 const reconciler = new PolicyReconciler({
   sources: policies.map(({ kind, informer: i }) => ({ kind, get: (ns, name) => i.get(`${ns}/${name}`), list: () => i.list() })),
-  view: cache, clusterDomain: config.clusterDomain, writer: kubeStatusWriter(kc, log), isLeader: () => elector.isLeader, log,
+  view: cache, clusterDomain: config.clusterDomain, writer: kubeStatusWriter(kc, cp.events), isLeader: () => elector.isLeader, log,
 });
 
 const self = identityName(config.serviceAccount, namespace, config.trustDomain);
@@ -120,16 +115,16 @@ const trustRoots = () => readFile(config.trustRootsFile, 'utf8');
 const serving: { server?: ReturnType<typeof createDiscoveryServer> } = {};
 const identity = new IdentityClient({
   url: `https://${config.identityAddr}/certify`, identity: self, tokenFile: config.tokenFile, trustRoots,
-  serverName: identityName('skein-identity', namespace, config.trustDomain),
+  serverName: identityName(IDENTITY_SERVICE, namespace, config.trustDomain),
   onCertificate: (c) => {
     log.info({ identity: self, notAfter: c.notAfter }, 'serving certificate issued');
     // Renewed in place: open streams keep going, new connections get the new certificate and roots.
     if (serving.server) {
       void servingTls().then((tls) => serving.server?.setSecureContext(tlsOptions(tls)))
-        .catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'renewed certificate not applied; still serving the previous one'));
+        .catch((err: unknown) => log.error({ err }, 'renewed certificate not applied; still serving the previous one'));
     }
   },
-  onError: (err) => log.warn({ err: err instanceof Error ? err.message : String(err), identityAddr: config.identityAddr }, 'cannot get a certificate from skein-identity; retrying'),
+  onError: (err) => log.warn({ err, identityAddr: config.identityAddr }, 'cannot get a certificate from skein-identity; retrying'),
 });
 
 async function servingTls(): Promise<{ cert: string; key: string; ca: string }> {
@@ -177,7 +172,7 @@ setInterval(() => {
     serving.server?.setSecureContext(tlsOptions(tls));
     rootsInUse = tls.ca;
     log.info({ certificates: tls.ca.split('BEGIN CERTIFICATE').length - 1 }, 'trust roots changed; new discovery connections are verified against them');
-  }, (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'trust roots unreadable; keeping the current ones'));
+  }, (err: unknown) => log.warn({ err }, 'trust roots unreadable; keeping the current ones'));
 }, 10_000).unref();
 serving.server.listen(config.discoveryPort, '0.0.0.0', () => {
   listening = true;

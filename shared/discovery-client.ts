@@ -6,7 +6,7 @@
 // and re-subscribes every target; a silent session (no heartbeat) counts as dead.
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { Message, WATCH_PATH, INBOUND_PATH, HEARTBEAT_MS, type InboundRequest, type InboundUpdate, type Update, type WatchRequest } from './discovery-protocol.ts';
+import { Message, WATCH_PATH, INBOUND_PATH, HEARTBEAT_MS, type InboundRequest, type InboundUpdate, type Update, type WatchRequest } from '../api/discovery-protocol.ts';
 import type { Logger } from './log.ts';
 
 export interface DiscoveryCredentials { cert: string; key: string; ca: string }
@@ -129,7 +129,7 @@ export class DiscoveryClient {
       });
     } catch (err) {
       // Bad credentials (e.g. a key that does not match) fail here, synchronously.
-      this.#o.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot open a discovery session; retrying');
+      this.#o.logger?.warn({ err }, 'cannot open a discovery session; retrying');
       this.#scheduleReconnect();
       return;
     }

@@ -1,18 +1,8 @@
-// Workload identity: the names (a contract, see DESIGN.md) and the client
-// side of the certify protocol — a P-256 key that never leaves the process
-// and a CSR whose only name is the workload's identity.
+// Workload identity, the client side of the certify protocol: a P-256 key
+// that never leaves the process and a CSR whose only name is the workload's
+// identity (api/identity-names.ts builds the name).
 import { x509 } from './x509.ts';
 import { EC_P256, generateKeyPair, privateKeyPem } from './tls.ts';
-
-export const IDENTITY_NAMESPACE = 'skein-system';
-
-export function identityName(serviceAccount: string, namespace: string, trustDomain: string): string {
-  return `${serviceAccount}.${namespace}.serviceaccount.identity.${IDENTITY_NAMESPACE}.${trustDomain}`;
-}
-
-export function spiffeId(serviceAccount: string, namespace: string, trustDomain: string): string {
-  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
-}
 
 export interface Csr {
   csrPem: string;

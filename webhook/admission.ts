@@ -2,6 +2,7 @@
 // review gets a 400 that says what is wrong, never an exception.
 import { z } from 'zod';
 import type { AddOp } from './inject/patch.ts';
+import { SkeinError } from '../api/errors.ts';
 
 const RequestSchema = z.object({
   uid: z.string().min(1, 'request.uid is required'),
@@ -24,8 +25,8 @@ const ReviewSchema = z.object({
 
 export type AdmissionRequest = z.infer<typeof RequestSchema>;
 
-export class BadReview extends Error {
-  readonly code = 'BadAdmissionReview';
+export class BadReview extends SkeinError {
+  readonly code = 'bad_admission_review';
 }
 
 export function parseReview(body: unknown): AdmissionRequest {

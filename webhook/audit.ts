@@ -3,7 +3,7 @@
 // This audit finds such pods in namespaces that ask for the mesh and says so
 // (a Warning Event on the owner, a gauge), every time it runs.
 import type { V1Pod, V1Namespace } from '@kubernetes/client-node';
-import { INJECT_ANNOTATION, STATUS_ANNOTATION } from '../shared/mesh-names.ts';
+import { INJECT_ANNOTATION, STATUS_ANNOTATION } from '../api/mesh-names.ts';
 import { decide } from './inject/decide.ts';
 
 /** Pods the webhook would have injected but never saw. */

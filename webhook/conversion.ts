@@ -3,6 +3,7 @@
 // then refuses the request that needed it.
 import { z } from 'zod';
 import { convert as convertTrafficSplit, ConversionError } from './convert/trafficsplit.ts';
+import { SkeinError } from '../api/errors.ts';
 
 const ConversionReviewSchema = z.object({
   apiVersion: z.literal('apiextensions.k8s.io/v1', { error: 'apiVersion must be apiextensions.k8s.io/v1' }),
@@ -14,8 +15,8 @@ const ConversionReviewSchema = z.object({
   }),
 });
 
-export class BadConversionReview extends Error {
-  readonly code = 'BadConversionReview';
+export class BadConversionReview extends SkeinError {
+  readonly code = 'bad_conversion_review';
 }
 
 type Obj = Record<string, unknown>;

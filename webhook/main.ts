@@ -1,8 +1,9 @@
 // skein-webhook: the wiring. Configuration comes from the environment (the
 // Deployment in manifests/ sets it); everything else is in the modules.
-import { KubeConfig, CoreV1Api, VersionApi, type V1Namespace } from '@kubernetes/client-node';
+import { CoreV1Api, VersionApi, type V1Namespace } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createLogger } from '../shared/log.ts';
+import { controlPlane } from '../shared/control-plane/context.ts';
+import { setting } from '../shared/control-plane/settings.ts';
 import { Informer } from '../shared/informer.ts';
 import { buildServer } from './server.ts';
 import { createMetrics } from './metrics.ts';
@@ -15,27 +16,32 @@ import { handleValidate } from './validate.ts';
 import { DEFAULTS, supportsNativeSidecars } from './inject/config.ts';
 import { generateServingCert, readServingCert, watchServingCert, serviceDnsNames, type ServingCert } from './certs.ts';
 
-const env = (name: string, fallback: string) => process.env[name] ?? fallback;
+const cp = controlPlane('webhook', {
+  SKEIN_WEBHOOK_PORT: setting.port(8443),
+  SKEIN_WEBHOOK_TLS_DIR: setting.optionalText(),
+  SKEIN_WEBHOOK_SERVICE: setting.text('skein-webhook'),
+  SKEIN_MUTATING_WEBHOOK_CONFIGURATION: setting.text('skein-webhook'),
+  SKEIN_VALIDATING_WEBHOOK_CONFIGURATION: setting.text('skein-validate'),
+  SKEIN_VERSION: setting.text('v0.1.0'),
+});
+const { log, kc } = cp;
 const config = {
-  port: Number(env('SKEIN_WEBHOOK_PORT', '8443')),
-  tlsDir: process.env.SKEIN_WEBHOOK_TLS_DIR,
-  namespace: env('POD_NAMESPACE', 'skein-system'),
-  service: env('SKEIN_WEBHOOK_SERVICE', 'skein-webhook'),
-  clusterDomain: env('SKEIN_CLUSTER_DOMAIN', 'cluster.local'),
-  trustDomain: env('SKEIN_TRUST_DOMAIN', 'cluster.local'),
-  mutatingConfig: env('SKEIN_MUTATING_WEBHOOK_CONFIGURATION', 'skein-webhook'),
-  version: env('SKEIN_VERSION', 'v0.1.0'),
+  port: cp.settings.SKEIN_WEBHOOK_PORT,
+  tlsDir: cp.settings.SKEIN_WEBHOOK_TLS_DIR,
+  namespace: cp.settings.POD_NAMESPACE,
+  service: cp.settings.SKEIN_WEBHOOK_SERVICE,
+  clusterDomain: cp.settings.SKEIN_CLUSTER_DOMAIN,
+  trustDomain: cp.settings.SKEIN_TRUST_DOMAIN,
+  mutatingConfig: cp.settings.SKEIN_MUTATING_WEBHOOK_CONFIGURATION,
+  version: cp.settings.SKEIN_VERSION,
 };
 
-const log = createLogger('skein-webhook');
-const kc = new KubeConfig();
-if (process.env.KUBECONFIG) kc.loadFromDefault(); else kc.loadFromCluster();
 const core = kc.makeApiClient(CoreV1Api);
 const metrics = createMetrics();
 const serverVersion = (await kc.makeApiClient(VersionApi).getCode()).gitVersion;
 const defaults = { ...DEFAULTS, nativeSidecar: supportsNativeSidecars(serverVersion) };
 log.info({ serverVersion, nativeSidecar: defaults.nativeSidecar }, 'injection defaults');
-const reporter = new Reporter(kc, log);
+const reporter = new Reporter(kc, log, cp.events);
 
 const namespaces = new Informer<V1Namespace>({
   kubeConfig: kc, path: '/api/v1/namespaces', onEvent: () => undefined,
@@ -61,7 +67,7 @@ let serving: ServingCert = config.tlsDir
   : await generateServingCert(serviceDnsNames(config.service, config.namespace, config.clusterDomain));
 
 const mutating: WebhookConfigRef = { kind: 'MutatingWebhookConfiguration', name: config.mutatingConfig, webhooks: ['inject.skein.dev'] };
-const validating: WebhookConfigRef = { kind: 'ValidatingWebhookConfiguration', name: env('SKEIN_VALIDATING_WEBHOOK_CONFIGURATION', 'skein-validate'), webhooks: ['validate.skein.dev'] };
+const validating: WebhookConfigRef = { kind: 'ValidatingWebhookConfiguration', name: cp.settings.SKEIN_VALIDATING_WEBHOOK_CONFIGURATION, webhooks: ['validate.skein.dev'] };
 /** CRDs served in several versions through /convert. */
 const CONVERTED_CRDS = ['trafficsplits.split.smi-spec.io'];
 let caBundleApplied = false;
@@ -74,7 +80,7 @@ async function applyUntilDone(what: string, body: () => Parameters<typeof applyC
       log.info({ target: what }, 'caBundle applied');
       return;
     } catch (err) {
-      log.warn({ err: err instanceof Error ? err.message : String(err), attempt }, `could not apply the caBundle to ${what}; retrying`);
+      log.warn({ err, attempt }, `could not apply the caBundle to ${what}; retrying`);
       await sleep(Math.min(30_000, 500 * 2 ** attempt));
     }
   }

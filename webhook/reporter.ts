@@ -2,8 +2,9 @@
 // an Event on the pod's owner, resolved the way `kubectl describe` users
 // expect (ReplicaSet -> Deployment, Job -> CronJob). Lookups are bounded so an
 // admission never waits long on the API server.
-import { CoreV1Api, AppsV1Api, BatchV1Api, type KubeConfig, type V1Pod, type V1OwnerReference } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, type KubeConfig, type V1Pod, type V1OwnerReference } from '@kubernetes/client-node';
 import type { Logger } from '../shared/log.ts';
+import type { EventNote, EventRecorder } from '../shared/control-plane/kube.ts';
 import type { InjectResult } from './inject/inject.ts';
 
 export interface OwnerRef { apiVersion: string; kind: string; name: string; uid: string }
@@ -27,13 +28,13 @@ export function eventFor(result: InjectResult): { type: 'Normal' | 'Warning'; re
 }
 
 export class Reporter {
-  readonly #core: CoreV1Api;
+  readonly #events: EventRecorder;
   readonly #apps: AppsV1Api;
   readonly #batch: BatchV1Api;
   readonly #log: Logger;
 
-  constructor(kc: KubeConfig, log: Logger) {
-    this.#core = kc.makeApiClient(CoreV1Api);
+  constructor(kc: KubeConfig, log: Logger, events: EventRecorder) {
+    this.#events = events;
     this.#apps = kc.makeApiClient(AppsV1Api);
     this.#batch = kc.makeApiClient(BatchV1Api);
     this.#log = log;
@@ -60,25 +61,15 @@ export class Reporter {
   }
 
   /** An Event about a pod, on its owner (or the pod itself when it has none). */
-  async event(pod: V1Pod, namespace: string, e: { type: string; reason: string; message: string }): Promise<void> {
+  async event(pod: V1Pod, namespace: string, e: EventNote): Promise<void> {
     await this.#record(pod, namespace, e);
   }
 
-  async #record(pod: V1Pod, namespace: string, e: { type: string; reason: string; message: string }): Promise<void> {
+  async #record(pod: V1Pod, namespace: string, e: EventNote): Promise<void> {
     const owner = await this.resolveOwner(pod, namespace);
-    const now = new Date();
     const involved = owner
       ? { apiVersion: owner.apiVersion, kind: owner.kind, name: owner.name, uid: owner.uid, namespace }
       : { apiVersion: 'v1', kind: 'Pod', name: pod.metadata?.name ?? pod.metadata?.generateName ?? '', namespace };
-    await this.#core.createNamespacedEvent({
-      namespace,
-      body: {
-        metadata: { generateName: `${involved.name}.skein-`, namespace },
-        involvedObject: involved,
-        type: e.type, reason: e.reason, message: e.message.slice(0, 1024),
-        source: { component: 'skein-webhook' }, reportingComponent: 'skein.dev/webhook', reportingInstance: process.env.HOSTNAME ?? 'skein-webhook',
-        firstTimestamp: now, lastTimestamp: now, count: 1,
-      },
-    });
+    await this.#events.record(involved, namespace, e);
   }
 }

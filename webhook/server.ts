@@ -7,6 +7,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { parseReview, review, BadReview, type AdmissionRequest, type AdmissionResponse } from './admission.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import type { Logger } from '../shared/log.ts';
+import { messageOf } from '../api/errors.ts';
 
 export interface ServerOptions {
   tls: SecureContextOptions;
@@ -57,7 +58,7 @@ export function buildServer(o: ServerOptions) {
         }
         observe(req.operation, 'error');
         request.log.error({ err, uid: req.uid, endpoint }, 'admission handler failed');
-        return reply.code(500).send({ error: 'InternalError', message: err instanceof Error ? err.message : String(err) });
+        return reply.code(500).send({ error: 'internal_error', message: messageOf(err) });
       }
     });
   }
@@ -75,10 +76,10 @@ export function buildServer(o: ServerOptions) {
         done(out.response?.result?.status === 'Success' ? 'converted' : 'failed');
         return reply.send(out);
       } catch (err) {
-        const bad = err instanceof Error && 'code' in err && err.code === 'BadConversionReview';
+        const bad = err instanceof Error && 'code' in err && err.code === 'bad_conversion_review';
         done(bad ? 'bad_request' : 'error');
         if (!bad) request.log.error({ err }, 'conversion failed');
-        return reply.code(bad ? 400 : 500).send({ error: bad ? 'BadConversionReview' : 'InternalError', message: err instanceof Error ? err.message : String(err) });
+        return reply.code(bad ? 400 : 500).send({ error: bad ? 'bad_conversion_review' : 'internal_error', message: messageOf(err) });
       }
     });
   }

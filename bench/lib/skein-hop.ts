@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../shared/log.ts';
-import type { Update } from '../../shared/discovery-protocol.ts';
+import type { Update } from '../../api/discovery-protocol.ts';
 import { p2cPeakEwma } from '../../proxy-image/proxy/balancer.ts';
 import { Destinations } from '../../proxy-image/proxy/destinations.ts';
 import { DEFAULT_HTTP_LIMITS } from '../../proxy-image/proxy/http-front.ts';

@@ -3,7 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { V1CustomResourceDefinition, V1Deployment, V1Namespace, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { IssuerInvalid, loadIssuer, splitPem } from '../../operator/identity/issuer.ts';
-import { PROXY_CONTAINER } from '../../shared/mesh-names.ts';
+import { PROXY_CONTAINER } from '../../api/mesh-names.ts';
 import { meshedNamespaces, missedPods } from '../../webhook/audit.ts';
 
 export interface CheckResult {

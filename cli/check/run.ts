@@ -4,7 +4,7 @@
 import {
   AdmissionregistrationV1Api, ApiException, ApiextensionsV1Api, AppsV1Api, AuthorizationV1Api, CoreV1Api, KubeConfig, VersionApi, type V1Pod,
 } from '@kubernetes/client-node';
-import { allCrds } from '../../crds/generate.ts';
+import { ALL_CRDS } from '../../api/crds/all.ts';
 import { meshedNamespaces } from '../../webhook/audit.ts';
 import {
   INSTALL_PERMISSIONS, checkApiReachable, checkCrd, checkDeployment, checkInjection, checkIssuer, checkNoExistingInstall,
@@ -74,7 +74,7 @@ export function probePod(): V1Pod {
 
 async function postInstall(kc: KubeConfig, opts: CheckOptions, report: (r: CheckResult) => void): Promise<void> {
   const ext = kc.makeApiClient(ApiextensionsV1Api);
-  for (const d of await allCrds()) {
+  for (const d of ALL_CRDS) {
     const name = `${d.names.plural}.${d.group}`;
     report(checkCrd(name, await orMissing(ext.readCustomResourceDefinition({ name }))));
   }

@@ -95,7 +95,7 @@ test('running it twice changes nothing the second time', () => {
 
 test('invalid YAML names the file and the document', () => {
   assert.throws(() => run('kind: ConfigMap\n---\nkind: Pod\nmetadata: {name: [}\n'),
-    (e: unknown) => e instanceof CliError && e.code === 'InvalidYaml' && /in\.yaml, document 2: not valid YAML/.test(e.message));
+    (e: unknown) => e instanceof CliError && e.code === 'invalid_yaml' && /in\.yaml, document 2: not valid YAML/.test(e.message));
 });
 
 test('--manual writes what the webhook would: the proxy as a native sidecar, the init container, volumes, labels', () => {

@@ -4,7 +4,7 @@
 import { parseAllDocuments, stringify, type Document } from 'yaml';
 import type { V1Pod } from '@kubernetes/client-node';
 import { injectPod } from '../../webhook/inject/inject.ts';
-import { INJECT_ANNOTATION } from '../../shared/mesh-names.ts';
+import { INJECT_ANNOTATION } from '../../api/mesh-names.ts';
 import type { AddOp } from '../../webhook/inject/patch.ts';
 import { CliError } from '../errors.ts';
 import { valueAt } from '../manifests.ts';
@@ -64,7 +64,7 @@ function manualEdits(source: string, doc: Document, w: Workload, version: string
   const out = injected as V1Pod;
   const spec = mapAt(doc, [...w.templatePath, 'spec']);
   if (!spec || spec.flow || !spec.range) {
-    throw new CliError('UnsupportedDocument', `${w.kind}/${w.name}: --manual needs the pod template's spec as a block map`);
+    throw new CliError('unsupported_document', `${w.kind}/${w.name}: --manual needs the pod template's spec as a block map`);
   }
   const column = columnOf(source, spec.range[0]);
   const original = source.slice(spec.range[0], spec.range[1]);
@@ -93,10 +93,10 @@ export function injectYaml(yaml: string, source: string, opts: InjectOptions): I
   parseAllDocuments(yaml).forEach((doc, index) => {
     const where = `${source}, document ${index + 1}`;
     const problem = doc.errors[0];
-    if (problem) throw new CliError('InvalidYaml', `${where}: not valid YAML: ${problem.message.split('\n')[0] ?? ''}`);
+    if (problem) throw new CliError('invalid_yaml', `${where}: not valid YAML: ${problem.message.split('\n')[0] ?? ''}`);
     for (const w of findWorkloads(doc.toJS())) {
       const templateMap = mapAt(doc, w.templatePath);
-      if (!templateMap) throw new CliError('UnsupportedDocument', `${where}: ${w.kind}/${w.name} has no pod template at ${w.templatePath.join('.')}`);
+      if (!templateMap) throw new CliError('unsupported_document', `${where}: ${w.kind}/${w.name} has no pod template at ${w.templatePath.join('.')}`);
       try {
         if (opts.manual) edits.push(...manualEdits(yaml, doc, w, opts.version, report));
         else {
@@ -106,7 +106,7 @@ export function injectYaml(yaml: string, source: string, opts: InjectOptions): I
         }
       } catch (err) {
         if (err instanceof CliError) throw err;
-        throw new CliError('UnsupportedDocument', `${where}: ${w.kind}/${w.name}: ${(err as Error).message}`);
+        throw new CliError('unsupported_document', `${where}: ${w.kind}/${w.name}: ${(err as Error).message}`);
       }
     }
   });

@@ -13,7 +13,7 @@ export async function readInputs(paths: readonly string[], stdin: NodeJS.Readabl
   const inputs: Input[] = [];
   for (const p of paths.length === 0 ? ['-'] : paths) {
     if (p === '-') { inputs.push({ source: 'stdin', yaml: await text(stdin) }); continue; }
-    const info = await stat(p).catch(() => { throw new CliError('UnreadableInput', `${p}: no such file or directory`); });
+    const info = await stat(p).catch(() => { throw new CliError('unreadable_input', `${p}: no such file or directory`); });
     const files = info.isDirectory() ? (await readdir(p)).filter((f) => MANIFEST.test(f)).sort().map((f) => join(p, f)) : [p];
     for (const f of files) inputs.push({ source: f, yaml: await readFile(f, 'utf8') });
   }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { CliError } from '../errors.ts';
 import { parseEdge, parseResource, parseWindow } from './query.ts';
 
-const usage = (re: RegExp) => (e: unknown) => e instanceof CliError && e.code === 'Usage' && re.test(e.message);
+const usage = (re: RegExp) => (e: unknown) => e instanceof CliError && e.code === 'usage' && re.test(e.message);
 
 test('resources: kind aliases, kind/name or kind name', () => {
   assert.deepEqual(parseResource(['deploy']), { kind: 'deploy' });

@@ -70,7 +70,7 @@ const query: StatQuery = { kind: 'deploy', namespace: 'demo', windowSeconds: 30 
 test('series in the window but no rate (one sample each): stat says the window is too short, not an empty table', async (t) => {
   const prom = await fakePrometheus(t, [[/^count\(last_over_time\(request_total/, [{ metric: {}, value: [0, '3'] }]]]);
   await assert.rejects(statFromPrometheus(prom.url, query, silentProgress),
-    (e: unknown) => e instanceof CliError && e.code === 'PrometheusFailed' && /at most one sample .* last 30s.*--window of at least four scrape intervals/.test(e.message));
+    (e: unknown) => e instanceof CliError && e.code === 'prometheus_failed' && /at most one sample .* last 30s.*--window of at least four scrape intervals/.test(e.message));
 });
 
 test('no series at all (no traffic yet): an empty table', async (t) => {

@@ -55,7 +55,7 @@ async function scrape(core: CoreV1Api, pod: PodRef): Promise<Sample[]> {
     const text = await core.connectGetNamespacedPodProxyWithPath({ name: `${pod.name}:${ADMIN_PORT}`, namespace: pod.namespace, path: 'metrics' });
     return parseMetrics(String(text));
   } catch (err) {
-    throw new CliError('ScrapeFailed', `cannot read ${pod.namespace}/${pod.name}'s proxy metrics through the API server (pods/proxy on port ${ADMIN_PORT}): ${(err as Error).message}. `
+    throw new CliError('scrape_failed', `cannot read ${pod.namespace}/${pod.name}'s proxy metrics through the API server (pods/proxy on port ${ADMIN_PORT}): ${(err as Error).message}. `
       + 'Check that you may get pods/proxy in that namespace and that the API server can reach pod IPs, or use --prometheus URL');
   }
 }
@@ -89,7 +89,7 @@ export async function assertNamespacesExist(kc: KubeConfig, q: StatQuery): Promi
       await core.readNamespace({ name });
     } catch (err) {
       if (err instanceof ApiException && err.code === 404) {
-        throw new CliError('NamespaceNotFound', `namespace "${name}" does not exist; check the name (kubectl get namespaces), or use -A for every namespace`);
+        throw new CliError('namespace_not_found', `namespace "${name}" does not exist; check the name (kubectl get namespaces), or use -A for every namespace`);
       }
     }
   }
@@ -131,9 +131,9 @@ async function promQuery(base: string, query: string): Promise<{ metric: Record<
     const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
     body = await res.json() as PromVector;
   } catch (err) {
-    throw new CliError('PrometheusFailed', `cannot query Prometheus at ${base}: ${(err as Error).message}; check the --prometheus URL (e.g. http://localhost:9090 after kubectl port-forward)`);
+    throw new CliError('prometheus_failed', `cannot query Prometheus at ${base}: ${(err as Error).message}; check the --prometheus URL (e.g. http://localhost:9090 after kubectl port-forward)`);
   }
-  if (body.status !== 'success') throw new CliError('PrometheusFailed', `Prometheus refused the query: ${body.error ?? 'unknown error'}\n  query: ${query}`);
+  if (body.status !== 'success') throw new CliError('prometheus_failed', `Prometheus refused the query: ${body.error ?? 'unknown error'}\n  query: ${query}`);
   return (body.data?.result ?? []).map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
 }
 
@@ -153,7 +153,7 @@ export async function statFromPrometheus(base: string, q: StatQuery, show: Progr
   return withIdleRows(rows, await meshed(), viewOf(q));
 }
 
-export const windowTooShort = (windowSeconds: number) => new CliError('PrometheusFailed',
+export const windowTooShort = (windowSeconds: number) => new CliError('prometheus_failed',
   `Prometheus holds at most one sample of each proxy series in the last ${promDuration(windowSeconds)}, too few for a rate: it scrapes the proxies `
   + `less often than every ${promDuration(windowSeconds / 2)}. Use a --window of at least four scrape intervals (e.g. --window 2m for a 30s interval)`);
 

@@ -23,7 +23,7 @@ interface FailureDetail { at: string; cause: string; status?: number; proxyError
 const totals = { sent: 0, ok: 0, failed: {} as Record<string, number>, byCause: {} as Record<string, number>, byPod: {} as Record<string, number>, latenciesMs: [] as number[], failures: [] as FailureDetail[] };
 const fail = (cause: string, detail: Omit<FailureDetail, 'at' | 'cause'>) => {
   totals.failed[cause] = (totals.failed[cause] ?? 0) + 1;
-  // Finer than `failed`: the proxy's error code with the status (http_502/upstream-reset), for soak histograms.
+  // Finer than `failed`: the proxy's error code with the status (http_502/upstream_reset), for soak histograms.
   const fine = detail.proxyError ? `${cause}/${detail.proxyError}` : cause;
   totals.byCause[fine] = (totals.byCause[fine] ?? 0) + 1;
   totals.failures.push({ at: new Date().toISOString(), cause, ...detail });

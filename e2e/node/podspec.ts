@@ -3,6 +3,7 @@
 // functions over the spec, so each rule is tested without a cluster.
 import { availableParallelism, totalmem } from 'node:os';
 import type { V1Pod, V1Container, V1EnvVar, V1Service, V1ObjectFieldSelector, V1ResourceFieldSelector } from '@kubernetes/client-node';
+import { parseQuantity } from '../../api/quantity.ts';
 
 /** What containerd grants a container unless it asks for less or more. */
 export const DEFAULT_CAPS = [
@@ -66,14 +67,6 @@ export function fieldValue(pod: V1Pod, ref: V1ObjectFieldSelector, facts: PodRun
 /** The downward API's `key="value"` lines, sorted, as the kubelet writes them. */
 function formatMap(map: Record<string, string> | undefined): string {
   return Object.keys(map ?? {}).sort().map((k) => `${k}=${JSON.stringify(map?.[k] ?? '')}`).join('\n');
-}
-
-const UNITS: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
-
-export function parseQuantity(q: string): number {
-  const m = /^([0-9.]+)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(q.trim());
-  if (!m) throw new Error(`not a Kubernetes quantity: "${q}"`);
-  return Number(m[1]) * (UNITS[m[2] ?? ''] ?? 1);
 }
 
 export function resourceValue(c: V1Container, ref: V1ResourceFieldSelector): string {

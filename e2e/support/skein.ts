@@ -10,7 +10,7 @@ import { kubeConfig, kubectl } from './kube.ts';
 import { bootstrapIdentity, renderIdentityObjects, type Bootstrap } from '../../operator/identity/bootstrap.ts';
 import { IdentityClient } from '../../shared/identity-client.ts';
 import { DiscoveryClient } from '../../shared/discovery-client.ts';
-import { identityName } from '../../shared/identity.ts';
+import { identityName } from '../../api/identity-names.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const BASE = join(REPO, 'manifests/base');

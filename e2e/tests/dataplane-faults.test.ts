@@ -14,7 +14,7 @@ import { kubeConfig, eventually, kubectl, containerLog, isReady } from '../suppo
 import { installSkein, workloadIdentity } from '../support/skein.ts';
 import { run, readyPods, clusterIP, lastReport, meshedNamespace, type LoadReport } from '../support/mesh.ts';
 import { createCa, createIntermediateCa, toPemPair, type KeyedCertificate } from '../../shared/tls.ts';
-import { identityName } from '../../shared/identity.ts';
+import { identityName } from '../../api/identity-names.ts';
 import type { IdentityClient } from '../../shared/identity-client.ts';
 
 const kc = kubeConfig();

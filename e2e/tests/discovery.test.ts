@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, AppsV1Api } from '@kubernetes/client-node';
 import { kubeConfig, testNamespace, deployment, eventually, kubectl } from '../support/kube.ts';
 import { installSkein, workloadIdentity, discoveryClient } from '../support/skein.ts';
-import type { Update } from '../../shared/discovery-protocol.ts';
+import type { Update } from '../../api/discovery-protocol.ts';
 
 const run = promisify(execFile);
 const CLUSTER = resolve(import.meta.dirname, '../cluster/cluster.ts');

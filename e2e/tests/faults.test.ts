@@ -18,7 +18,7 @@ import { eventually, kubeConfig, kubectl } from '../support/kube.ts';
 import { installSkein, REPO } from '../support/skein.ts';
 import { crashPod } from '../support/crash.ts';
 import { run, readyPods, clusterIP, lastReport, meshed, meshedNamespace, metrics, sum, type LoadReport } from '../support/mesh.ts';
-import { ELECTION_DEFAULTS } from '../../operator/runtime/leader.ts';
+import { ELECTION_DEFAULTS } from '../../shared/control-plane/leader.ts';
 import { SERVICE_PROFILE } from '../../operator/policy/objects.ts';
 
 const CLUSTER = resolve(import.meta.dirname, '../cluster/cluster.ts');

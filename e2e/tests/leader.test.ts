@@ -8,10 +8,10 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { kubeConfig, testNamespace, eventually } from '../support/kube.ts';
-import { LeaderElector, kubeLeaseStore } from '../../operator/runtime/leader.ts';
+import { LeaderElector, kubeLeaseStore } from '../../shared/control-plane/leader.ts';
 
 const LEASE = 'skein-e2e-leader';
-const leaderModule = join(import.meta.dirname, '../../operator/runtime/leader.ts');
+const leaderModule = join(import.meta.dirname, '../../shared/control-plane/leader.ts');
 
 /** A candidate in its own process, so it can die the way a pod does. */
 function childCandidate(namespace: string, identity: string) {

@@ -9,7 +9,7 @@ import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { eventually, testNamespace, kubectl, kubeConfig } from '../support/kube.ts';
 import { installSkein } from '../support/skein.ts';
 import { run, readyPods, meshed, clusterIP, metrics, sum, lastReport, meshedNamespace, type LoadReport } from '../support/mesh.ts';
-import { identityName } from '../../shared/identity.ts';
+import { identityName } from '../../api/identity-names.ts';
 
 const core = kubeConfig().makeApiClient(CoreV1Api);
 
@@ -90,7 +90,7 @@ test('the mesh: apps talk through skein proxies over mTLS with no code change', 
     assert.ok(plainIn >= 40, 'the meshed server accepted the unmeshed client in plain text');
   });
 
-  // Issue #7. The rare 502 on scale-down (the load's failure details showed it: `connect-failed`,
+  // Issue #7. The rare 502 on scale-down (the load's failure details showed it: `connect_failed`,
   // "ECONNREFUSED 127.0.0.1:8080" from a terminating pod's proxy) came from pods whose app had exited
   // while the EndpointSlice change was still on its way to the client's proxy: 4 → 1 leaves three such
   // pods, the client retried an unprocessed request only once, and the retry could meet a second one.

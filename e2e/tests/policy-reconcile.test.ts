@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { kubeConfig, testNamespace, eventually } from '../support/kube.ts';
 import { installSkein, workloadIdentity, discoveryClient } from '../support/skein.ts';
-import { identityName } from '../../shared/identity.ts';
-import type { InboundUpdate, Update } from '../../shared/discovery-protocol.ts';
-import type { PolicyStatusValue } from '../../crds/schema/conditions.ts';
+import { identityName } from '../../api/identity-names.ts';
+import type { InboundUpdate, Update } from '../../api/discovery-protocol.ts';
+import type { PolicyStatusValue } from '../../api/crds/conditions.ts';
 import { AUTHORIZATION_POLICY, SERVICE_PROFILE, TRAFFIC_SPLIT, type PolicyKind } from '../../operator/policy/objects.ts';
 
 const kc = kubeConfig();

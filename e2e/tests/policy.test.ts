@@ -224,7 +224,7 @@ test('traffic policy enforced by the proxies: canary, retries and timeouts, circ
     t.diagnostic(`route timeout 200ms: /delay/500 answered ${JSON.stringify(timedOut.failed)}, p50 ${timedOut.p50Ms ?? '?'} ms (measured by the client app)`);
     assert.equal(timedOut.ok, 0, 'no delayed request got through');
     assert.equal(timedOut.failed.http_504, failedCount(timedOut), 'every one was answered 504');
-    assert.ok(sum(await metrics(slow as V1Pod), 'response_total', { direction: 'outbound', route: 'GET /delay', status_code: '504', error: 'response-timeout' }) > 0, 'the client proxy counted them as response-timeout');
+    assert.ok(sum(await metrics(slow as V1Pod), 'response_total', { direction: 'outbound', route: 'GET /delay', status_code: '504', error: 'response_timeout' }) > 0, 'the client proxy counted them as response_timeout');
   });
 
   await t.test('circuit breaking: a pod answering only 500s is ejected, traffic shifts, and it comes back after it recovers', async (t) => {

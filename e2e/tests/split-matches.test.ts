@@ -11,7 +11,7 @@ import { AppsV1Api, CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/
 import { kubeConfig, eventually } from '../support/kube.ts';
 import { installSkein } from '../support/skein.ts';
 import { run, readyPods, clusterIP, lastReport, meshedNamespace, type LoadReport } from '../support/mesh.ts';
-import type { PolicyStatusValue } from '../../crds/schema/conditions.ts';
+import type { PolicyStatusValue } from '../../api/crds/conditions.ts';
 import { HTTP_ROUTE_GROUP, SERVICE_PROFILE, TRAFFIC_SPLIT, type PolicyKind } from '../../operator/policy/objects.ts';
 
 const kc = kubeConfig();

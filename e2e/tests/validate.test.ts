@@ -13,7 +13,7 @@ import { stringify } from 'yaml';
 import { kubectl, eventually, testNamespace } from '../support/kube.ts';
 import { installSkein, REPO } from '../support/skein.ts';
 
-const LINKERD_PROFILE = join(REPO, 'crds/schema/testdata/linkerd-serviceprofile.yaml');
+const LINKERD_PROFILE = join(REPO, 'api/crds/testdata/linkerd-serviceprofile.yaml');
 
 test('kubectl apply of invalid Skein objects is refused with what to fix; sound ones and a converted Linkerd profile are accepted', async (t) => {
   await installSkein(t);

@@ -2,9 +2,15 @@
 // (Service by ClusterIP, slices by Service, Pod by IP). Fed by informer
 // events; every change returns the dependency keys it touched, so the hub
 // recomputes only the targets that read one of them.
-import type { V1EndpointSlice, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { KubernetesObject, V1EndpointSlice, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { EventType } from '../../shared/informer.ts';
-import type { PolicyObject } from '../policy/objects.ts';
+import type { PolicyStatusValue } from '../../api/crds/conditions.ts';
+
+/** A policy object (ServiceProfile, TrafficSplit, HTTPRouteGroup, AuthorizationPolicy) as the cache holds it. */
+export interface PolicyObject extends KubernetesObject {
+  spec?: unknown;
+  status?: PolicyStatusValue;
+}
 
 export interface ClusterView {
   service(namespace: string, name: string): V1Service | undefined;

@@ -4,10 +4,10 @@
 // targetPorts come out right; endpoints follow kube-proxy's choice (ready
 // ones, or serving-and-terminating ones when none is ready).
 import type { V1EndpointSlice, V1ObjectReference, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
-import type { Endpoint, Update } from '../../shared/discovery-protocol.ts';
-import { identityName } from '../../shared/identity.ts';
-import { parsePortRanges, type PortRange } from '../../shared/port-ranges.ts';
-import { CONFIG_PREFIX, PROXY_CONTAINER, STATUS_ANNOTATION } from '../../shared/mesh-names.ts';
+import type { Endpoint, Update } from '../../api/discovery-protocol.ts';
+import { identityName } from '../../api/identity-names.ts';
+import { parsePortRanges, type PortRange } from '../../api/port-ranges.ts';
+import { CONFIG_PREFIX, PROXY_CONTAINER, STATUS_ANNOTATION } from '../../api/mesh-names.ts';
 import type { ClusterView } from './cache.ts';
 import type { Target } from './target.ts';
 

@@ -1,13 +1,13 @@
-// The discovery API (shared/discovery-protocol.ts): HTTP/2 over mutual TLS,
+// The discovery API (api/discovery-protocol.ts): HTTP/2 over mutual TLS,
 // POST /v1/watch, one NDJSON stream per destination. Every client proves its
 // identity with a certificate from the mesh's trust roots; every refusal is a
 // status with a reason code, never a crash; every stream is bounded (body
 // size, streams per connection, how much a slow reader may leave unread).
 import { createSecureServer, constants, type Http2SecureServer, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
-import { WatchRequest, WATCH_PATH, HEARTBEAT_MS, InboundRequest, INBOUND_PATH, type InboundUpdate, type Update } from '../../shared/discovery-protocol.ts';
+import { WatchRequest, WATCH_PATH, HEARTBEAT_MS, InboundRequest, INBOUND_PATH, type InboundUpdate, type Update } from '../../api/discovery-protocol.ts';
 import type { Logger } from '../../shared/log.ts';
-import type { DiscoveryHub } from './hub.ts';
+import type { DiscoveryHub } from '../hub.ts';
 import type { DiscoveryMetrics } from './metrics.ts';
 import { NOTHING } from './resolve.ts';
 import { parseTarget, TargetError } from './target.ts';
@@ -109,7 +109,7 @@ function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, o
   }).catch((err: unknown) => {
     // A bug here must cost one stream, never the process and every proxy's watches.
     o.metrics.errors.inc({ reason: 'internal' });
-    o.logger.error({ err: err instanceof Error ? err.message : String(err), path }, 'watch request failed');
+    o.logger.error({ err, path }, 'watch request failed');
     if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   });
 }

@@ -1,12 +1,13 @@
 // What a proxy asks about: the destination as the app addressed it. Parsed
 // once at the edge so resolution only ever sees a well-formed target.
 import { isIP } from 'node:net';
+import { SkeinError } from '../../api/errors.ts';
 
 export type Target =
   | { kind: 'ip'; ip: string; port: number }
   | { kind: 'name'; name: string; namespace: string; port: number };
 
-export class TargetError extends Error {
+export class TargetError extends SkeinError {
   readonly code = 'target_malformed';
 }
 

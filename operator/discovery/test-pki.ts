@@ -2,7 +2,7 @@
 // serving identity and a proxy's client identity, made by shared/tls.ts the
 // way the identity service makes them (real keys, real chains).
 import { createCa, issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tls.ts';
-import { identityName } from '../../shared/identity.ts';
+import { identityName } from '../../api/identity-names.ts';
 
 export const CONTROLLER_IDENTITY = identityName('skein-controller', 'skein-system', 'cluster.local');
 

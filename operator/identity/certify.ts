@@ -1,7 +1,7 @@
 // certify: a ServiceAccount token and a CSR in, a leaf and its chain out.
 // The token is checked by the API server (TokenReview, with Skein's identity
 // audience); the identity comes from the review, never from the request.
-import { identityName, spiffeId } from '../../shared/identity.ts';
+import { identityName, spiffeId } from '../../api/identity-names.ts';
 import type { KeyedCertificate } from '../../shared/tls.ts';
 import { checkCsr, signLeaf, CertifyRefused } from './sign.ts';
 

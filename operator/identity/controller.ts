@@ -6,14 +6,16 @@
 // should be and writes only the difference.
 import { X509Certificate } from 'node:crypto';
 import {
-  CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, ApiException,
+  CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, ApiException,
   type KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Namespace, type V1Pod,
 } from '@kubernetes/client-node';
 import { Informer } from '../../shared/informer.ts';
 import type { Logger } from '../../shared/log.ts';
+import { EventRecorder } from '../../shared/control-plane/kube.ts';
 import type { KeyedCertificate } from '../../shared/tls.ts';
-import { parseMeshIdentitySpec, durationMs, type MeshIdentitySettings, type MeshIdentityStatusValue } from '../../crds/schema/meshidentity.ts';
-import { MESHED_LABEL, identityAudience } from '../../shared/mesh-names.ts';
+import { durationMs } from '../../api/duration.ts';
+import { parseMeshIdentitySpec, type MeshIdentitySettings, type MeshIdentityStatusValue } from '../../api/crds/meshidentity.ts';
+import { MESHED_LABEL, identityAudience } from '../../api/mesh-names.ts';
 import { IssuerSource, splitPem } from './issuer.ts';
 import { tokenReviewer, type IdentityMetrics } from './server.ts';
 import type { CertifyDeps } from './certify.ts';
@@ -47,13 +49,15 @@ export interface ControllerOptions {
   onIssuer?: (issuer: KeyedCertificate) => void;
   /** Whether this replica may write (status, Events, trust roots); every replica signs. Always, when not given. */
   isLeader?: () => boolean;
+  /** Where Events go; one of its own from kubeConfig when not given. */
+  events?: EventRecorder;
 }
 
 const ref = (ns: string, name: string) => `${ns}/${name}`;
 
 export class IdentityController {
   readonly #o: ControllerOptions;
-  readonly #core: CoreV1Api;
+  readonly #events: EventRecorder;
   readonly #custom: CustomObjectsApi;
   readonly #objects: KubernetesObjectApi;
   readonly #meshIdentity: Informer<MeshIdentityObject>;
@@ -78,10 +82,10 @@ export class IdentityController {
     this.#o = o;
     this.#settings = o.fallback;
     const kc = o.kubeConfig;
-    this.#core = kc.makeApiClient(CoreV1Api);
+    this.#events = o.events ?? new EventRecorder(kc, 'identity', o.log);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
     this.#objects = KubernetesObjectApi.makeApiClient(kc);
-    const onError = (what: string) => (err: unknown) => o.log.warn({ err: err instanceof Error ? err.message : String(err) }, `watching ${what} failed; retrying`);
+    const onError = (what: string) => (err: unknown) => o.log.warn({ err }, `watching ${what} failed; retrying`);
     this.#meshIdentity = new Informer<MeshIdentityObject>({
       kubeConfig: kc, path: `/apis/${GROUP}/${VERSION}/${PLURAL}`, fieldSelector: `metadata.name=${o.meshIdentityName}`,
       onEvent: (type, mi) => this.#onMeshIdentity(type === 'deleted' ? undefined : mi),
@@ -140,7 +144,7 @@ export class IdentityController {
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#running = this.#running.then(() => this.#reconcile()).catch((err: unknown) => {
-        this.#o.log.error({ err: err instanceof Error ? err.message : String(err) }, 'identity reconcile failed; retrying');
+        this.#o.log.error({ err }, 'identity reconcile failed; retrying');
         this.schedule(2_000);
       });
     }, delayMs);
@@ -156,7 +160,7 @@ export class IdentityController {
       await this.#custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'MeshIdentity', metadata: { name: this.#o.meshIdentityName }, spec: { trustDomain: this.#o.fallback.trustDomain } } });
       this.#o.log.info(`created MeshIdentity ${this.#o.meshIdentityName} with the default settings`);
     } catch (err) {
-      if (!(err instanceof ApiException && err.code === 409)) this.#o.log.warn({ err: err instanceof Error ? err.message : String(err) }, `could not create MeshIdentity ${this.#o.meshIdentityName}`);
+      if (!(err instanceof ApiException && err.code === 409)) this.#o.log.warn({ err }, `could not create MeshIdentity ${this.#o.meshIdentityName}`);
     }
   }
 
@@ -189,7 +193,7 @@ export class IdentityController {
       this.#anchors = new Informer<V1ConfigMap>({
         kubeConfig: this.#o.kubeConfig, path: `/api/v1/namespaces/${s.trustAnchors.namespace}/configmaps`, fieldSelector: `metadata.name=${s.trustAnchors.configMapName}`,
         onEvent: () => { void this.#source?.recheck(); this.schedule(); },
-        onError: (err: unknown) => this.#o.log.warn({ err: err instanceof Error ? err.message : String(err) }, `cannot watch ConfigMap ${anchorsRef}`),
+        onError: (err: unknown) => this.#o.log.warn({ err }, `cannot watch ConfigMap ${anchorsRef}`),
       });
       this.#anchors.start();
       await this.#anchors.synced;
@@ -291,29 +295,15 @@ export class IdentityController {
         await this.#objects.patch(trustRootsConfigMap(ns, bundle), undefined, undefined, TRUST_ROOTS_FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
         this.#o.log.info({ namespace: ns }, 'trust roots published');
       } catch (err) {
-        this.#o.log.warn({ namespace: ns, err: err instanceof Error ? err.message : String(err) }, 'could not publish the trust roots; retrying');
+        this.#o.log.warn({ namespace: ns, err }, 'could not publish the trust roots; retrying');
         this.schedule(5_000);
       }
     }
   }
 
   async #event(mi: MeshIdentityObject, e: IdentityEvent): Promise<void> {
-    const now = new Date();
     const name = mi.metadata?.name ?? this.#o.meshIdentityName;
-    try {
-      await this.#core.createNamespacedEvent({
-        namespace: EVENT_NAMESPACE,
-        body: {
-          metadata: { generateName: `${name}.skein-`, namespace: EVENT_NAMESPACE },
-          involvedObject: { apiVersion: `${GROUP}/${VERSION}`, kind: 'MeshIdentity', name, ...(mi.metadata?.uid ? { uid: mi.metadata.uid } : {}) },
-          type: e.type, reason: e.reason, message: e.message.slice(0, 1024),
-          source: { component: 'skein-identity' }, reportingComponent: 'skein.dev/identity', reportingInstance: process.env.HOSTNAME ?? 'skein-identity',
-          firstTimestamp: now, lastTimestamp: now, count: 1,
-        },
-      });
-    } catch (err) {
-      this.#o.log.warn({ err: err instanceof Error ? err.message : String(err), reason: e.reason }, 'could not record an Event on the MeshIdentity');
-    }
+    await this.#events.record({ apiVersion: `${GROUP}/${VERSION}`, kind: 'MeshIdentity', name, ...(mi.metadata?.uid ? { uid: mi.metadata.uid } : {}) }, EVENT_NAMESPACE, e);
   }
 }
 

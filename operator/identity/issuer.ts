@@ -8,9 +8,10 @@ import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { caFromPem, type KeyedCertificate } from '../../shared/tls.ts';
 import { Informer } from '../../shared/informer.ts';
 import type { SecretState } from './status.ts';
+import { SkeinError, messageOf } from '../../api/errors.ts';
 
-export class IssuerInvalid extends Error {
-  readonly code = 'IssuerInvalid';
+export class IssuerInvalid extends SkeinError {
+  readonly code = 'invalid_issuer';
 }
 
 /** PEM blocks of a bundle (trust anchors may be several, during a rotation). */
@@ -35,7 +36,7 @@ export async function loadIssuer(certPem: string, keyPem: string, anchorsPem: st
   try {
     keyed = await caFromPem({ certPem: first, keyPem });
   } catch (err) {
-    throw new IssuerInvalid(`the issuer key cannot be read as an ECDSA P-256 PKCS#8 key: ${err instanceof Error ? err.message : String(err)}`);
+    throw new IssuerInvalid(`the issuer key cannot be read as an ECDSA P-256 PKCS#8 key: ${messageOf(err)}`);
   }
   if (!cert.checkPrivateKey(createPrivateKey(keyPem))) throw new IssuerInvalid('tls.key is not the key of tls.crt');
   return keyed;

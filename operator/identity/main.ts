@@ -5,46 +5,43 @@
 // from the Secret and ConfigMap the settings name. The service's own serving
 // certificate is issued by the issuer for its own identity, so proxies
 // verify it against the trust anchors alone.
-import { KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createLogger } from '../../shared/log.ts';
-import { identityName, spiffeId, IDENTITY_NAMESPACE } from '../../shared/identity.ts';
+import { controlPlane } from '../../shared/control-plane/context.ts';
+import { setting } from '../../shared/control-plane/settings.ts';
+import { identityName, spiffeId } from '../../api/identity-names.ts';
+import { IDENTITY_PORT, IDENTITY_SERVICE } from '../../api/mesh-names.ts';
 import { issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tls.ts';
-import { MeshIdentitySpec, MESH_IDENTITY_NAME, durationMs } from '../../crds/schema/meshidentity.ts';
+import { MeshIdentitySpec, MESH_IDENTITY_NAME } from '../../api/crds/meshidentity.ts';
+import { durationMs } from '../../api/duration.ts';
 import { IdentityController, certifyDepsOf } from './controller.ts';
 import { buildIdentityServer, identityMetrics } from './server.ts';
-import { LeaderElector, kubeLeaseStore } from '../runtime/leader.ts';
 
-const env = (name: string, fallback: string) => process.env[name] ?? fallback;
+const cp = controlPlane('identity', {
+  SKEIN_IDENTITY_PORT: setting.port(IDENTITY_PORT),
+  SKEIN_SERVICE_ACCOUNT: setting.text(IDENTITY_SERVICE),
+  SKEIN_MESH_IDENTITY: setting.text(MESH_IDENTITY_NAME),
+});
+const { log, kc } = cp;
 const config = {
-  port: Number(env('SKEIN_IDENTITY_PORT', '8080')),
-  namespace: env('POD_NAMESPACE', IDENTITY_NAMESPACE),
-  serviceAccount: env('SKEIN_SERVICE_ACCOUNT', 'skein-identity'),
-  meshIdentity: env('SKEIN_MESH_IDENTITY', MESH_IDENTITY_NAME),
+  port: cp.settings.SKEIN_IDENTITY_PORT,
+  namespace: cp.settings.POD_NAMESPACE,
+  serviceAccount: cp.settings.SKEIN_SERVICE_ACCOUNT,
+  meshIdentity: cp.settings.SKEIN_MESH_IDENTITY,
   // What `kubectl skein install` sets on every control-plane container; the
   // trust domain until a MeshIdentity says otherwise, and the one a created MeshIdentity gets.
-  trustDomain: env('SKEIN_TRUST_DOMAIN', 'cluster.local'),
+  trustDomain: cp.settings.SKEIN_TRUST_DOMAIN,
 };
-
-const log = createLogger('skein-identity');
-const kc = new KubeConfig();
-if (process.env.KUBECONFIG) kc.loadFromDefault(); else kc.loadFromCluster();
 const metrics = identityMetrics();
 
 /** Set once the server is built; a new issuer swaps its certificate from then on. */
 const serving: { app?: ReturnType<typeof buildIdentityServer> } = {};
 
 // Every replica signs; only the holder of Lease skein-identity writes status, Events and trust roots.
-const elector = new LeaderElector({
-  store: kubeLeaseStore(kc, config.namespace, 'skein-identity'), identity: env('POD_NAME', env('HOSTNAME', `skein-identity-${process.pid}`)),
-  onStartedLeading: () => { log.info('leading: writing MeshIdentity status and trust roots'); controller.schedule(); },
-  onStoppedLeading: () => log.warn('no longer leading: status and trust-roots writes stop'),
-  onError: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'leader election: cannot read or write the Lease; retrying'),
-});
+const elector = cp.elector('writing MeshIdentity status, Events and trust roots', { onStartedLeading: () => controller.schedule() });
 elector.start();
 
 const controller = new IdentityController({
-  kubeConfig: kc, meshIdentityName: config.meshIdentity, fallback: MeshIdentitySpec.parse({ trustDomain: config.trustDomain }), metrics, log, createIfMissing: true,
+  kubeConfig: kc, meshIdentityName: config.meshIdentity, fallback: MeshIdentitySpec.parse({ trustDomain: config.trustDomain }), metrics, log, createIfMissing: true, events: cp.events,
   isLeader: () => elector.isLeader,
   onIssuer: (issuer) => { if (serving.app) void servingTls(issuer).then((tls) => { serving.app?.server.setSecureContext(tls); }); },
 });
@@ -55,7 +52,7 @@ async function servingTls(issuer: KeyedCertificate): Promise<{ cert: string; key
   const { trustDomain, leafLifetime } = settings();
   const self = identityName(config.serviceAccount, config.namespace, trustDomain);
   const leaf = await issueLeaf(issuer, {
-    subject: `CN=${self}`, dnsNames: [self, `skein-identity.${config.namespace}.svc`, `skein-identity.${config.namespace}.svc.cluster.local`],
+    subject: `CN=${self}`, dnsNames: [self, `${IDENTITY_SERVICE}.${config.namespace}.svc`, `${IDENTITY_SERVICE}.${config.namespace}.svc.cluster.local`],
     uris: [spiffeId(config.serviceAccount, config.namespace, trustDomain)], usages: ['server'], validForMs: durationMs(leafLifetime),
   });
   return { cert: leaf.cert.toString('pem') + '\n' + issuer.cert.toString('pem') + '\n', key: await privateKeyPem(leaf.keys!.privateKey) };

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCa, createIntermediateCa, issueLeaf, privateKeyPem } from '../../shared/tls.ts';
-import { identityName } from '../../shared/identity.ts';
+import { identityName } from '../../api/identity-names.ts';
 import { IdentityClient } from '../../shared/identity-client.ts';
 import { createLogger } from '../../shared/log.ts';
 import { buildIdentityServer, identityMetrics } from './server.ts';

@@ -8,10 +8,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { createCa, issueLeaf, privateKeyPem } from '../../shared/tls.ts';
-import { createCsr, identityName } from '../../shared/identity.ts';
+import { createCsr } from '../../shared/identity.ts';
+import { identityName } from '../../api/identity-names.ts';
 import { createLogger } from '../../shared/log.ts';
-import { baseSeed, forEachCase, type Random } from '../../e2e/fuzz/random.ts';
-import { deepJson, mutatedJson } from '../../e2e/fuzz/json.ts';
+import { baseSeed, forEachCase, type Random } from '../../testkit/fuzz/random.ts';
+import { deepJson, mutatedJson } from '../../testkit/fuzz/json.ts';
 import { buildIdentityServer, identityMetrics } from './server.ts';
 
 const SEED = baseSeed();

@@ -5,12 +5,13 @@
 import { createPublicKey, KeyObject, randomBytes, sign, verify } from 'node:crypto';
 import type { KeyedCertificate } from '../../shared/tls.ts';
 import { readTlv, children, expectTag, decodeOid, DerError, seq, set, octets, bitString, bool, explicit, utf8, integer, oid, time, tlv, type Tlv } from './der.ts';
+import { SkeinError, messageOf } from '../../api/errors.ts';
 
 export type RefusalCode =
   | 'csr_malformed' | 'csr_signature_invalid' | 'key_not_p256' | 'name_mismatch' | 'extra_names'
   | 'token_missing' | 'token_invalid' | 'token_not_service_account';
 
-export class CertifyRefused extends Error {
+export class CertifyRefused extends SkeinError {
   readonly code: RefusalCode;
   constructor(code: RefusalCode, message: string) {
     super(message);
@@ -107,7 +108,7 @@ export function checkCsr(csrPem: string, expectedIdentity: string): Promise<Chec
     try {
       csr = parseCsr(pemBody(csrPem));
     } catch (err) {
-      throw new CertifyRefused('csr_malformed', `the CSR cannot be parsed: ${err instanceof Error ? err.message : String(err)}`);
+      throw new CertifyRefused('csr_malformed', `the CSR cannot be parsed: ${messageOf(err)}`);
     }
     let key: KeyObject;
     try {

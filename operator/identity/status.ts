@@ -4,7 +4,8 @@
 // unless their status changes; the Events a user must act on come from the
 // transitions, so a level-triggered loop never repeats them.
 import type { X509Certificate } from 'node:crypto';
-import type { Condition, MeshIdentityStatusValue } from '../../crds/schema/meshidentity.ts';
+import type { MeshIdentityStatusValue } from '../../api/crds/meshidentity.ts';
+import { mergeConditions, type Condition, type WantedCondition as Wanted } from '../../api/crds/conditions.ts';
 
 export type CertificateStatus = NonNullable<MeshIdentityStatusValue['issuer']>;
 
@@ -38,7 +39,6 @@ export function describeCertificate(c: X509Certificate): CertificateStatus {
 
 const signedByOneOf = (c: X509Certificate, anchors: X509Certificate[]) => anchors.some((a) => c.checkIssued(a) && c.verify(a.publicKey));
 
-type Wanted = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 
 function issuerValid(o: Observation): Wanted {
   const keeping = o.active ? `; still signing with ${o.active.subject} (${o.active.fingerprint256}) until it is fixed` : '; nothing can be certified until it is fixed';
@@ -76,15 +76,6 @@ function specValid(o: Observation): Wanted {
   return o.specProblems.length === 0
     ? { type: 'SpecValid', status: 'True', reason: 'Valid', message: 'the spec is in use' }
     : { type: 'SpecValid', status: 'False', reason: 'InvalidSpec', message: `${o.specProblems.join('; ')}; the identity service keeps its last good settings` };
-}
-
-/** Carries lastTransitionTime over when the status did not change. */
-export function mergeConditions(previous: readonly Condition[] | undefined, wanted: Wanted[], generation: number | undefined, now: Date): Condition[] {
-  return wanted.map((w) => {
-    const old = previous?.find((c) => c.type === w.type);
-    const lastTransitionTime = old && old.status === w.status ? old.lastTransitionTime : now.toISOString();
-    return { ...w, ...(generation !== undefined ? { observedGeneration: generation } : {}), lastTransitionTime };
-  });
 }
 
 export function desiredStatus(previous: MeshIdentityStatusValue | undefined, o: Observation): MeshIdentityStatusValue {

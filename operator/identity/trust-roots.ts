@@ -4,7 +4,7 @@
 // Written with server-side apply under a field manager of its own, so the
 // objects say who owns them and a user's own labels on them survive.
 import type { V1ConfigMap, V1Namespace, V1Pod } from '@kubernetes/client-node';
-import { INJECT_ANNOTATION, MESHED_LABEL, TRUST_ROOTS_CONFIGMAP } from '../../shared/mesh-names.ts';
+import { INJECT_ANNOTATION, MESHED_LABEL, TRUST_ROOTS_CONFIGMAP } from '../../api/mesh-names.ts';
 
 export const TRUST_ROOTS_FIELD_MANAGER = 'skein-identity-trust-roots';
 export const TRUST_ROOTS_KEY = 'ca-bundle.crt';

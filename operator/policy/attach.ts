@@ -3,8 +3,8 @@
 // Every lookup goes through the view, so the hub's index learns that this
 // target depends on the profile, the splits rooted at the Service, the
 // HTTPRouteGroups their matches name, and each backend's Service and slices.
-import type { Update } from '../../shared/discovery-protocol.ts';
-import { parseServiceProfileSpec } from '../../crds/schema/serviceprofile.ts';
+import type { Update } from '../../api/discovery-protocol.ts';
+import { parseServiceProfileSpec } from '../../api/crds/serviceprofile.ts';
 import type { ClusterView } from '../discovery/cache.ts';
 import { resolve, type ResolveConfig } from '../discovery/resolve.ts';
 import type { Target } from '../discovery/target.ts';

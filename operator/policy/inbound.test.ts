@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InboundUpdate } from '../../shared/discovery-protocol.ts';
+import { InboundUpdate } from '../../api/discovery-protocol.ts';
 import { compileInbound, selectorMatches, DEFAULT_CLUSTER_NETWORKS } from './inbound.ts';
 import { cacheWith, policyObject, pod, service, NS } from './test-objects.ts';
 

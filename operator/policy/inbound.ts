@@ -1,16 +1,15 @@
-// What the proxy in one pod may accept, per port (shared/discovery-protocol
+// What the proxy in one pod may accept, per port (api/discovery-protocol
 // InboundUpdate): the default policy (pod annotation, else namespace, else
 // the cluster's), the authorizations of every Accepted AuthorizationPolicy
 // that targets one of its ports, the kubelet's HTTP probes (always let in,
 // so `deny` never kills a pod) and the cluster networks.
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Authorization, DefaultInboundPolicy, InboundUpdate } from '../../shared/discovery-protocol.ts';
-import { identityName, IDENTITY_NAMESPACE } from '../../shared/identity.ts';
-import { DEFAULT_INBOUND_POLICIES, DEFAULT_INBOUND_POLICY_ANNOTATION, parseAuthorizationPolicySpec, type AuthorizationPolicySpecValue } from '../../crds/schema/authorizationpolicy.ts';
-import type { Parsed } from '../../crds/schema/problems.ts';
-import { httpProbes, podPort } from '../../shared/pod-probes.ts';
-import type { ClusterView } from '../discovery/cache.ts';
-import type { PolicyObject } from './objects.ts';
+import { DEFAULT_INBOUND_POLICIES, type Authorization, type DefaultInboundPolicy, type InboundUpdate } from '../../api/discovery-protocol.ts';
+import { identityName, namespaceIdentitySuffix } from '../../api/identity-names.ts';
+import { DEFAULT_INBOUND_POLICY_ANNOTATION, parseAuthorizationPolicySpec, type AuthorizationPolicySpecValue } from '../../api/crds/authorizationpolicy.ts';
+import type { Parsed } from '../../api/crds/problems.ts';
+import { httpProbes, podPort } from '../../api/pod-probes.ts';
+import type { ClusterView, PolicyObject } from '../discovery/cache.ts';
 
 export interface InboundConfig {
   trustDomain: string;
@@ -83,7 +82,7 @@ export function authorizationOf(policy: string, namespace: string, allow: Author
     else identities.add(id);
   }
   for (const sa of allow.serviceAccounts ?? []) identities.add(identityName(sa.name, sa.namespace ?? namespace, trustDomain));
-  for (const ns of allow.namespaces ?? []) suffixes.add(`.${ns}.serviceaccount.identity.${IDENTITY_NAMESPACE}.${trustDomain}`);
+  for (const ns of allow.namespaces ?? []) suffixes.add(namespaceIdentitySuffix(ns, trustDomain));
   return {
     policy, identities: [...identities].sort(), identitySuffixes: [...suffixes].sort(), anyMeshed,
     unauthenticatedNetworks: [...(allow.unauthenticated?.networks ?? [])],

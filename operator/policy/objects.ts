@@ -3,12 +3,6 @@
 // at its storage version v1alpha4; the conversion webhook turns objects
 // written at v1alpha1-3 into it (quantities into integer weights).
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { PolicyStatusValue } from '../../crds/schema/conditions.ts';
-
-export interface PolicyObject extends KubernetesObject {
-  spec?: unknown;
-  status?: PolicyStatusValue;
-}
 
 export interface PolicyKind {
   group: string;

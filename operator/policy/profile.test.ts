@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Profile, Update } from '../../shared/discovery-protocol.ts';
+import { Profile, Update } from '../../api/discovery-protocol.ts';
 import { parseTarget } from '../discovery/target.ts';
 import { resolveWithPolicy } from './attach.ts';
 import { compileDstOverrides, compileProfile, isOpaquePort, overrideWeight, parseAuthority, profileOf, profileName } from './profile.ts';

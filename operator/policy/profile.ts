@@ -1,4 +1,4 @@
-// A ServiceProfile compiled to what a proxy applies (shared/discovery-protocol
+// A ServiceProfile compiled to what a proxy applies (api/discovery-protocol
 // Profile): durations as milliseconds, the retry budget with its defaults
 // filled in, conditions kept as written (the schema has checked them).
 //
@@ -6,10 +6,11 @@
 // authorities by weight) compile to the same split a TrafficSplit does, and
 // opaquePorts mark the called port opaque.
 import type { V1Service } from '@kubernetes/client-node';
-import type { Profile, Route, SplitBackend } from '../../shared/discovery-protocol.ts';
-import { RETRY_BUDGET_DEFAULTS, goDurationMs, parseServiceProfileSpec, type ServiceProfileSpecValue } from '../../crds/schema/serviceprofile.ts';
-import { parsePortRanges } from '../../shared/port-ranges.ts';
-import { quantityToMilli } from '../../webhook/convert/trafficsplit.ts';
+import type { Profile, Route, SplitBackend } from '../../api/discovery-protocol.ts';
+import { parseDurationMs } from '../../api/duration.ts';
+import { RETRY_BUDGET_DEFAULTS, parseServiceProfileSpec, type ServiceProfileSpecValue } from '../../api/crds/serviceprofile.ts';
+import { parsePortRanges } from '../../api/port-ranges.ts';
+import { quantityToMilli } from '../../api/quantity.ts';
 import type { ClusterView } from '../discovery/cache.ts';
 import { backendPort, splitBackend, type SplitConfig } from './split.ts';
 
@@ -21,7 +22,7 @@ export function compileProfile(name: string, spec: ServiceProfileSpecValue): Pro
   return {
     name,
     routes: (spec.routes ?? []).map((r): Route => {
-      const timeoutMs = r.timeout === undefined ? undefined : goDurationMs(r.timeout);
+      const timeoutMs = r.timeout === undefined ? undefined : parseDurationMs(r.timeout);
       return {
         name: r.name,
         condition: r.condition,
@@ -33,7 +34,7 @@ export function compileProfile(name: string, spec: ServiceProfileSpecValue): Pro
     retryBudget: {
       retryRatio: budget.retryRatio,
       minRetriesPerSecond: budget.minRetriesPerSecond,
-      ttlMs: goDurationMs(budget.ttl) ?? (goDurationMs(RETRY_BUDGET_DEFAULTS.ttl) ?? 10_000),
+      ttlMs: parseDurationMs(budget.ttl) ?? (parseDurationMs(RETRY_BUDGET_DEFAULTS.ttl) ?? 10_000),
     },
   };
 }

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../shared/log.ts';
-import { parseServiceProfileSpec } from '../../crds/schema/serviceprofile.ts';
-import type { PolicyStatusValue } from '../../crds/schema/conditions.ts';
-import { FakeClock, settle } from '../runtime/clock.ts';
-import type { ClusterCache } from '../discovery/cache.ts';
-import { AUTHORIZATION_POLICY, SERVICE_PROFILE, TRAFFIC_SPLIT, type PolicyKind, type PolicyObject } from './objects.ts';
+import { parseServiceProfileSpec } from '../../api/crds/serviceprofile.ts';
+import type { PolicyStatusValue } from '../../api/crds/conditions.ts';
+import { FakeClock, settle } from '../../shared/control-plane/clock.ts';
+import type { ClusterCache, PolicyObject } from '../discovery/cache.ts';
+import { AUTHORIZATION_POLICY, SERVICE_PROFILE, TRAFFIC_SPLIT, type PolicyKind } from './objects.ts';
 import { PolicyReconciler, policyKey, type StatusWriter } from './reconciler.ts';
 import type { PolicyEvent } from './status.ts';
 import { cacheWith, policyObject, service, NS } from './test-objects.ts';

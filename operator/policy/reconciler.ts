@@ -5,12 +5,13 @@
 // the queue retries after its backoff) and records Events for what a user
 // must fix. Level-triggered: any change only enqueues keys, and becoming
 // leader enqueues everything.
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import type { PolicyStatusValue } from '../../crds/schema/conditions.ts';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import type { PolicyStatusValue } from '../../api/crds/conditions.ts';
 import type { Logger } from '../../shared/log.ts';
-import type { ClusterView } from '../discovery/cache.ts';
+import type { EventRecorder } from '../../shared/control-plane/kube.ts';
+import type { ClusterView, PolicyObject } from '../discovery/cache.ts';
 import { WorkQueue } from '../runtime/queue.ts';
-import { SERVICE_PROFILE, TRAFFIC_SPLIT, type PolicyKind, type PolicyObject } from './objects.ts';
+import { SERVICE_PROFILE, TRAFFIC_SPLIT, type PolicyKind } from './objects.ts';
 import {
   desiredStatus, eventsBetween, evaluateAuthorizationPolicy, evaluateServiceProfile, evaluateTrafficSplit, sameStatus,
   type Evaluation, type PolicyEvent,
@@ -59,7 +60,7 @@ export class PolicyReconciler {
     this.#queue = new WorkQueue({
       ...o.queue,
       process: (key) => this.reconcile(key),
-      onError: (key, err, retryInMs) => o.log.warn({ key, retryInMs, err: err instanceof Error ? err.message : String(err) }, 'status write failed; retrying'),
+      onError: (key, err, retryInMs) => o.log.warn({ key, retryInMs, err }, 'status write failed; retrying'),
     });
   }
 
@@ -97,9 +98,8 @@ export class PolicyReconciler {
 }
 
 /** Status and Events through the API server. */
-export function kubeStatusWriter(kc: KubeConfig, log: Logger, component = 'skein-controller'): StatusWriter {
+export function kubeStatusWriter(kc: KubeConfig, events: EventRecorder, component = 'skein-controller'): StatusWriter {
   const custom = kc.makeApiClient(CustomObjectsApi);
-  const core = kc.makeApiClient(CoreV1Api);
   return {
     async patchStatus(kind, obj, status) {
       await custom.patchNamespacedCustomObjectStatus({
@@ -110,23 +110,8 @@ export function kubeStatusWriter(kc: KubeConfig, log: Logger, component = 'skein
       }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     },
     async event(kind, obj, e) {
-      const namespace = obj.metadata?.namespace ?? '';
-      const name = obj.metadata?.name ?? '';
-      const now = new Date();
-      try {
-        await core.createNamespacedEvent({
-          namespace,
-          body: {
-            metadata: { generateName: `${name.slice(0, 200)}.skein-`, namespace },
-            involvedObject: { apiVersion: `${kind.group}/${kind.version}`, kind: kind.kind, name, namespace, ...(obj.metadata?.uid ? { uid: obj.metadata.uid } : {}) },
-            type: e.type, reason: e.reason, message: e.message.slice(0, 1024),
-            source: { component }, reportingComponent: `skein.dev/${component}`, reportingInstance: process.env.HOSTNAME ?? component,
-            firstTimestamp: now, lastTimestamp: now, count: 1,
-          },
-        });
-      } catch (err) {
-        log.warn({ err: err instanceof Error ? err.message : String(err), reason: e.reason, object: `${namespace}/${name}` }, `could not record an Event on the ${kind.kind}`);
-      }
+      await events.record({ apiVersion: `${kind.group}/${kind.version}`, kind: kind.kind, name: obj.metadata?.name ?? '', namespace: obj.metadata?.namespace ?? '', ...(obj.metadata?.uid ? { uid: obj.metadata.uid } : {}) },
+        obj.metadata?.namespace ?? '', e);
     },
   };
 }

@@ -12,13 +12,13 @@
 // apply at all: splitting every request instead would send users to a canary
 // nobody meant them to see.
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
-import type { SplitBackend, SplitMatch } from '../../shared/discovery-protocol.ts';
-import { TrafficSplitSpec, type TrafficSplitV1alpha4 } from '../../crds/schema/trafficsplit.ts';
-import { ANY_METHOD, parseHTTPRouteGroupSpec, type HTTPMatch } from '../../crds/schema/httproutegroup.ts';
-import { parseSpec, type Parsed } from '../../crds/schema/problems.ts';
-import type { ClusterView } from '../discovery/cache.ts';
+import type { SplitBackend, SplitMatch } from '../../api/discovery-protocol.ts';
+import { TrafficSplitSpec, type TrafficSplitV1alpha4 } from '../../api/crds/trafficsplit.ts';
+import { ANY_METHOD, parseHTTPRouteGroupSpec, type HTTPMatch } from '../../api/crds/httproutegroup.ts';
+import { parseSpec, type Parsed } from '../../api/crds/problems.ts';
+import type { ClusterView, PolicyObject } from '../discovery/cache.ts';
 import { resolveService, type ResolveConfig } from '../discovery/resolve.ts';
-import { HTTP_ROUTE_GROUP, olderFirst, type PolicyObject } from './objects.ts';
+import { HTTP_ROUTE_GROUP, olderFirst } from './objects.ts';
 
 export type SplitConfig = ResolveConfig & { clusterDomain: string };
 

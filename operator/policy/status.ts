@@ -4,15 +4,13 @@
 // and ports it names exist). lastTransitionTime moves only when a condition's
 // status does; a status equal to the one written is never written again.
 import type { V1Service } from '@kubernetes/client-node';
-import { ACCEPTED, RESOLVED_REFS, type Condition, type PolicyStatusValue } from '../../crds/schema/conditions.ts';
-import { serviceProfileNameProblem } from '../../crds/schema/serviceprofile.ts';
-import { parseServiceProfileSpec } from '../../crds/schema/serviceprofile.ts';
-import { mergeConditions } from '../identity/status.ts';
-import type { ClusterView } from '../discovery/cache.ts';
+import { ACCEPTED, RESOLVED_REFS, mergeConditions, type Condition, type PolicyStatusValue } from '../../api/crds/conditions.ts';
+import { serviceProfileNameProblem } from '../../api/crds/serviceprofile.ts';
+import { parseServiceProfileSpec } from '../../api/crds/serviceprofile.ts';
+import type { ClusterView, PolicyObject } from '../discovery/cache.ts';
 import { parseAuthorizationPolicy } from './inbound.ts';
 import { parseAuthority, profileName } from './profile.ts';
 import { backendPort, matchRefsOf, parseTrafficSplit, resolveSplitMatches } from './split.ts';
-import type { PolicyObject } from './objects.ts';
 
 export type Wanted = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
 export interface Evaluation { accepted: Wanted; resolvedRefs: Wanted }

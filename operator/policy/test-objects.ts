@@ -1,8 +1,7 @@
 // Plain objects for the policy unit tests: a view over a ClusterCache filled
 // by the same apply calls the informers make.
 import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
-import { ClusterCache } from '../discovery/cache.ts';
-import type { PolicyObject } from './objects.ts';
+import { ClusterCache, type PolicyObject } from '../discovery/cache.ts';
 
 export const NS = 'shop';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FakeClock, settle } from './clock.ts';
+import { FakeClock, settle } from '../../shared/control-plane/clock.ts';
 import { WorkQueue } from './queue.ts';
 
 /** A process function whose runs the test finishes by hand. */

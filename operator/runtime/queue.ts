@@ -4,7 +4,7 @@
 // no change is lost); a run that throws is retried after a per-key
 // exponential backoff, reset by a success; and the whole queue is rate
 // limited by a token bucket, so a storm of failures cannot hammer the API.
-import { systemClock, type Clock } from './clock.ts';
+import { systemClock, type Clock } from '../../shared/control-plane/clock.ts';
 
 export interface WorkQueueOptions {
   process: (key: string) => Promise<void>;

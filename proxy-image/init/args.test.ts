@@ -10,7 +10,7 @@ function usageMessage(argv: string[]): string {
     parseInitArgs(argv);
   } catch (err) {
     assert.ok(err instanceof InitError);
-    assert.equal(err.code, 'UsageError');
+    assert.equal(err.code, 'usage_error');
     return err.message;
   }
   assert.fail(`${argv.join(' ')} was accepted`);

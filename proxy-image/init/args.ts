@@ -1,8 +1,8 @@
 // skein-init's command line, as the webhook writes it (webhook/inject/sidecar.ts
-// initContainer). Every flag is checked; a mistake is a UsageError naming the
+// initContainer). Every flag is checked; a mistake is a usage_error naming the
 // flag, never a half-written ruleset.
 import { parseArgs } from 'node:util';
-import { parsePortRanges } from '../../shared/port-ranges.ts';
+import { parsePortRanges } from '../../api/port-ranges.ts';
 import { InitError } from './errors.ts';
 import type { RuleOptions } from './rules.ts';
 
@@ -21,7 +21,7 @@ export const USAGE = `usage: skein-init --inbound-port 4143 --outbound-port 4140
                   [--iptables-mode auto|nft|legacy] [--ipv6]`;
 
 function usageError(message: string): InitError {
-  return new InitError('UsageError', `${message}\n${USAGE}`);
+  return new InitError('usage_error', `${message}\n${USAGE}`);
 }
 
 function port(flag: string, value: string | undefined): number {

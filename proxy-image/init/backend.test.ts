@@ -47,5 +47,5 @@ test('detection asks the tools, and a forced mode asks nothing', async () => {
   asked.length = 0;
   assert.equal(await detectBackend(run, 'nft'), 'nft');
   assert.deepEqual(asked, []);
-  await assert.rejects(detectBackend(() => Promise.resolve(undefined), 'auto'), { code: 'IptablesMissing' });
+  await assert.rejects(detectBackend(() => Promise.resolve(undefined), 'auto'), { code: 'iptables_missing' });
 });

@@ -60,7 +60,7 @@ export async function detectBackend(run: Runner, mode: IptablesMode): Promise<Ba
   if (mode !== 'auto') return mode;
   const backend = chooseBackend(await probeBackends(run));
   if (backend === undefined) {
-    throw new InitError('IptablesMissing', 'found none of iptables-nft-save, iptables-legacy-save or iptables: '
+    throw new InitError('iptables_missing', 'found none of iptables-nft-save, iptables-legacy-save or iptables: '
       + 'the image running skein-init must ship iptables (Debian: apt-get install iptables)');
   }
   return backend;

@@ -16,5 +16,5 @@ export function requireNetAdmin(procStatus: string): void {
   const caps = effectiveCapabilities(procStatus);
   // Unknown (no /proc): let iptables itself say whether it may.
   if (caps === undefined || (caps >> CAP_NET_ADMIN) & 1n) return;
-  throw new InitError('PermissionDenied', `this process lacks the NET_ADMIN capability (CapEff ${caps.toString(16)}): ${NET_ADMIN_HINT}`);
+  throw new InitError('permission_denied', `this process lacks the NET_ADMIN capability (CapEff ${caps.toString(16)}): ${NET_ADMIN_HINT}`);
 }

@@ -89,7 +89,7 @@ const viaPodProxy = (port: number, ip: string, originalPort: number) => ({ serve
 /** Not redirected, seen by the pod: conntrack's original destination is the address the server itself answered on. */
 const directToPod = (ip: string, port: number) => ({ server: 'pod', port, original: { ip, port, family: 4 } });
 /** Not redirected, seen by the peer, whose namespace has no conntrack at all. */
-const atPeer = (port: number) => ({ server: 'peer', port, original: { error: 'NotRedirected' } });
+const atPeer = (port: number) => ({ server: 'peer', port, original: { error: 'not_redirected' } });
 
 describe('skein-init in a network namespace', { skip: notRoot, timeout: 120_000 }, () => {
   before(async () => {
@@ -121,14 +121,14 @@ describe('skein-init in a network namespace', { skip: notRoot, timeout: 120_000 
 
   test('without NET_ADMIN it exits non-zero, says what to fix, and writes nothing', async () => {
     const run = await skeinInit(POD, ARGS, ['setpriv', '--bounding-set=-net_admin', '--inh-caps=-net_admin']);
-    assert.equal(run.status, EXIT_STATUS.PermissionDenied);
-    assert.match(run.stderr, /^skein-init: PermissionDenied: .*NET_ADMIN.*capabilities\.add: \[NET_ADMIN, NET_RAW\]/);
+    assert.equal(run.status, EXIT_STATUS.permission_denied);
+    assert.match(run.stderr, /^skein-init: permission_denied: .*NET_ADMIN.*capabilities\.add: \[NET_ADMIN, NET_RAW\]/);
     assert.deepEqual(skeinRules(await natRules(POD)), []);
   });
 
   test('a usage mistake exits 2 and names the flag', async () => {
     const run = await skeinInit(POD, ['--inbound-port', '4143', '--outbound-port', '99999', '--proxy-uid', '2102']);
-    assert.equal(run.status, EXIT_STATUS.UsageError);
+    assert.equal(run.status, EXIT_STATUS.usage_error);
     assert.match(run.stderr, /--outbound-port must be a port \(1-65535\), got "99999"/);
   });
 

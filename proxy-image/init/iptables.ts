@@ -33,16 +33,16 @@ export const NET_ADMIN_HINT = 'give the skein-init container securityContext.cap
 export function classifyFailure(command: string, stderr: string): InitError {
   const detail = stderr.trim().split('\n').slice(0, 5).join(' | ');
   if (NO_PERMISSION.test(stderr)) {
-    return new InitError('PermissionDenied', `${command} was refused (${detail}): ${NET_ADMIN_HINT}`);
+    return new InitError('permission_denied', `${command} was refused (${detail}): ${NET_ADMIN_HINT}`);
   }
   const hint = NO_TABLE.test(stderr)
     ? 'the kernel does not offer this backend\'s nat table; pick the other one with --iptables-mode nft|legacy'
     : 'the rules above were not applied; this is a bug in skein-init or an iptables it does not support, please report it with this message';
-  return new InitError('RestoreFailed', `${command} failed (${detail}): ${hint}`);
+  return new InitError('restore_failed', `${command} failed (${detail}): ${hint}`);
 }
 
 export function missingTool(command: string): InitError {
-  return new InitError('IptablesMissing', `${command} is not installed or not on PATH (${process.env.PATH ?? ''}): `
+  return new InitError('iptables_missing', `${command} is not installed or not on PATH (${process.env.PATH ?? ''}): `
     + 'the image running skein-init must ship iptables (Debian: apt-get install iptables), or pick an installed backend with --iptables-mode');
 }
 

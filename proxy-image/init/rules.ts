@@ -23,7 +23,7 @@
 // - Connections straight to the inbound proxy port are left alone, so a peer
 //   proxy's mTLS to :4143 needs no NAT and the proxy's own ports can never be
 //   redirected onto themselves.
-import type { PortRange } from '../../shared/port-ranges.ts';
+import type { PortRange } from '../../api/port-ranges.ts';
 
 export const CHAINS = {
   prerouting: 'SKEIN_PREROUTING',

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { InboundUpdate } from '../../shared/discovery-protocol.ts';
+import type { InboundUpdate } from '../../api/discovery-protocol.ts';
 import { admitsEverything, authorizeConnection, authorizeRequest, compileInbound, defaultOnly, inNetworks, networks } from './authz.ts';
 
 const WEB = 'web.shop.serviceaccount.identity.skein-system.cluster.local';

@@ -11,7 +11,8 @@
 // that stays so, and the last good update is kept while it is away. Pure:
 // CIDRs are matched with node:net's BlockList.
 import { BlockList, isIP } from 'node:net';
-import type { Authorization, DefaultInboundPolicy, InboundUpdate } from '../../shared/discovery-protocol.ts';
+import type { Authorization, DefaultInboundPolicy, InboundUpdate } from '../../api/discovery-protocol.ts';
+import type { ProbeTarget } from '../../api/sidecar.ts';
 
 export interface Client {
   /** The verified mTLS identity; undefined for plaintext. */
@@ -43,7 +44,6 @@ export interface InboundPolicy {
 }
 
 /** A kubelet HTTP probe of the app: GET (or HEAD) on this port and path. */
-export interface ProbeTarget { port: number; path: string }
 
 /** The policy before discovery has answered: the default from the environment, no port rules, the probes the injector saw. */
 export function defaultOnly(defaultPolicy: DefaultInboundPolicy, ownProbes: readonly ProbeTarget[] = []): InboundPolicy {

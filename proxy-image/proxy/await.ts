@@ -1,8 +1,9 @@
 // `skein-proxy await --timeout=120s`: the postStart hook of the classic (not
 // native) sidecar. The kubelet starts the app container only after postStart
 // returns, so the app never sends a request before the proxy can carry it.
-import { parseDuration } from './config.ts';
-import { PORTS } from '../../shared/mesh-names.ts';
+import { parseEnvDuration as parseDuration } from '../../api/sidecar.ts';
+import { PORTS } from '../../api/mesh-names.ts';
+import { SkeinError } from '../../api/errors.ts';
 
 export const DEFAULT_AWAIT_TIMEOUT_MS = 120_000;
 const POLL_INTERVAL_MS = 250;
@@ -16,8 +17,8 @@ export interface AwaitOptions {
 
 export interface AwaitResult { ok: boolean; message: string }
 
-export class AwaitUsageError extends Error {
-  readonly code = 'AwaitUsage';
+export class AwaitUsageError extends SkeinError {
+  readonly code = 'await_usage';
 }
 
 /** `--timeout=120s` or `--timeout 120s`; nothing else is accepted. */

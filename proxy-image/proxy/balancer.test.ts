@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { seeded as seededRandom } from '../../e2e/fuzz/random.ts';
+import { seeded as seededRandom } from '../../testkit/fuzz/random.ts';
 import { p2cPeakEwma, observe, decayed, cost, twoDistinct, type Balancer, type BalancerOptions } from './balancer.ts';
 
 /** The fuzzers' seeded generator (mulberry32): every run draws the same sequence. */

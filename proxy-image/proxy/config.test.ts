@@ -1,34 +1,35 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1Pod } from '@kubernetes/client-node';
-import { loadConfig, parseDuration, parseHostPort, inPortRanges, ConfigError, DEFAULT_LIMITS } from './config.ts';
-import { proxyContainer, DEFAULT_MESH } from '../../webhook/inject/sidecar.ts';
-import { DEFAULTS, resolveConfig } from '../../webhook/inject/config.ts';
+import { loadConfig, ConfigError } from './config.ts';
+import { DEFAULT_LIMITS, SIDECAR_DEFAULTS, sidecarEnv, type SidecarSettings } from '../../api/sidecar.ts';
 
 const POD = { SKEIN_POD_NAME: 'web-1', SKEIN_POD_NAMESPACE: 'shop', SKEIN_POD_IP: '10.1.0.7', SKEIN_SERVICE_ACCOUNT: 'web' };
 
 /** The environment the kubelet would give the injected container: fieldRefs filled in, $(VAR) expanded. */
-function envFromInjector(pod: V1Pod, annotations: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const { config } = resolveConfig(undefined, annotations);
+function envFromInjector(settings: Partial<SidecarSettings>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   const fields: Record<string, string> = {
     'metadata.name': POD.SKEIN_POD_NAME, 'metadata.namespace': POD.SKEIN_POD_NAMESPACE, 'status.podIP': POD.SKEIN_POD_IP,
     'spec.nodeName': 'node-a', 'spec.serviceAccountName': POD.SKEIN_SERVICE_ACCOUNT,
   };
-  for (const e of proxyContainer(pod, config, DEFAULT_MESH).env ?? []) {
+  const all: SidecarSettings = {
+    ...SIDECAR_DEFAULTS, opaquePorts: [...SIDECAR_DEFAULTS.opaquePorts], appPorts: [], probes: [], skipInboundPorts: [], skipOutboundPorts: [],
+    shutdownGracePeriodMs: SIDECAR_DEFAULTS.shutdownGracePeriodSeconds * 1000, ...settings,
+  };
+  for (const e of sidecarEnv(all)) {
     const fieldPath = e.valueFrom?.fieldRef?.fieldPath;
+    if (e.valueFrom?.resourceFieldRef) continue; // no memory limit: the default connection cap
     env[e.name] = fieldPath !== undefined ? fields[fieldPath] : (e.value ?? '').replace(/\$\((\w+)\)/g, (_, name: string) => env[name] ?? '');
   }
   return env;
 }
 
-const appPod: V1Pod = { spec: { containers: [{
-  name: 'app', ports: [{ containerPort: 8080 }, { name: 'admin', containerPort: 9090 }],
-  readinessProbe: { httpGet: { path: '/ready', port: 8080 } }, livenessProbe: { httpGet: { path: '/live', port: 'admin' } }, startupProbe: { tcpSocket: { port: 8080 } },
-}] } };
-
 test('reads everything the injector sets', () => {
-  const c = loadConfig(envFromInjector(appPod, { 'config.skein.dev/opaque-ports': '3306,8000-8100', 'config.skein.dev/skip-outbound-ports': '25', 'config.skein.dev/proxy-admin-shutdown': 'enabled', 'config.skein.dev/shutdown-grace-period': '45s', 'config.skein.dev/proxy-log-level': 'debug' }));
+  const c = loadConfig(envFromInjector({
+    appPorts: [8080, 9090], probes: [{ port: 8080, path: '/ready' }, { port: 9090, path: '/live' }],
+    opaquePorts: [{ from: 3306, to: 3306 }, { from: 8000, to: 8100 }], skipOutboundPorts: [{ from: 25, to: 25 }],
+    shutdownEndpoint: true, shutdownGracePeriodMs: 45_000, logLevel: 'debug',
+  }));
   assert.deepEqual(c, {
     pod: { name: 'web-1', namespace: 'shop', ip: '10.1.0.7', nodeName: 'node-a', serviceAccount: 'web' },
     identity: {
@@ -61,7 +62,7 @@ test('only the pod facts are required; the rest defaults to the injector\'s cont
   const c = loadConfig(POD);
   assert.equal(c.identity.name, 'web.shop.serviceaccount.identity.skein-system.cluster.local');
   assert.deepEqual(c.ports, { inbound: 4143, outbound: 4140, control: 4190, admin: 4191 });
-  assert.deepEqual(c.opaquePorts, DEFAULTS.opaquePorts);
+  assert.deepEqual(c.opaquePorts, SIDECAR_DEFAULTS.opaquePorts);
   assert.deepEqual(c.appPorts, []);
   assert.equal(c.pod.nodeName, undefined);
   assert.equal(c.shutdownEndpoint, false);
@@ -85,7 +86,7 @@ function problems(env: NodeJS.ProcessEnv): Record<string, string> {
     loadConfig(env);
   } catch (err) {
     assert.ok(err instanceof ConfigError);
-    assert.equal(err.code, 'ConfigInvalid');
+    assert.equal(err.code, 'invalid_config');
     for (const p of err.problems) assert.ok(err.message.includes(`${p.variable} ${p.message}`));
     return Object.fromEntries(err.problems.map((p) => [p.variable, p.message]));
   }
@@ -121,29 +122,4 @@ test('malformed values name the variable and what it accepts', () => {
 
 test('two proxy ports on the same number are refused', () => {
   assert.deepEqual(problems({ ...POD, SKEIN_ADMIN_PORT: '4143' }), { SKEIN_ADMIN_PORT: 'is 4143, the same as SKEIN_INBOUND_PORT; each proxy port needs its own' });
-});
-
-test('parseDuration', () => {
-  assert.equal(parseDuration('30s'), 30_000);
-  assert.equal(parseDuration('30'), 30_000);
-  assert.equal(parseDuration('500ms'), 500);
-  assert.equal(parseDuration('2m'), 120_000);
-  assert.equal(parseDuration('1.5h'), 5_400_000);
-  assert.throws(() => parseDuration('-1s'), /not a duration/);
-  assert.throws(() => parseDuration(''), /not a duration/);
-});
-
-test('parseHostPort', () => {
-  assert.deepEqual(parseHostPort('a.b.svc:8080'), { host: 'a.b.svc', port: 8080 });
-  assert.deepEqual(parseHostPort('[fd00::1]:4143'), { host: 'fd00::1', port: 4143 });
-  assert.throws(() => parseHostPort('fd00::1:4143'), /host:port/);
-  assert.throws(() => parseHostPort('a:0'), /host:port/);
-});
-
-test('inPortRanges', () => {
-  const ranges = [{ from: 25, to: 25 }, { from: 8000, to: 8100 }];
-  assert.equal(inPortRanges(25, ranges), true);
-  assert.equal(inPortRanges(8100, ranges), true);
-  assert.equal(inPortRanges(8101, ranges), false);
-  assert.equal(inPortRanges(26, []), false);
 });

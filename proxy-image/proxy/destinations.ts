@@ -4,7 +4,7 @@
 // fed with the endpoints. A destination nobody used for a while is dropped.
 // Traffic policy is compiled here, once per Update: the profile's routes and
 // retry budget, and a TrafficSplit's backends (balancers kept per backend).
-import type { Endpoint, Profile, Update } from '../../shared/discovery-protocol.ts';
+import type { Endpoint, Profile, Update } from '../../api/discovery-protocol.ts';
 import type { Balancer } from './balancer.ts';
 import { DEFAULT_RETRY_BUDGET, RetryBudget } from './retries.ts';
 import { compileProfile, type CompiledProfile } from './routes.ts';

@@ -3,24 +3,25 @@
 // clients, a grpc-status, so a caller can tell the proxy's 502 from its app's.
 import type { IncomingHttpHeaders } from 'node:http';
 import { isGrpc, PROXY_ERROR } from './headers.ts';
+import { SkeinError, messageOf } from '../../api/errors.ts';
 
 export const PROXY_ERRORS = {
-  'malformed-request': { status: 400, grpc: 13, message: 'the request is not valid HTTP' },
+  'malformed_request': { status: 400, grpc: 13, message: 'the request is not valid HTTP' },
   'unauthorized': { status: 403, grpc: 7, message: 'no authorization policy admits this client on this port' },
-  'no-endpoint': { status: 502, grpc: 14, message: 'the destination has no endpoint' },
-  'connect-failed': { status: 502, grpc: 14, message: 'the endpoint refused or dropped the connection' },
-  'peer-identity-mismatch': { status: 502, grpc: 14, message: 'the endpoint did not present the identity discovery named' },
-  'tls-failed': { status: 502, grpc: 14, message: 'mutual TLS with the endpoint failed' },
-  'upstream-reset': { status: 502, grpc: 14, message: 'the endpoint reset the request' },
-  'no-ready-endpoint': { status: 503, grpc: 14, message: 'the destination has no ready endpoint' },
-  'no-identity': { status: 503, grpc: 14, message: 'the proxy has no workload certificate yet' },
-  'connect-timeout': { status: 504, grpc: 4, message: 'connecting to the endpoint timed out' },
-  'response-timeout': { status: 504, grpc: 4, message: 'the endpoint did not answer in time' },
+  'no_endpoint': { status: 502, grpc: 14, message: 'the destination has no endpoint' },
+  'connect_failed': { status: 502, grpc: 14, message: 'the endpoint refused or dropped the connection' },
+  'peer_identity_mismatch': { status: 502, grpc: 14, message: 'the endpoint did not present the identity discovery named' },
+  'tls_failed': { status: 502, grpc: 14, message: 'mutual TLS with the endpoint failed' },
+  'upstream_reset': { status: 502, grpc: 14, message: 'the endpoint reset the request' },
+  'no_ready_endpoint': { status: 503, grpc: 14, message: 'the destination has no ready endpoint' },
+  'no_identity': { status: 503, grpc: 14, message: 'the proxy has no workload certificate yet' },
+  'connect_timeout': { status: 504, grpc: 4, message: 'connecting to the endpoint timed out' },
+  'response_timeout': { status: 504, grpc: 4, message: 'the endpoint did not answer in time' },
 } as const;
 
 export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
 
-export class ProxyError extends Error {
+export class ProxyError extends SkeinError {
   readonly code: ProxyErrorCode;
   constructor(code: ProxyErrorCode, detail?: string, options?: ErrorOptions) {
     super(detail ? `${PROXY_ERRORS[code].message}: ${detail}` : PROXY_ERRORS[code].message, options);
@@ -36,14 +37,14 @@ export class ProxyError extends Error {
 export function toProxyError(err: unknown): ProxyError {
   if (err instanceof ProxyError) return err;
   const code = (err as { code?: unknown } | null)?.code;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = messageOf(err);
   switch (code) {
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return new ProxyError('peer-identity-mismatch', message, { cause: err });
+      return new ProxyError('peer_identity_mismatch', message, { cause: err });
     case 'ETIMEDOUT':
     case 'ERR_CONNECT_TIMEOUT':
     case 'UND_ERR_CONNECT_TIMEOUT':
-      return new ProxyError('connect-timeout', message, { cause: err });
+      return new ProxyError('connect_timeout', message, { cause: err });
     case 'ECONNREFUSED':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
@@ -51,15 +52,15 @@ export function toProxyError(err: unknown): ProxyError {
     case 'EPIPE':
     case 'ERR_HTTP2_GOAWAY_SESSION':
     case 'ERR_HTTP2_INVALID_SESSION':
-      return new ProxyError('connect-failed', message, { cause: err });
+      return new ProxyError('connect_failed', message, { cause: err });
     case 'ERR_HTTP2_STREAM_ERROR':
     case 'ERR_HTTP2_STREAM_CANCEL':
-      return new ProxyError('upstream-reset', message, { cause: err });
+      return new ProxyError('upstream_reset', message, { cause: err });
     default:
       if (typeof code === 'string' && (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || code.includes('CERT') || code.startsWith('UNABLE_TO') || code.startsWith('DEPTH_ZERO'))) {
-        return new ProxyError('tls-failed', message, { cause: err });
+        return new ProxyError('tls_failed', message, { cause: err });
       }
-      return new ProxyError('connect-failed', message, { cause: err });
+      return new ProxyError('connect_failed', message, { cause: err });
   }
 }
 

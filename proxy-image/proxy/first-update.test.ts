@@ -11,7 +11,7 @@ import net, { type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
-import type { Update } from '../../shared/discovery-protocol.ts';
+import type { Update } from '../../api/discovery-protocol.ts';
 import { p2cPeakEwma } from './balancer.ts';
 import { Destinations } from './destinations.ts';
 import { DEFAULT_HTTP_LIMITS } from './http-front.ts';

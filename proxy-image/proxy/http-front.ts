@@ -10,14 +10,11 @@ import type { Socket } from 'node:net';
 import type { Direction, ProxyMetrics } from './metrics.ts';
 import type { DownstreamRequest, DownstreamResponse } from './relay.ts';
 import { PROXY_ERROR } from './headers.ts';
+import { DEFAULT_LIMITS, type ProxyLimits } from '../../api/sidecar.ts';
 
-export interface HttpLimits {
-  maxHeaderBytes: number;
-  headersTimeoutMs: number;
-  idleMs: number;
-}
+export type HttpLimits = Pick<ProxyLimits, 'maxHeaderBytes' | 'headersTimeoutMs' | 'idleMs'>;
 
-export const DEFAULT_HTTP_LIMITS: HttpLimits = { maxHeaderBytes: 64 * 1024, headersTimeoutMs: 10_000, idleMs: 60_000 };
+export const DEFAULT_HTTP_LIMITS: HttpLimits = { maxHeaderBytes: DEFAULT_LIMITS.maxHeaderBytes, headersTimeoutMs: DEFAULT_LIMITS.headersTimeoutMs, idleMs: DEFAULT_LIMITS.idleMs };
 
 export interface HttpFrontOptions {
   direction: Direction;
@@ -42,7 +39,7 @@ export interface HttpFront {
 /** The raw answer to a request Node's parser rejected; pure so tests can read it. */
 export function clientErrorResponse(code: string | undefined): string {
   const [status, reason] = code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
-  return `HTTP/1.1 ${status} ${reason}\r\n${PROXY_ERROR}: malformed-request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
+  return `HTTP/1.1 ${status} ${reason}\r\n${PROXY_ERROR}: malformed_request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
 }
 
 export function createHttpFront(o: HttpFrontOptions): HttpFront {

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
 import { createCa } from '../../shared/tls.ts';
-import { workloadCert, SERVER_ID } from '../../e2e/fuzz/proxy-pair.ts';
+import { workloadCert, SERVER_ID } from './test-pair.ts';
 import { loadConfig } from './config.ts';
 import { createInbound } from './inbound.ts';
 import { MeshTls } from './mesh-tls.ts';

@@ -12,8 +12,9 @@ import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createCa } from '../../shared/tls.ts';
-import { counter, inboundPod, listen, workloadCert, SERVER_ID } from '../../e2e/fuzz/proxy-pair.ts';
-import { ConfigError, connectionCapFor, DEFAULT_LIMITS, loadConfig } from './config.ts';
+import { counter, inboundPod, listen, workloadCert, SERVER_ID } from './test-pair.ts';
+import { ConfigError, connectionCapFor, loadConfig } from './config.ts';
+import { DEFAULT_LIMITS } from '../../api/sidecar.ts';
 
 const POD = { SKEIN_POD_NAME: 'web-1', SKEIN_POD_NAMESPACE: 'shop', SKEIN_POD_IP: '10.0.0.7', SKEIN_SERVICE_ACCOUNT: 'web' };
 

@@ -11,7 +11,9 @@ import { runAwait } from './await.ts';
 import { proxyReadiness, startAdmin } from './admin.ts';
 import { compileInbound, defaultOnly, type InboundPolicy } from './authz.ts';
 import { p2cPeakEwma } from './balancer.ts';
-import { ConfigError, inPortRanges, loadConfig, type HostPort, type ProxyConfig } from './config.ts';
+import { ConfigError, loadConfig, type ProxyConfig } from './config.ts';
+import { inPortRanges } from '../../api/port-ranges.ts';
+import type { HostPort } from '../../api/sidecar.ts';
 import { hostPort, type Proxy } from './connection.ts';
 import { Destinations, type Discovery } from './destinations.ts';
 import { createInbound } from './inbound.ts';
@@ -20,7 +22,7 @@ import { ProxyMetrics } from './metrics.ts';
 import { originalDestination, OriginalDstError, type OriginalDestination } from './original-dst.ts';
 import { createOutbound } from './outbound.ts';
 import { DiscoveryClient } from '../../shared/discovery-client.ts';
-import type { Endpoint } from '../../shared/discovery-protocol.ts';
+import type { Endpoint } from '../../api/discovery-protocol.ts';
 
 /** Linkerd's detection timeout (linkerd-facts §8.6): after it a silent client is opaque TCP. */
 const DETECT_TIMEOUT_MS = 10_000;
@@ -49,7 +51,7 @@ const TRUST_ROOTS_POLL_MS = 10_000;
 function redirectedDestination(socket: Socket): OriginalDestination {
   const d = originalDestination(socket);
   if (d.port === socket.localPort && d.ip === socket.localAddress) {
-    throw new OriginalDstError('NotRedirected', `connection to ${hostPort(d.ip, d.port)} was not redirected by skein-init: refusing to forward it to itself`);
+    throw new OriginalDstError('not_redirected', `connection to ${hostPort(d.ip, d.port)} was not redirected by skein-init: refusing to forward it to itself`);
   }
   return d;
 }
@@ -86,7 +88,7 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
       meshTls.setTrustRoots(pem);
       log.info({ certificates: pem.split('BEGIN CERTIFICATE').length - 1 }, 'trust roots changed; new handshakes use them');
       if (identity.rootsChanged(pem)) log.warn('the workload certificate does not chain to the new trust roots; renewing it now');
-    }, (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'trust roots unreadable; keeping the current ones'));
+    }, (err: unknown) => log.warn({ err }, 'trust roots unreadable; keeping the current ones'));
   }, TRUST_ROOTS_POLL_MS);
   rootsPoll.unref();
   const identity = new IdentityClient({
@@ -99,7 +101,7 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
       meshTls.update(c);
       log.info({ identity: config.identity.name, notAfter: c.notAfter.toISOString() }, 'workload certificate installed');
     },
-    onError: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'certify failed; retrying'),
+    onError: (err) => log.warn({ err }, 'certify failed; retrying'),
   });
 
   const registry = new Registry();
@@ -209,7 +211,7 @@ if (subcommand === 'await') {
   }
   const log = createLogger('skein-proxy', config.log.level);
   await run(config, log).catch((err: unknown) => {
-    log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'skein-proxy failed to start');
+    log.fatal({ err }, 'skein-proxy failed to start');
     process.exit(1);
   });
 }

@@ -113,7 +113,7 @@ export class MeshTls {
   /** Opens mutual TLS to a peer proxy and checks it is who discovery said. */
   connect(o: DialOptions): Promise<TLSSocket> {
     const secureContext = this.#client;
-    if (!secureContext) return Promise.reject(new ProxyError('no-identity'));
+    if (!secureContext) return Promise.reject(new ProxyError('no_identity'));
     const key = `${o.host}:${o.port}/${o.identity}`;
     const session = this.#sessions.get(key);
     return new Promise((resolve, reject) => {
@@ -123,7 +123,7 @@ export class MeshTls {
         checkServerIdentity: (_host, cert) => checkPeerIdentity(o.identity, cert),
       });
       socket.setNoDelay(true);
-      const timer = setTimeout(() => fail(new ProxyError('connect-timeout', `no TLS handshake with ${o.host}:${o.port} within ${o.timeoutMs} ms`)), o.timeoutMs);
+      const timer = setTimeout(() => fail(new ProxyError('connect_timeout', `no TLS handshake with ${o.host}:${o.port} within ${o.timeoutMs} ms`)), o.timeoutMs);
       const fail = (err: unknown) => { clearTimeout(timer); socket.destroy(); reject(err instanceof Error ? err : new Error(String(err))); };
       socket.on('session', (s: Buffer) => this.#remember(key, s));
       // Stays attached after the handshake: a later error then only destroys the socket.
@@ -132,7 +132,7 @@ export class MeshTls {
         clearTimeout(timer);
         if (socket.alpnProtocol !== o.alpn) {
           socket.destroy();
-          reject(new ProxyError('tls-failed', `the peer at ${o.host}:${o.port} does not speak ${o.alpn}`));
+          reject(new ProxyError('tls_failed', `the peer at ${o.host}:${o.port} does not speak ${o.alpn}`));
           return;
         }
         resolve(socket);

@@ -19,7 +19,7 @@ test('decodes sockaddr_in and sockaddr_in6 with the port in network order', () =
   assert.deepEqual(decodeSockaddr(sockaddr(2, 8080, [10, 96, 0, 1], 4)), { ip: '10.96.0.1', port: 8080, family: 4 });
   const v6 = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
   assert.deepEqual(decodeSockaddr(sockaddr(10, 443, v6, 8)), { ip: 'fd00::1', port: 443, family: 6 });
-  assert.throws(() => decodeSockaddr(sockaddr(1, 0, [], 4)), { code: 'GetsockoptFailed' });
+  assert.throws(() => decodeSockaddr(sockaddr(1, 0, [], 4)), { code: 'getsockopt_failed' });
 });
 
 test('IPv6 text is RFC 5952: lower case, the longest zero run compressed, a single zero group not', () => {
@@ -37,10 +37,10 @@ test('IPv4 and v4-mapped sockets ask SOL_IP; real IPv6 asks SOL_IPV6', () => {
 });
 
 test('a socket without a file descriptor is a typed error, not a crash', () => {
-  assert.throws(() => originalDestination(new Socket()), { code: 'NoFileDescriptor' });
+  assert.throws(() => originalDestination(new Socket()), { code: 'no_file_descriptor' });
 });
 
-test('an accepted socket answers from the kernel: its own address if tracked, NotRedirected if not', async () => {
+test('an accepted socket answers from the kernel: its own address if tracked, not_redirected if not', async () => {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -54,7 +54,7 @@ test('an accepted socket answers from the kernel: its own address if tracked, No
       const original = originalDestination(accepted);
       assert.deepEqual(original, { ip: '127.0.0.1', port: address.port, family: 4 });
     } catch (err) {
-      assert.equal((err as { code?: string }).code, 'NotRedirected');
+      assert.equal((err as { code?: string }).code, 'not_redirected');
     } finally {
       accepted.destroy();
       client.destroy();

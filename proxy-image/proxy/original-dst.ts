@@ -11,6 +11,7 @@
 import type { Socket } from 'node:net';
 import { endianness } from 'node:os';
 import koffi from 'koffi';
+import { SkeinError } from '../../api/errors.ts';
 
 /** netinet/in.h, linux/netfilter_ipv4.h, linux/netfilter_ipv6/ip6_tables.h. */
 const SOL_IP = 0;
@@ -26,9 +27,9 @@ const ENOPROTOOPT = 92;
 
 export interface OriginalDestination { ip: string; port: number; family: 4 | 6 }
 
-export type OriginalDstErrorCode = 'NotRedirected' | 'ConntrackUnavailable' | 'NoFileDescriptor' | 'GetsockoptFailed';
+export type OriginalDstErrorCode = 'not_redirected' | 'conntrack_unavailable' | 'no_file_descriptor' | 'getsockopt_failed';
 
-export class OriginalDstError extends Error {
+export class OriginalDstError extends SkeinError {
   readonly code: OriginalDstErrorCode;
   constructor(code: OriginalDstErrorCode, message: string) {
     super(message);
@@ -50,7 +51,7 @@ export function decodeSockaddr(buf: Buffer): OriginalDestination {
   const port = buf.readUInt16BE(2);
   if (family === AF_INET) return { ip: [...buf.subarray(4, 8)].join('.'), port, family: 4 };
   if (family === AF_INET6) return { ip: formatIPv6(buf.subarray(8, 24)), port, family: 6 };
-  throw new OriginalDstError('GetsockoptFailed', `getsockopt returned address family ${family}, neither AF_INET nor AF_INET6`);
+  throw new OriginalDstError('getsockopt_failed', `getsockopt returned address family ${family}, neither AF_INET nor AF_INET6`);
 }
 
 /** RFC 5952 text: lower case, longest run of zero groups as `::`. */
@@ -89,7 +90,7 @@ function fdOf(socket: Socket): number | undefined {
 export function originalDestination(socket: Socket): OriginalDestination {
   const fd = fdOf(socket);
   if (fd === undefined) {
-    throw new OriginalDstError('NoFileDescriptor', 'the socket has no file descriptor (closed, or not a TCP socket the server accepted): read the original destination as soon as the connection arrives');
+    throw new OriginalDstError('no_file_descriptor', 'the socket has no file descriptor (closed, or not a TCP socket the server accepted): read the original destination as soon as the connection arrives');
   }
   const { level, name } = sockoptFor(socket.localAddress);
   const buf = Buffer.alloc(SOCKADDR_SIZE);
@@ -97,12 +98,12 @@ export function originalDestination(socket: Socket): OriginalDestination {
   if (libcGetsockopt()(fd, level, name, buf, length) !== 0) {
     const errno = koffi.errno();
     if (errno === ENOENT) {
-      throw new OriginalDstError('NotRedirected', `conntrack has no entry for ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} -> ${socket.localAddress ?? '?'}:${socket.localPort ?? '?'}: the connection was not redirected by skein-init's rules`);
+      throw new OriginalDstError('not_redirected', `conntrack has no entry for ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} -> ${socket.localAddress ?? '?'}:${socket.localPort ?? '?'}: the connection was not redirected by skein-init's rules`);
     }
     if (errno === ENOPROTOOPT) {
-      throw new OriginalDstError('ConntrackUnavailable', 'the kernel does not offer SO_ORIGINAL_DST in this network namespace (no nf_conntrack for this address family): skein-init must have run, with rules for this family');
+      throw new OriginalDstError('conntrack_unavailable', 'the kernel does not offer SO_ORIGINAL_DST in this network namespace (no nf_conntrack for this address family): skein-init must have run, with rules for this family');
     }
-    throw new OriginalDstError('GetsockoptFailed', `getsockopt(SO_ORIGINAL_DST) failed with errno ${errno}`);
+    throw new OriginalDstError('getsockopt_failed', `getsockopt(SO_ORIGINAL_DST) failed with errno ${errno}`);
   }
   return decodeSockaddr(buf);
 }

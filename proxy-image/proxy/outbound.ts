@@ -7,7 +7,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Endpoint, Update } from '../../shared/discovery-protocol.ts';
+import type { Endpoint, Update } from '../../api/discovery-protocol.ts';
 import type { OriginalDestination } from './original-dst.ts';
 import type { Pick } from './balancer.ts';
 import type { TrafficLabels } from './metrics.ts';
@@ -147,9 +147,9 @@ export function createOutbound(o: OutboundOptions): Proxy {
   /** A balanced endpoint for one request, or the error the request gets instead. */
   function choose(d: Destination, balancer: Balancer<Endpoint> = d.balancer, avoid?: Endpoint): Pick<Endpoint> | ProxyError {
     const u = d.update;
-    if (!u?.exists) return new ProxyError('no-endpoint', `discovery knows nothing at ${d.target}`);
+    if (!u?.exists) return new ProxyError('no_endpoint', `discovery knows nothing at ${d.target}`);
     const pick = balancer.pick(avoid, refusingNow());
-    return pick ?? new ProxyError('no-ready-endpoint', `${serviceName(u) ?? d.target} has no ready endpoint`);
+    return pick ?? new ProxyError('no_ready_endpoint', `${serviceName(u) ?? d.target} has no ready endpoint`);
   }
 
   /** The destination `skein-route` names for this request, when it names this one's Service; released when the request ends. */
@@ -275,7 +275,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
   async function forwardOpaque(socket: Socket, ctx: ConnectionContext, unread?: Buffer): Promise<void> {
     const chosen = choose(ctx.destination);
     if (chosen instanceof ProxyError) {
-      o.metrics.refused('outbound', chosen.code === 'no-ready-endpoint' ? 'no_ready_endpoint' : 'no_endpoint');
+      o.metrics.refused('outbound', chosen.code === 'no_ready_endpoint' ? 'no_ready_endpoint' : 'no_endpoint');
       socket.destroy();
       return;
     }
@@ -363,7 +363,7 @@ function serviceName(u: Update): string | undefined {
 export function dialPlain(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
-    const timer = setTimeout(() => { socket.destroy(); reject(new ProxyError('connect-timeout', `no connection to ${hostPort(host, port)} within ${timeoutMs} ms`)); }, timeoutMs);
+    const timer = setTimeout(() => { socket.destroy(); reject(new ProxyError('connect_timeout', `no connection to ${hostPort(host, port)} within ${timeoutMs} ms`)); }, timeoutMs);
     socket.once('connect', () => { clearTimeout(timer); resolve(socket); });
     // Stays attached: an error after connect (before the caller wires the socket) only destroys it.
     socket.on('error', (err) => { clearTimeout(timer); socket.destroy(); reject(err); });

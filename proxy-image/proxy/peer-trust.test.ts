@@ -7,8 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createCa } from '../../shared/tls.ts';
-import { CLIENT_ID, counter, SRC, startMesh, workloadCert, type Mesh } from '../../e2e/fuzz/proxy-pair.ts';
-import { tlsHandshake } from '../../e2e/fuzz/wire.ts';
+import { CLIENT_ID, counter, SRC, startMesh, workloadCert, type Mesh } from './test-pair.ts';
+import { tlsHandshake } from '../../testkit/fuzz/wire.ts';
 import { PROXY_ERROR } from './headers.ts';
 import { ROUTE_OVERRIDE } from './route-override.ts';
 
@@ -29,9 +29,9 @@ function get(port: number, o: { localAddress?: string; headers?: http.OutgoingHt
 }
 
 for (const [what, src, code] of [
-  ['from another trust domain', SRC.foreignCa, 'tls-failed'],
-  ['that has expired', SRC.expired, 'tls-failed'],
-  ['for another identity', SRC.otherIdentity, 'peer-identity-mismatch'],
+  ['from another trust domain', SRC.foreignCa, 'tls_failed'],
+  ['that has expired', SRC.expired, 'tls_failed'],
+  ['for another identity', SRC.otherIdentity, 'peer_identity_mismatch'],
 ] as const) {
   test(`an outbound proxy refuses a peer certificate ${what}: 502 with ${PROXY_ERROR}: ${code}`, async () => {
     const r = await get(mesh.outboundPort, { localAddress: src });

@@ -10,11 +10,11 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
-import { baseSeed, forEachCase } from '../../e2e/fuzz/random.ts';
-import { mutatedRequest, SMUGGLED_PATH } from '../../e2e/fuzz/http1.ts';
-import { hostileConnection } from '../../e2e/fuzz/h2.ts';
-import { counter, SRC, startMesh, type Mesh } from '../../e2e/fuzz/proxy-pair.ts';
-import { exchange, statusOf, type Exchange } from '../../e2e/fuzz/wire.ts';
+import { baseSeed, forEachCase } from '../../testkit/fuzz/random.ts';
+import { mutatedRequest, SMUGGLED_PATH } from '../../testkit/fuzz/http1.ts';
+import { hostileConnection } from '../../testkit/fuzz/h2.ts';
+import { counter, SRC, startMesh, type Mesh } from './test-pair.ts';
+import { exchange, statusOf, type Exchange } from '../../testkit/fuzz/wire.ts';
 
 const SEED = baseSeed();
 let mesh: Mesh;

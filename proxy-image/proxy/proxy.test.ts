@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
 import { createCa, issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tls.ts';
-import type { Update } from '../../shared/discovery-protocol.ts';
+import type { Update } from '../../api/discovery-protocol.ts';
 import { p2cPeakEwma } from './balancer.ts';
 import { Destinations } from './destinations.ts';
 import { DEFAULT_HTTP_LIMITS } from './http-front.ts';
@@ -292,13 +292,13 @@ test('gRPC over h2: streamed messages and grpc-status trailers arrive; trailers-
 test('a peer presenting another identity is refused: 502 with skein-proxy-error', async () => {
   const r = await get(IMPOSTOR, '/');
   assert.equal(r.status, 502);
-  assert.equal(r.headers['skein-proxy-error'], 'peer-identity-mismatch');
+  assert.equal(r.headers['skein-proxy-error'], 'peer_identity_mismatch');
 });
 
 test('a destination without ready endpoints answers 503', async () => {
   const r = await get(EMPTY, '/');
   assert.equal(r.status, 503);
-  assert.equal(r.headers['skein-proxy-error'], 'no-ready-endpoint');
+  assert.equal(r.headers['skein-proxy-error'], 'no_ready_endpoint');
 });
 
 test('an unmeshed endpoint is reached in plain text', async () => {
@@ -324,7 +324,7 @@ test('opaque TCP echoes through both proxies', async () => {
 test('malformed HTTP gets 400 and is counted; the proxy stays up', async () => {
   const got = await rawExchange(outPort, SVC, 'GET / HTTP/1.1\r\nbad header line\r\n\r\n', (g) => g.includes('\r\n\r\n'));
   assert.match(got, /^HTTP\/1\.1 400 /);
-  assert.match(got, /skein-proxy-error: malformed-request/);
+  assert.match(got, /skein-proxy-error: malformed_request/);
   assert.match(await outMetrics.metrics(), /outbound_refused_total\{reason="malformed_http"\} [1-9]/);
   assert.equal((await get(SVC, '/')).status, 200);
 });
@@ -457,10 +457,10 @@ test('per-route metrics: the route label names the profile route, [default] othe
   assert.match(text, /response_total\{[^}]*route="\[default\]"[^}]*status_code="200"/);
 });
 
-test('a route timeout answers 504 response-timeout', async () => {
+test('a route timeout answers 504 response_timeout', async () => {
   const r = await get(ROUTED, '/slow');
   assert.equal(r.status, 504);
-  assert.equal(r.headers['skein-proxy-error'], 'response-timeout');
+  assert.equal(r.headers['skein-proxy-error'], 'response_timeout');
   assert.match(await outMetrics.metrics(), /response_total\{[^}]*route="slow"[^}]*status_code="504"/);
 });
 

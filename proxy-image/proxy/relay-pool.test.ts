@@ -101,8 +101,8 @@ test('an app that drops the connection before answering gets the client a 502 fr
   const f = await front(app.port, pool);
   const { res } = await send(f.port, { path: '/drop' });
   assert.equal(res.statusCode, 502);
-  assert.equal(res.headers[PROXY_ERROR], 'connect-failed');
-  assert.equal(f.outcomes.at(-1)?.error?.code, 'connect-failed');
+  assert.equal(res.headers[PROXY_ERROR], 'connect_failed');
+  assert.equal(f.outcomes.at(-1)?.error?.code, 'connect_failed');
 });
 
 test('a large answer is streamed with backpressure, whole and in order', BOUNDED, async () => {

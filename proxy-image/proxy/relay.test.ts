@@ -89,12 +89,12 @@ test('a stream above a GOAWAY\'s last-stream-id (a draining peer) is handed back
   assert.equal(gate.asked.unsent, 1);
 });
 
-test('a refused stream is answered 502 upstream-reset when the retry gate says no (attempts or budget spent)', async () => {
+test('a refused stream is answered 502 upstream_reset when the retry gate says no (attempts or budget spent)', async () => {
   const gate = new Gate(false);
   const r = await relayThrough(rstRefused, gate, { method: 'GET' });
   assert.equal(r.outcome.retried, undefined);
   assert.equal(r.status, 502);
-  assert.equal(r.proxyError, 'upstream-reset');
+  assert.equal(r.proxyError, 'upstream_reset');
 });
 
 test('a refused stream whose body was streamed from the client (not buffered) is not handed back: the body is partly consumed', async () => {

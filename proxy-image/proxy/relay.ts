@@ -215,16 +215,16 @@ class PoolHandler implements Dispatcher.DispatchHandler {
 
   abort(): void {
     this.#aborted = true;
-    this.#controller?.abort(new ProxyError('upstream-reset', 'the request was given up'));
+    this.#controller?.abort(new ProxyError('upstream_reset', 'the request was given up'));
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
-    if (this.#aborted) controller.abort(new ProxyError('upstream-reset', 'the request was given up'));
+    if (this.#aborted) controller.abort(new ProxyError('upstream_reset', 'the request was given up'));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    if (!this.exchange?.head(statusCode, headers, false)) controller.abort(new ProxyError('upstream-reset', 'the answer was not wanted'));
+    if (!this.exchange?.head(statusCode, headers, false)) controller.abort(new ProxyError('upstream_reset', 'the answer was not wanted'));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -262,13 +262,13 @@ class Exchange {
     this.#abortUpstream = abortUpstream;
     this.#retry = o.retry;
     if (o.responseTimeoutMs !== undefined) {
-      this.#timer = setTimeout(() => this.fail(new ProxyError('response-timeout', `no response within ${o.responseTimeoutMs} ms`)), o.responseTimeoutMs);
+      this.#timer = setTimeout(() => this.fail(new ProxyError('response_timeout', `no response within ${o.responseTimeoutMs} ms`)), o.responseTimeoutMs);
     }
     // The client went away: stop the upstream work too.
     res.once('close', () => {
       if (!this.#done) {
         this.#abortUpstream();
-        this.#finish({ status: 499, error: new ProxyError('upstream-reset', 'the client closed the request') });
+        this.#finish({ status: 499, error: new ProxyError('upstream_reset', 'the client closed the request') });
       }
     });
   }
@@ -314,7 +314,7 @@ class Exchange {
 
   /** The upstream stream closed; only an error if the exchange had not finished by then. */
   closed(rstCode: number | undefined, unprocessed = false): void {
-    if (!this.#done) this.fail(new ProxyError('upstream-reset', `stream closed with code ${rstCode ?? 0}`), unprocessed);
+    if (!this.#done) this.fail(new ProxyError('upstream_reset', `stream closed with code ${rstCode ?? 0}`), unprocessed);
   }
 
   /** `unprocessed`: the endpoint refused the request before processing it, so any method may be retried. */

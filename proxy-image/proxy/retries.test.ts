@@ -39,8 +39,8 @@ test('a request the app never saw is retried on any route up to MAX_UNSENT_ATTEM
   assert.equal(mayRetry('failed', 1, false), false);
   assert.equal(mayRetry('failed', 1, true), true);
   assert.equal(mayRetry('failed', MAX_ATTEMPTS, true), false);
-  assert.equal(peerNotSent('connect-failed'), true);
-  assert.equal(peerNotSent('response-timeout'), false);
+  assert.equal(peerNotSent('connect_failed'), true);
+  assert.equal(peerNotSent('response_timeout'), false);
   assert.equal(peerNotSent(undefined), false);
 });
 
@@ -51,7 +51,7 @@ test('a request\'s retries: success passes, a peer\'s not-sent 502 is retried up
   assert.equal(plain.shouldRetry(200, {}, undefined), false);
   assert.equal(plain.shouldRetry(500, {}, undefined), false, 'not retryable: the app saw it');
   assert.equal(open.withdrawals, 0, 'nothing is drawn for an answer that goes through');
-  assert.equal(plain.shouldRetry(502, { 'skein-proxy-error': 'connect-failed' }, undefined), true);
+  assert.equal(plain.shouldRetry(502, { 'skein-proxy-error': 'connect_failed' }, undefined), true);
   assert.equal(plain.cause, 'not-sent');
   plain.next();
   assert.equal(plain.cause, undefined);

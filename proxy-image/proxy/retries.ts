@@ -106,7 +106,7 @@ export function mayRetry(cause: RetryCause, attempt: number, routeRetryable: boo
 
 /** The peer proxy's own errors that mean its app never saw the request (skein-proxy-error on the response). */
 export function peerNotSent(proxyErrorHeader: string | string[] | undefined): boolean {
-  return proxyErrorHeader === 'connect-failed' || proxyErrorHeader === 'connect-timeout';
+  return proxyErrorHeader === 'connect_failed' || proxyErrorHeader === 'connect_timeout';
 }
 
 /** What a request's retries draw from: its destination's budget. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Update } from '../../shared/discovery-protocol.ts';
+import type { Update } from '../../api/discovery-protocol.ts';
 import { overrideTarget, parseRouteOverride } from './route-override.ts';
 
 const books: Update = { type: 'update', exists: true, opaque: false, endpoints: [], service: { name: 'books', namespace: 'shop', port: 7000 } };

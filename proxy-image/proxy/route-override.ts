@@ -12,7 +12,7 @@
 // traffic around the proxy (skipped inbound ports: ingress controllers):
 // it could forward an outsider's header, so an outbound proxy in a pod
 // with skipped inbound ports ignores the header altogether.
-import type { Update } from '../../shared/discovery-protocol.ts';
+import type { Update } from '../../api/discovery-protocol.ts';
 
 export const ROUTE_OVERRIDE = 'skein-route';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileProfile, isFailure, matchRoute, pathOf } from './routes.ts';
-import type { Profile } from '../../shared/discovery-protocol.ts';
+import type { Profile } from '../../api/discovery-protocol.ts';
 
 const profile: Profile = {
   name: 'books.shop.svc.cluster.local',

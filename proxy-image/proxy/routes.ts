@@ -3,8 +3,8 @@
 // whole path as Linkerd does), then matched per request (first route wins)
 // and used to classify the response (the route's responseClasses first, then
 // 5xx / non-OK grpc-status). Pure; no I/O.
-import type { Profile, RequestMatch, ResponseMatch, Route } from '../../shared/discovery-protocol.ts';
-import { compilePathRegex } from '../../crds/schema/path-regex.ts';
+import type { Profile, RequestMatch, ResponseMatch, Route } from '../../api/discovery-protocol.ts';
+import { compilePathRegex } from '../../api/crds/path-regex.ts';
 
 /** The `route` label of requests no profile route matched (Linkerd's name for it). */
 export const DEFAULT_ROUTE = '[default]';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { seeded as seededRandom } from '../../e2e/fuzz/random.ts';
-import type { Endpoint } from '../../shared/discovery-protocol.ts';
+import { seeded as seededRandom } from '../../testkit/fuzz/random.ts';
+import type { Endpoint } from '../../api/discovery-protocol.ts';
 import { p2cPeakEwma } from './balancer.ts';
 import { applySplit, compileSplitMatches, drawBackend } from './split.ts';
 

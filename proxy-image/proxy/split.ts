@@ -8,8 +8,8 @@
 // satisfy one of them (the others stay on the root Service's endpoints); the
 // matches are compiled once per Update into one predicate.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Endpoint, SplitBackend, SplitMatch } from '../../shared/discovery-protocol.ts';
-import { compilePathRegex } from '../../crds/schema/path-regex.ts';
+import type { Endpoint, SplitBackend, SplitMatch } from '../../api/discovery-protocol.ts';
+import { compilePathRegex } from '../../api/crds/path-regex.ts';
 import type { Balancer } from './balancer.ts';
 import { pathOf } from './routes.ts';
 

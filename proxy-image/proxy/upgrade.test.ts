@@ -16,5 +16,5 @@ test('status lines', () => {
 
 test('rejected requests: 431 for oversized headers, 400 otherwise, marked as the proxy\'s', () => {
   assert.match(clientErrorResponse('HPE_HEADER_OVERFLOW'), /^HTTP\/1\.1 431 /);
-  assert.match(clientErrorResponse('HPE_INVALID_HEADER_TOKEN'), /^HTTP\/1\.1 400 [^]*skein-proxy-error: malformed-request\r\n/);
+  assert.match(clientErrorResponse('HPE_INVALID_HEADER_TOKEN'), /^HTTP\/1\.1 400 [^]*skein-proxy-error: malformed_request\r\n/);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { convert, VERSIONS, quantityToMilli, milliToQuantity, ConversionError, type Version } from './trafficsplit.ts';
+import { convert, VERSIONS, ConversionError, type Version } from './trafficsplit.ts';
+import { quantityToMilli, milliToQuantity } from '../../api/quantity.ts';
 
 const meta = { name: 'books', namespace: 'shop', labels: { app: 'books' } };
 const samples: Record<Version, Record<string, unknown>> = {

@@ -3,6 +3,8 @@
 // the internal weight is the quantity in milli-units, which keeps every ratio.
 // v1alpha3+ `matches` have no place in v1alpha1/2; converting down keeps them
 // in an annotation so converting back up loses nothing.
+import { milliToQuantity, quantityToMilli } from '../../api/quantity.ts';
+import { SkeinError } from '../../api/errors.ts';
 
 export const VERSIONS = ['v1alpha1', 'v1alpha2', 'v1alpha3', 'v1alpha4'] as const;
 export type Version = (typeof VERSIONS)[number];
@@ -20,22 +22,16 @@ interface Internal {
   rest: Record<string, unknown>;
 }
 
-export class ConversionError extends Error {
-  readonly code = 'ConversionFailed';
+export class ConversionError extends SkeinError {
+  readonly code = 'conversion_failed';
 }
 
-const QUANTITY = /^([0-9]+(?:\.[0-9]+)?)(m|k|M|G)?$/;
-const SCALE: Record<string, number> = { '': 1000, m: 1, k: 1e6, M: 1e9, G: 1e12 };
-
-export function quantityToMilli(q: string | number): number {
-  if (typeof q === 'number') return Math.round(q * 1000);
-  const m = QUANTITY.exec(q.trim());
-  if (!m) throw new ConversionError(`weight "${q}" is not a quantity such as 500m or 1`);
-  return Math.round(Number(m[1]) * (SCALE[m[2] ?? ''] ?? 1000));
-}
-
-export function milliToQuantity(milli: number): string {
-  return milli % 1000 === 0 ? String(milli / 1000) : `${milli}m`;
+function weightMilli(q: string | number): number {
+  try {
+    return quantityToMilli(q);
+  } catch {
+    throw new ConversionError(`weight "${String(q)}" is not a quantity such as 500m or 1`);
+  }
 }
 
 function versionOf(apiVersion: unknown): Version {
@@ -65,7 +61,7 @@ function toInternal(obj: Obj): Internal {
       const w = b.weight;
       if (from === 'v1alpha1') {
         if (typeof w !== 'string' && typeof w !== 'number') throw new ConversionError(`spec.backends[${i}].weight must be a quantity`);
-        return { service: b.service, milli: quantityToMilli(w) };
+        return { service: b.service, milli: weightMilli(w) };
       }
       if (typeof w !== 'number' || !Number.isInteger(w) || w < 0) throw new ConversionError(`spec.backends[${i}].weight must be a non-negative integer`);
       return { service: b.service, milli: w * unit };

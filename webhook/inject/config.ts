@@ -3,16 +3,18 @@
 // reported with what to write instead, and the default is used: a typo never
 // breaks a pod or the webhook.
 import { z } from 'zod';
-import { CONFIG_PREFIX } from '../../shared/mesh-names.ts';
-import { parsePortRanges, type PortRange } from '../../shared/port-ranges.ts';
-
-// Kept here too: the injector's modules import port ranges from their config.
-export { parsePortRanges, formatPortRanges, type PortRange } from '../../shared/port-ranges.ts';
+import { CONFIG_PREFIX } from '../../api/mesh-names.ts';
+import { DefaultInboundPolicy } from '../../api/discovery-protocol.ts';
+import { onOff } from '../../api/on-off.ts';
+import { mergePortRanges, parsePortRanges, type PortRange } from '../../api/port-ranges.ts';
+import { quantitySchema as quantity } from '../../api/quantity.ts';
+import { parseDurationMs } from '../../api/duration.ts';
+import { LOG_FORMATS, LOG_LEVELS, SIDECAR_DEFAULTS, type LogFormat, type LogLevel } from '../../api/sidecar.ts';
 
 export interface ProxyConfig {
   image: string;
-  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
-  logFormat: 'plain' | 'json';
+  logLevel: LogLevel;
+  logFormat: LogFormat;
   skipInboundPorts: PortRange[];
   skipOutboundPorts: PortRange[];
   opaquePorts: PortRange[];
@@ -24,17 +26,16 @@ export interface ProxyConfig {
   nativeSidecar: boolean;
   adminShutdown: boolean;
   shutdownGracePeriodSeconds: number;
-  defaultInboundPolicy: 'all-unauthenticated' | 'all-authenticated' | 'cluster-authenticated' | 'deny';
+  defaultInboundPolicy: DefaultInboundPolicy;
 }
 
 export const DEFAULTS: ProxyConfig = {
   image: 'skein.dev/proxy:v0.1.0',
-  logLevel: 'info',
-  logFormat: 'json',
+  logLevel: SIDECAR_DEFAULTS.logLevel,
+  logFormat: SIDECAR_DEFAULTS.logFormat,
   skipInboundPorts: [],
   skipOutboundPorts: [],
-  // Server-speaks-first protocols: detection would only add a timeout.
-  opaquePorts: [25, 587, 3306, 4444, 4567, 4568, 5432, 6379, 9300, 11211].map((p) => ({ from: p, to: p })),
+  opaquePorts: [...SIDECAR_DEFAULTS.opaquePorts],
   cpuRequest: '20m',
   cpuLimit: undefined,
   // Measured (bench/proxy.ts): the proxy holds ~104 MiB before its first
@@ -44,9 +45,9 @@ export const DEFAULTS: ProxyConfig = {
   memoryLimit: '256Mi',
   await: true,
   nativeSidecar: true,
-  adminShutdown: false,
-  shutdownGracePeriodSeconds: 30,
-  defaultInboundPolicy: 'all-unauthenticated',
+  adminShutdown: SIDECAR_DEFAULTS.shutdownEndpoint,
+  shutdownGracePeriodSeconds: SIDECAR_DEFAULTS.shutdownGracePeriodSeconds,
+  defaultInboundPolicy: SIDECAR_DEFAULTS.defaultInboundPolicy,
 };
 
 /**
@@ -58,25 +59,12 @@ export function supportsNativeSidecars(gitVersion: string): boolean {
   return m !== null && (Number(m[1]) > 1 || Number(m[2]) >= 29);
 }
 
-const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
-
 /**
  * More ranges than this (after merging) is refused: skein-init writes one
  * iptables rule per 15 and the proxy's environment carries the list, so
  * "1,2,3,…" over 256 KiB of annotation would cost thousands of rules.
  */
 export const MAX_PORT_RANGES = 64;
-
-/** Sorted, with overlapping and adjacent ranges merged: `3,1,2,10-20,15-25` is `1-3,10-25`. */
-export function mergePortRanges(ranges: readonly PortRange[]): PortRange[] {
-  const merged: PortRange[] = [];
-  for (const r of [...ranges].sort((a, b) => a.from - b.from)) {
-    const last = merged[merged.length - 1];
-    if (last && r.from <= last.to + 1) last.to = Math.max(last.to, r.to);
-    else merged.push({ ...r });
-  }
-  return merged;
-}
 
 const ports = z.string().transform((v, ctx) => {
   try {
@@ -88,15 +76,20 @@ const ports = z.string().transform((v, ctx) => {
     return z.NEVER;
   }
 });
-const quantity = z.string().regex(QUANTITY, 'must be a Kubernetes quantity such as 100m, 0.5, 64Mi or 1Gi');
-const onOff = z.enum(['enabled', 'disabled', 'true', 'false']).transform((v) => v === 'enabled' || v === 'true');
-const seconds = z.string().regex(/^\d+s?$/, 'must be whole seconds, such as 30 or 30s').transform((v) => Number(v.replace(/s$/, '')));
+const seconds = z.string().transform((v, ctx) => {
+  const ms = parseDurationMs(v, { bareSeconds: true });
+  if (ms === undefined || ms % 1000 !== 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be whole seconds, such as 30 or 30s' });
+    return z.NEVER;
+  }
+  return ms / 1000;
+});
 
 /** Every override: its annotation (after `config.skein.dev/`), the field it sets, and what it accepts. */
 const OVERRIDES = {
   'proxy-image': { field: 'image', schema: z.string().regex(/^[\w.\-/:@]+$/, 'must be an image reference such as registry.example.com/skein/proxy:v0.1.0') },
-  'proxy-log-level': { field: 'logLevel', schema: z.enum(['trace', 'debug', 'info', 'warn', 'error']) },
-  'proxy-log-format': { field: 'logFormat', schema: z.enum(['plain', 'json']) },
+  'proxy-log-level': { field: 'logLevel', schema: z.enum(LOG_LEVELS) },
+  'proxy-log-format': { field: 'logFormat', schema: z.enum(LOG_FORMATS) },
   'skip-inbound-ports': { field: 'skipInboundPorts', schema: ports },
   'skip-outbound-ports': { field: 'skipOutboundPorts', schema: ports },
   'opaque-ports': { field: 'opaquePorts', schema: ports },
@@ -108,7 +101,7 @@ const OVERRIDES = {
   'native-sidecar': { field: 'nativeSidecar', schema: onOff },
   'proxy-admin-shutdown': { field: 'adminShutdown', schema: onOff },
   'shutdown-grace-period': { field: 'shutdownGracePeriodSeconds', schema: seconds },
-  'default-inbound-policy': { field: 'defaultInboundPolicy', schema: z.enum(['all-unauthenticated', 'all-authenticated', 'cluster-authenticated', 'deny']) },
+  'default-inbound-policy': { field: 'defaultInboundPolicy', schema: DefaultInboundPolicy },
 } as const satisfies Record<string, { field: keyof ProxyConfig; schema: z.ZodType }>;
 
 export const OVERRIDE_ANNOTATIONS: readonly string[] = Object.keys(OVERRIDES).map((k) => CONFIG_PREFIX + k);

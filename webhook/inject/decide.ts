@@ -1,6 +1,6 @@
 // Whether a pod gets the proxy, and if not, why, as a stable reason code.
 import type { V1Pod, V1Namespace } from '@kubernetes/client-node';
-import { CONTROL_PLANE_NAMESPACE, CONTROL_PLANE_LABEL, INJECT_ANNOTATION, INIT_CONTAINER, PROXY_CONTAINER } from '../../shared/mesh-names.ts';
+import { CONTROL_PLANE_NAMESPACE, CONTROL_PLANE_LABEL, INJECT_ANNOTATION, INIT_CONTAINER, PROXY_CONTAINER } from '../../api/mesh-names.ts';
 
 export type SkipReason =
   | 'already_injected'

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { applyPatch } from 'rfc6902';
 import type { V1Pod } from '@kubernetes/client-node';
 import { injectPod } from './inject.ts';
-import { DEFAULTS, MAX_PORT_RANGES, mergePortRanges, resolveConfig } from './config.ts';
+import { DEFAULTS, MAX_PORT_RANGES, resolveConfig } from './config.ts';
+import { mergePortRanges } from '../../api/port-ranges.ts';
 
 const ONE_TO = (n: number) => Array.from({ length: n }, (_, i) => String(i + 1)).join(',');
 const EVERY_OTHER = (n: number) => Array.from({ length: n }, (_, i) => String(2 * i + 1)).join(',');

@@ -7,7 +7,7 @@ import { initContainer, proxyContainer, volumes, DEFAULT_MESH, type MeshSettings
 import { addToList, addToMap, type AddOp } from './patch.ts';
 import {
   STATUS_ANNOTATION, REASON_ANNOTATION, CREATED_BY_ANNOTATION, MESHED_LABEL, WORKLOAD_NS_LABEL, CONTROL_PLANE_NAMESPACE,
-} from '../../shared/mesh-names.ts';
+} from '../../api/mesh-names.ts';
 
 export interface InjectOptions {
   mesh?: MeshSettings;

@@ -1,12 +1,14 @@
 // The containers and volumes the injector adds, as pure functions of the pod
 // and its resolved configuration.
-import type { V1Pod, V1Container, V1Volume, V1EnvVar, V1Probe, V1ResourceRequirements } from '@kubernetes/client-node';
-import { httpProbes } from '../../shared/pod-probes.ts';
-import { formatPortRanges, type ProxyConfig } from './config.ts';
+import type { V1Pod, V1Container, V1Volume, V1Probe, V1ResourceRequirements } from '@kubernetes/client-node';
+import { httpProbes } from '../../api/pod-probes.ts';
+import { formatPortRanges } from '../../api/port-ranges.ts';
+import { SIDECAR_DEFAULTS, sidecarEnv } from '../../api/sidecar.ts';
+import type { ProxyConfig } from './config.ts';
 import {
-  CONTROL_PLANE_NAMESPACE, INIT_CONTAINER, PROXY_CONTAINER, PROXY_UID, PORTS,
+  INIT_CONTAINER, PROXY_CONTAINER, PROXY_UID, PORTS,
   TOKEN_VOLUME, TOKEN_MOUNT, TRUST_ROOTS_VOLUME, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_MOUNT, identityAudience,
-} from '../../shared/mesh-names.ts';
+} from '../../api/mesh-names.ts';
 
 export interface MeshSettings {
   trustDomain: string;
@@ -15,7 +17,7 @@ export interface MeshSettings {
   tokenExpirationSeconds: number;
 }
 
-export const DEFAULT_MESH: MeshSettings = { trustDomain: 'cluster.local', clusterDomain: 'cluster.local', tokenExpirationSeconds: 3600 };
+export const DEFAULT_MESH: MeshSettings = { trustDomain: SIDECAR_DEFAULTS.trustDomain, clusterDomain: SIDECAR_DEFAULTS.clusterDomain, tokenExpirationSeconds: 3600 };
 
 /** The ports the pod's own containers serve, including HTTP probe ports: the proxy's inbound side. */
 export function appPorts(pod: V1Pod): number[] {
@@ -34,7 +36,6 @@ export function appPorts(pod: V1Pod): number[] {
   return [...ports].sort((a, b) => a - b);
 }
 
-const field = (name: string, fieldPath: string): V1EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });
 const httpProbe = (path: string, extra: Partial<V1Probe>): V1Probe => ({ httpGet: { path, port: PORTS.admin }, timeoutSeconds: 1, ...extra });
 
 /** How long the proxy may take to become ready (its certificate, its first discovery answer) before the kubelet restarts it. */
@@ -86,40 +87,12 @@ export function initContainer(config: ProxyConfig): V1Container {
 }
 
 export function proxyContainer(pod: V1Pod, config: ProxyConfig, mesh: MeshSettings): V1Container {
-  const ns = CONTROL_PLANE_NAMESPACE;
-  const svc = (name: string, port: number) => `${name}.${ns}.svc.${mesh.clusterDomain}:${port}`;
-  const env: V1EnvVar[] = [
-    field('SKEIN_POD_NAME', 'metadata.name'),
-    field('SKEIN_POD_NAMESPACE', 'metadata.namespace'),
-    field('SKEIN_POD_IP', 'status.podIP'),
-    field('SKEIN_NODE_NAME', 'spec.nodeName'),
-    field('SKEIN_SERVICE_ACCOUNT', 'spec.serviceAccountName'),
-    { name: 'SKEIN_IDENTITY_NAME', value: `$(SKEIN_SERVICE_ACCOUNT).$(SKEIN_POD_NAMESPACE).serviceaccount.identity.${ns}.${mesh.trustDomain}` },
-    { name: 'SKEIN_TRUST_DOMAIN', value: mesh.trustDomain },
-    { name: 'SKEIN_IDENTITY_ADDR', value: svc('skein-identity', 8080) },
-    { name: 'SKEIN_IDENTITY_SERVER_NAME', value: `skein-identity.${ns}.serviceaccount.identity.${ns}.${mesh.trustDomain}` },
-    { name: 'SKEIN_DISCOVERY_ADDR', value: svc('skein-discovery', 8086) },
-    { name: 'SKEIN_DISCOVERY_SERVER_NAME', value: `skein-controller.${ns}.serviceaccount.identity.${ns}.${mesh.trustDomain}` },
-    { name: 'SKEIN_IDENTITY_TOKEN_FILE', value: `${TOKEN_MOUNT}/token` },
-    { name: 'SKEIN_TRUST_ROOTS_FILE', value: `${TRUST_ROOTS_MOUNT}/ca-bundle.crt` },
-    { name: 'SKEIN_INBOUND_PORT', value: String(PORTS.inbound) },
-    { name: 'SKEIN_OUTBOUND_PORT', value: String(PORTS.outbound) },
-    { name: 'SKEIN_CONTROL_PORT', value: String(PORTS.control) },
-    { name: 'SKEIN_ADMIN_PORT', value: String(PORTS.admin) },
-    { name: 'SKEIN_APP_PORTS', value: appPorts(pod).join(',') },
-    { name: 'SKEIN_SKIP_INBOUND_PORTS', value: formatPortRanges(config.skipInboundPorts) },
-    { name: 'SKEIN_SKIP_OUTBOUND_PORTS', value: formatPortRanges(config.skipOutboundPorts) },
-    { name: 'SKEIN_OPAQUE_PORTS', value: formatPortRanges(config.opaquePorts) },
-    { name: 'SKEIN_LOG_LEVEL', value: config.logLevel },
-    { name: 'SKEIN_LOG_FORMAT', value: config.logFormat },
-    { name: 'SKEIN_DEFAULT_INBOUND_POLICY', value: config.defaultInboundPolicy },
-    // The same list discovery sends (one function computes both): the proxy admits probes before its first InboundUpdate, so `deny` cannot fail a new pod's probes.
-    { name: 'SKEIN_PROBES', value: JSON.stringify(httpProbes(pod)) },
-    { name: 'SKEIN_SHUTDOWN_ENDPOINT', value: config.adminShutdown ? 'enabled' : 'disabled' },
-    { name: 'SKEIN_SHUTDOWN_GRACE_PERIOD', value: `${config.shutdownGracePeriodSeconds}s` },
-    // The proxy sizes its connection cap from its own memory limit, whatever the annotations made it.
-    { name: 'SKEIN_MEMORY_LIMIT', valueFrom: { resourceFieldRef: { containerName: PROXY_CONTAINER, resource: 'limits.memory' } } },
-  ];
+  const env = sidecarEnv({
+    trustDomain: mesh.trustDomain, clusterDomain: mesh.clusterDomain, appPorts: appPorts(pod), probes: httpProbes(pod),
+    skipInboundPorts: config.skipInboundPorts, skipOutboundPorts: config.skipOutboundPorts, opaquePorts: config.opaquePorts,
+    logLevel: config.logLevel, logFormat: config.logFormat, defaultInboundPolicy: config.defaultInboundPolicy,
+    shutdownEndpoint: config.adminShutdown, shutdownGracePeriodMs: config.shutdownGracePeriodSeconds * 1000,
+  });
   const c: V1Container = {
     name: PROXY_CONTAINER,
     image: config.image,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateMeshIdentity } from './meshidentity.ts';
-import { parseMeshIdentitySpec } from '../../crds/schema/meshidentity.ts';
+import { parseMeshIdentitySpec } from '../../api/crds/meshidentity.ts';
 
 const identity = (spec: object) => ({ apiVersion: 'skein.dev/v1alpha1', kind: 'MeshIdentity', metadata: { name: 'default' }, spec });
 

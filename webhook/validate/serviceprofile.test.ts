@@ -13,7 +13,7 @@ const problemsOf = (spec: object, name = NAME) => validateServiceProfile(profile
 test('a sound profile passes, and so does the Linkerd one with only apiVersion changed', () => {
   assert.deepEqual(validateServiceProfile(profile({ routes: [route({ timeout: '300ms', isRetryable: true })], retryBudget: { retryRatio: 0.2, minRetriesPerSecond: 10, ttl: '10s' } })), []);
   assert.deepEqual(validateServiceProfile(profile({})), [], 'a profile with no routes only names the Service');
-  const linkerd = parse(readFileSync(join(import.meta.dirname, '../../crds/schema/testdata/linkerd-serviceprofile.yaml'), 'utf8').replace('linkerd.io/v1alpha2', 'skein.dev/v1alpha1')) as Record<string, unknown>;
+  const linkerd = parse(readFileSync(join(import.meta.dirname, '../../api/crds/testdata/linkerd-serviceprofile.yaml'), 'utf8').replace('linkerd.io/v1alpha2', 'skein.dev/v1alpha1')) as Record<string, unknown>;
   assert.deepEqual(validateServiceProfile(linkerd), []);
 });
 

@@ -2,9 +2,9 @@
 // tree (the CRD keeps nested levels as written), path regexes that do not
 // compile or could backtrack exponentially, duplicate route names, timeouts
 // that do not parse, inverted status ranges, and a name that is not a
-// Service FQDN. The words come from crds/schema/serviceprofile.ts, the same
+// Service FQDN. The words come from api/crds/serviceprofile.ts, the same
 // the operator reports.
-import { parseServiceProfileSpec, serviceProfileNameProblem } from '../../crds/schema/serviceprofile.ts';
+import { parseServiceProfileSpec, serviceProfileNameProblem } from '../../api/crds/serviceprofile.ts';
 
 export function validateServiceProfile(obj: Record<string, unknown>): string[] {
   const name = (obj.metadata as { name?: unknown } | undefined)?.name;
