@@ -12,6 +12,9 @@ export const DEFAULT_TAG = 'v0.1.0';
 export const SHIPPED_IMAGES = ['controller', 'proxy'] as const;
 export type ShippedImage = (typeof SHIPPED_IMAGES)[number];
 
+/** The webhook's environment variable for the cluster-wide proxy image it injects (`kubectl skein install --registry/--tag` sets it). */
+export const PROXY_IMAGE_ENV = 'SKEIN_PROXY_IMAGE';
+
 export interface ImageSource { registry: string; tag: string }
 
 export const DEFAULT_SOURCE: ImageSource = { registry: DEFAULT_REGISTRY, tag: DEFAULT_TAG };

@@ -12,7 +12,7 @@ import { missedPods, meshedNamespaces, MISSED_MESSAGE } from './audit.ts';
 import { applyCaBundle, caBundlePatch, crdCaBundlePatch, type WebhookConfigRef } from './cabundle.ts';
 import { handleConversion } from './conversion.ts';
 import { handleValidate } from './validate.ts';
-import { DEFAULTS, supportsNativeSidecars } from './inject/config.ts';
+import { defaultsFromEnv, supportsNativeSidecars } from './inject/config.ts';
 import { generateServingCert, readServingCert, watchServingCert, serviceDnsNames, type ServingCert } from './certs.ts';
 
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
@@ -33,8 +33,8 @@ if (process.env.KUBECONFIG) kc.loadFromDefault(); else kc.loadFromCluster();
 const core = kc.makeApiClient(CoreV1Api);
 const metrics = createMetrics();
 const serverVersion = (await kc.makeApiClient(VersionApi).getCode()).gitVersion;
-const defaults = { ...DEFAULTS, nativeSidecar: supportsNativeSidecars(serverVersion) };
-log.info({ serverVersion, nativeSidecar: defaults.nativeSidecar }, 'injection defaults');
+const defaults = { ...defaultsFromEnv(process.env), nativeSidecar: supportsNativeSidecars(serverVersion) };
+log.info({ serverVersion, nativeSidecar: defaults.nativeSidecar, proxyImage: defaults.image }, 'injection defaults');
 const reporter = new Reporter(kc, log);
 
 const namespaces = new Informer<V1Namespace>({

@@ -3,6 +3,9 @@
 // ErrImagePull, as a kubelet would for an image it cannot pull.
 import { resolve } from 'node:path';
 import { proxyCommand } from '../../proxy-image/proxy/node-runtime.ts';
+import { imageRef, repositoryOf } from '../../shared/images.ts';
+
+export { repositoryOf };
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -26,23 +29,16 @@ const TABLE: Record<string, Image> = {
   'skein.dev/e2e/load': node('e2e/apps/load.ts'),
   'skein.dev/e2e/grpc': node('e2e/apps/grpc.ts'),
   // Skein's own images run this checkout's code.
-  'skein.dev/controller': { entrypoint: script('operator/skein-controller.ts'), cmd: ['controller'] },
+  [repositoryOf(imageRef('controller'))]: { entrypoint: script('operator/skein-controller.ts'), cmd: ['controller'] },
   // The proxy image: `skein-proxy` by default, and `skein-init` for the init container.
   // skein-proxy runs with the flags and environment of proxy-image/proxy/node-runtime, as in the image.
-  'skein.dev/proxy': {
+  [repositoryOf(imageRef('proxy'))]: {
     entrypoint: proxyCommand(resolve(REPO_ROOT, 'proxy-image/proxy/main.ts')), cmd: [],
     bin: { 'skein-proxy': proxyCommand(resolve(REPO_ROOT, 'proxy-image/proxy/main.ts')), 'skein-init': script('proxy-image/init/main.ts') },
   },
   // Runs the container's own command with the host's tools (sh, iptables, curl), like a busybox image.
   'skein.dev/e2e/shell': { entrypoint: ['/bin/sh'], cmd: [] },
 };
-
-export function repositoryOf(image: string): string {
-  const noDigest = image.split('@')[0] ?? image;
-  const lastSlash = noDigest.lastIndexOf('/');
-  const colon = noDigest.lastIndexOf(':');
-  return colon > lastSlash ? noDigest.slice(0, colon) : noDigest;
-}
 
 export class ImagePullError extends Error {
   readonly code = 'ErrImagePull';

@@ -4,6 +4,7 @@
 // breaks a pod or the webhook.
 import { z } from 'zod';
 import { CONFIG_PREFIX } from '../../shared/mesh-names.ts';
+import { imageRef, PROXY_IMAGE_ENV } from '../../shared/images.ts';
 import { parsePortRanges, type PortRange } from '../../shared/port-ranges.ts';
 
 // Kept here too: the injector's modules import port ranges from their config.
@@ -28,7 +29,7 @@ export interface ProxyConfig {
 }
 
 export const DEFAULTS: ProxyConfig = {
-  image: 'skein.dev/proxy:v0.1.0',
+  image: imageRef('proxy'),
   logLevel: 'info',
   logFormat: 'json',
   skipInboundPorts: [],
@@ -163,4 +164,13 @@ function truncate(v: string): string {
 
 export function describeProblem(p: ConfigProblem): string {
   return `${p.annotation}="${p.value}" on the ${p.from} is ignored (the default is used): ${p.message}`;
+}
+
+/** The defaults with the cluster-wide proxy image, checked as the annotation is: a bad one stops the webhook with what to write. */
+export function defaultsFromEnv(env: Readonly<Record<string, string | undefined>>, base: ProxyConfig = DEFAULTS): ProxyConfig {
+  const value = env[PROXY_IMAGE_ENV];
+  if (value === undefined || value === '') return base;
+  const parsed = OVERRIDES['proxy-image'].schema.safeParse(value);
+  if (!parsed.success) throw new Error(`${PROXY_IMAGE_ENV}="${value}" ${parsed.error.issues[0]?.message ?? 'is not an image reference'}; fix the skein-webhook Deployment's environment`);
+  return { ...base, image: parsed.data };
 }

@@ -8,6 +8,7 @@ import { applyPatch } from 'rfc6902';
 import type { V1Pod, V1Namespace } from '@kubernetes/client-node';
 import { injectPod } from './inject.ts';
 import { escapePointer } from './patch.ts';
+import { DEFAULTS, defaultsFromEnv } from './config.ts';
 
 const enabledNs: Pick<V1Namespace, 'metadata'> = { metadata: { name: 'shop', annotations: { 'skein.dev/inject': 'enabled' } } };
 const plainNs: Pick<V1Namespace, 'metadata'> = { metadata: { name: 'shop' } };
@@ -157,4 +158,12 @@ test('JSON pointer escaping of keys with / and ~', () => {
   assert.deepEqual(applyPatch(patched, r.patch).filter((e) => e !== null), []);
   assert.equal(patched.metadata?.annotations?.['odd~key/x'], 'v');
   assert.equal(patched.metadata?.annotations?.['skein.dev/injection'], 'injected');
+});
+
+test('the cluster-wide proxy image comes from SKEIN_PROXY_IMAGE, checked as the annotation is', () => {
+  assert.equal(defaultsFromEnv({}).image, DEFAULTS.image);
+  assert.equal(defaultsFromEnv({ SKEIN_PROXY_IMAGE: 'registry.example.com/mesh/proxy:v9' }).image, 'registry.example.com/mesh/proxy:v9');
+  assert.throws(() => defaultsFromEnv({ SKEIN_PROXY_IMAGE: 'not an image!' }), /SKEIN_PROXY_IMAGE="not an image!" must be an image reference.*skein-webhook Deployment/);
+  const { patch } = injectPod({ metadata: { name: 'p', annotations: { 'skein.dev/inject': 'enabled' } }, spec: app() }, plainNs, 'shop', { defaults: defaultsFromEnv({ SKEIN_PROXY_IMAGE: 'registry.example.com/mesh/proxy:v9' }) });
+  assert.ok(JSON.stringify(patch).includes('registry.example.com/mesh/proxy:v9'));
 });
