@@ -3,7 +3,7 @@
 // import`, `docker load`, `kind load image-archive` or `skopeo copy
 // oci-archive:...`. The same inputs (this checkout, its node_modules, the
 // Node binary and the host's Debian packages) give the same digests.
-//   node images/build.ts [--registry R] [--tag T] [--out DIR] [--all | NAME...]
+//   node images/build.ts [--registry R] [--tag T] [--out DIR] [--k8s-bin DIR] [--all | NAME...]
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { checkImageSource, DEFAULT_SOURCE, imageRef, type ImageSource } from '..
 import { bundle, REPO_ROOT } from './bundle.ts';
 import { CATALOG, SHIPPED, type ImageDef, type SystemLayer } from './catalog.ts';
 import { blobPath, describe, dockerManifest, imageConfig, imageIndex, imageManifest, MEDIA, OCI_LAYOUT, type Descriptor } from './oci.ts';
-import { iptables, nodeBase, shellBase } from './system.ts';
+import { goBinary, iptables, nodeBase, shellBase } from './system.ts';
 import { ImageBuildError, packLayer, relativeLink, smokeTest, without, type Layer, type Tree } from './tree.ts';
 
 export const DEFAULT_OUT = join(REPO_ROOT, '.cache', 'images');
@@ -23,12 +23,26 @@ export interface Built { name: string; ref: string; archive: string; digest: str
 /** An archive's file name: `ghcr.io/skein-dev/e2e/echo` is `e2e-echo.oci.tar`. */
 export const archiveName = (name: string): string => `${name.replace(/\//g, '-')}.oci.tar`;
 
-export async function buildImages(names: readonly string[], source: ImageSource, outDir: string): Promise<Built[]> {
+export interface BuildOptions {
+  /** Where e2e/cluster/build-binaries.sh put pause and CoreDNS; needed only for their images. */
+  k8sBinDir?: string;
+}
+
+export async function buildImages(names: readonly string[], source: ImageSource, outDir: string, opts: BuildOptions = {}): Promise<Built[]> {
   const problems = checkImageSource(source);
   if (problems.length > 0) throw new ImageBuildError('bad_input', problems.map((p) => `--${p.field}: ${p.message}`).join('; '));
   const unknown = names.filter((n) => !CATALOG.some((d) => d.name === n));
   if (unknown.length > 0) throw new ImageBuildError('bad_input', `unknown image(s) ${unknown.join(', ')}; known: ${CATALOG.map((d) => d.name).join(', ')}`);
-  const systemTrees = memo((layer: SystemLayer): Tree => (layer === 'node' ? nodeBase(process.execPath) : layer === 'shell' ? shellBase() : iptables()));
+  const systemTrees = memo((layer: SystemLayer): Tree => {
+    switch (layer) {
+      case 'node': return nodeBase(process.execPath);
+      case 'shell': return shellBase();
+      case 'iptables': return iptables();
+      case 'pause': case 'coredns':
+        if (!opts.k8sBinDir) throw new ImageBuildError('bad_input', `the ${layer} image is built from the Kubernetes build: pass --k8s-bin "$(e2e/cluster/build-binaries.sh)"`);
+        return goBinary(opts.k8sBinDir, layer);
+    }
+  });
   // A layer is packed once per build and shared by every image that has it (the Node base).
   const packed = new Map<string, Promise<Layer>>();
   const pack = (key: string, tree: () => Tree): Promise<Layer> => {
@@ -111,10 +125,14 @@ async function main(argv: string[]): Promise<number> {
     tag: { type: 'string', default: DEFAULT_SOURCE.tag },
     out: { type: 'string', default: DEFAULT_OUT },
     all: { type: 'boolean', default: false },
+    'k8s-bin': { type: 'string' },
   } });
   const names = values.all ? CATALOG.map((d) => d.name) : positionals.length > 0 ? positionals : SHIPPED;
   const outDir = resolve(values.out);
-  const built = await buildImages(names, { registry: values.registry, tag: values.tag }, outDir);
+  // pause and CoreDNS come from the Kubernetes build; build-binaries.sh is a no-op when it is cached.
+  const needsK8s = CATALOG.some((d) => names.includes(d.name) && d.system.some((l) => l === 'pause' || l === 'coredns'));
+  const k8sBinDir = values['k8s-bin'] ?? (needsK8s ? execFileSync(join(REPO_ROOT, 'e2e/cluster/build-binaries.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() : undefined);
+  const built = await buildImages(names, { registry: values.registry, tag: values.tag }, outDir, k8sBinDir ? { k8sBinDir } : {});
   await writeFile(join(outDir, 'images.json'), JSON.stringify(built.map(({ archive, ...b }) => ({ ...b, archive: posix.basename(archive) })), null, 2) + '\n');
   for (const b of built) console.log(`${b.ref.padEnd(44)} ${b.digest}  ${mib(b.archiveBytes).padStart(10)}  ${b.archive}`);
   return 0;

@@ -7,7 +7,7 @@ import { parseNodeRuntime } from '../proxy-image/proxy/node-runtime.ts';
 import { APP_DIR, REPO_ROOT, type BundleSpec } from './bundle.ts';
 import type { RuntimeConfig } from './oci.ts';
 
-export type SystemLayer = 'node' | 'shell' | 'iptables';
+export type SystemLayer = 'node' | 'shell' | 'iptables' | 'pause' | 'coredns';
 
 export interface SmokeTest { argv: string[]; expect: RegExp }
 
@@ -70,6 +70,19 @@ export const CATALOG: readonly ImageDef[] = [
   app('load', 'e2e/apps/load.ts'),
   app('grpc', 'e2e/apps/grpc.ts'),
   app('admission', 'e2e/apps/admission.ts'),
+  // The local cluster's infrastructure, from the Kubernetes build (e2e/cluster/build-binaries.sh).
+  {
+    name: 'e2e/pause',
+    system: ['pause'],
+    runtime: { user: '65535:65535', entrypoint: ['/pause'], cmd: [], env: [] },
+    smoke: [],
+  },
+  {
+    name: 'e2e/coredns',
+    system: ['coredns'],
+    runtime: { user: '65532:65532', entrypoint: ['/coredns'], cmd: [], env: [] },
+    smoke: [{ argv: ['/coredns', '-version'], expect: /CoreDNS-1\./ }],
+  },
   {
     name: 'e2e/shell',
     system: ['shell', 'iptables'],

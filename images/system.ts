@@ -55,6 +55,14 @@ export function iptables(): Tree {
   return tree;
 }
 
+/** A static Go binary of the Kubernetes build (pause, CoreDNS) at `/name`, with the /etc files. */
+export function goBinary(binDir: string, name: 'pause' | 'coredns'): Tree {
+  const tree: Tree = new Map();
+  if (name === 'coredns') etcFiles(tree);
+  addBinary(tree, `${binDir}/${name}`, `${name} (e2e/cluster/build-binaries.sh builds it)`, `/${name}`);
+  return tree;
+}
+
 /** busybox's shell and tools, with curl (and the libraries both load) in front of busybox's applets. */
 export function shellBase(): Tree {
   const tree: Tree = new Map();
