@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import https from 'node:https';
 import { CoreV1Api, AppsV1Api, AdmissionregistrationV1Api, type V1Pod } from '@kubernetes/client-node';
 import { kubeConfig, eventually, testNamespace, kubectl, deployment, isNotFound } from '../support/kube.ts';
+import { IMAGES } from '../support/images.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -18,7 +19,7 @@ const names = (pod: V1Pod) => ({
 });
 const simplePod = (name: string, annotations: Record<string, string> = {}): V1Pod => ({
   metadata: { name, annotations },
-  spec: { containers: [{ name: 'app', image: 'skein.dev/e2e/echo:dev', ports: [{ containerPort: 8080 }] }] },
+  spec: { containers: [{ name: 'app', image: IMAGES.echo, ports: [{ containerPort: 8080 }] }] },
 });
 
 function getText(url: string): Promise<string> {
@@ -51,14 +52,14 @@ test('the webhook from manifests/base injects annotated namespaces, explains eve
   assert.equal(dry.metadata?.annotations?.['skein.dev/injection'], 'injected');
   assert.equal(dry.metadata?.labels?.['skein.dev/control-plane-ns'], 'skein-system');
   assert.equal((await core.listNamespacedPod({ namespace: meshed })).items.length, 0, 'a dry run creates nothing');
-  const dryCli = await kubectl('-n', meshed, 'run', 'cli', '--image=skein.dev/e2e/echo:dev', '--dry-run=server', '-o', 'jsonpath={.spec.initContainers[*].name}');
+  const dryCli = await kubectl('-n', meshed, 'run', 'cli', `--image=${IMAGES.echo}`, '--dry-run=server', '-o', 'jsonpath={.spec.initContainers[*].name}');
   assert.equal(dryCli, 'skein-init skein-proxy');
 
   // A Deployment with a bad override: injected with the default, and the owner's Event says why.
   await apps.createNamespacedDeployment({
     namespace: meshed,
     body: (() => {
-      const d = deployment('web', 1, { containers: [{ name: 'app', image: 'skein.dev/e2e/echo:dev' }] });
+      const d = deployment('web', 1, { containers: [{ name: 'app', image: IMAGES.echo }] });
       d.spec!.template.metadata!.annotations = { 'config.skein.dev/proxy-memory-limit': 'plenty' };
       return d;
     })(),
