@@ -10,6 +10,7 @@ export type CliErrorCode =
   | 'InvalidIssuer'
   | 'UnsupportedDocument'
   | 'ScrapeFailed'
+  | 'NamespaceNotFound'
   | 'PrometheusFailed';
 
 export class CliError extends Error {

@@ -53,10 +53,12 @@ check fails.
   stat: `Usage: kubectl skein stat deploy|pod|route [NAME] [-n NS | -A] [--from deploy/X | --to deploy/Y] [--window 30s]
                          [--prometheus URL] [--output table|json]
 
-Golden metrics like \`linkerd viz stat\`: SUCCESS (share of responses not 5xx or gRPC errors), RPS, LATENCY_P50/P95/P99
-(to the response head). Deployments and pods are measured on their own proxies' inbound side; with --to, on the
-named workload's clients (outbound, the rows are those clients); with --from, on X's outbound side (the rows are
-the workloads X called); routes (ServiceProfile routes, [default] for the rest) on the callers' outbound side.
+Golden metrics like \`linkerd viz stat\`: SUCCESS (share of responses not 5xx, not 403 - what a proxy answers when an
+authorization policy refuses - and not gRPC errors), RPS, LATENCY_P50/P95/P99 (to the response head). Deployments and
+pods are measured on their own proxies' inbound side, and every selected meshed one is a row, at 0rps when idle; with
+--to, on the named workload's clients (outbound, the rows are those clients); with --from, on X's outbound side (the
+rows are the workloads X called); routes (ServiceProfile routes, [default] for the rest) on the callers' outbound
+side. A namespace that does not exist is an error (exit 1), not an empty table.
 
 Without --prometheus, every selected proxy's :4191/metrics is read twice through the API server's pod proxy
 (you need get on pods/proxy), --window apart, and the rates and quantiles come from the difference: stat takes

@@ -14,7 +14,7 @@ import { readInputs } from './inject/read.ts';
 import { loadKubeConfig, runChecks } from './check/run.ts';
 import { formatJson, formatLine, formatSummary } from './check/format.ts';
 import { parseEdge, parseResource, parseWindow, type StatQuery } from './stat/query.ts';
-import { statFromPrometheus, statFromProxies } from './stat/run.ts';
+import { assertNamespacesExist, meshedPods, statFromPrometheus, statFromProxies } from './stat/run.ts';
 import { formatStatJson, formatTable } from './stat/format.ts';
 import { progress } from './progress.ts';
 import { completionScript, completeWords, formatCompletion, SHELLS, type Shell } from './completion.ts';
@@ -107,7 +107,8 @@ async function stat(args: string[]): Promise<number> {
     to: values.to ? parseEdge('--to', values.to, values['to-namespace'] ?? current) : undefined,
   };
   const show = progress(process.stderr, output !== 'json');
-  const rows = values.prometheus ? await statFromPrometheus(values.prometheus, query, show) : await statFromProxies(kc, query, show);
+  const rows = values.prometheus ? await statFromPrometheus(values.prometheus, query, show, () => meshedPods(kc, query)) : await statFromProxies(kc, query, show);
+  if (rows.length === 0) await assertNamespacesExist(kc, query);
   const report = { kind, windowSeconds: query.windowSeconds, rows };
   out(output === 'json' ? formatStatJson(report) : formatTable(report, query.namespace === undefined || query.from !== undefined));
   return 0;

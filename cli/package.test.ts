@@ -1,6 +1,6 @@
 // `npm install -g` of the packed plugin, as a user gets it: `npm pack`
 // (whose prepack compiles dist/), then a global install of the tarball into
-// a temporary prefix, offline from the npm cache `npm ci` filled, and the
+// a temporary prefix (from the npm cache `npm ci` filled where it can), and the
 // installed kubectl-skein run from that prefix's bin/. No cluster needed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,8 +37,10 @@ test('the packed package installs with npm install -g and runs from the prefix\'
   assert.deepEqual(files.filter((f) => f.endsWith('.ts')), [], 'no TypeScript: Node will not run it from node_modules');
 
   const prefix = join(tmp, 'prefix');
-  // --offline: the dependencies come from the npm cache that `npm ci` filled; ENOTCACHED here means that cache is elsewhere.
-  await run('npm', ['install', '--global', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', join(tmp, pack.filename)], { env, maxBuffer: 16 * 1024 * 1024 });
+  // --prefer-offline, not --offline: `npm ci` caches the locked tarballs but not the
+  // packuments a range install resolves against, so on a fresh machine (CI) --offline
+  // fails with ENOTCACHED; a user's `npm install -g` reaches the registry too.
+  await run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(tmp, pack.filename)], { env, maxBuffer: 16 * 1024 * 1024 });
   const plugin = (name: string, args: string[], input?: string) => {
     const child = run(join(prefix, 'bin', name), args, { env, cwd: tmp });
     if (input !== undefined) child.child.stdin?.end(input);

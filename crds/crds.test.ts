@@ -19,3 +19,11 @@ test('structural schemas: int-or-string is bare, additionalProperties:false is d
 test('no CRD carries a caBundle or anything random', async () => {
   for (const d of await allCrds()) assert.doesNotMatch(renderCrd(d), /caBundle|BEGIN CERTIFICATE/);
 });
+
+test('a date printer column only shows a past time: kubectl prints a date as an age, and a future one as <invalid>', async () => {
+  for (const d of await allCrds()) {
+    for (const c of d.printerColumns ?? []) {
+      if (c.type === 'date') assert.equal(c.jsonPath, '.metadata.creationTimestamp', `${d.names.kind} column ${c.name} (${c.jsonPath}) may be in the future; make it a string`);
+    }
+  }
+});

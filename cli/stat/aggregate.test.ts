@@ -51,8 +51,9 @@ async function scenario(): Promise<PodScrape[]> {
 
 test('deploy stats come from the inbound side of its pods, over the window only', async () => {
   const rows = aggregate(await scenario(), 10, viewOf(query({})));
-  assert.equal(rows.length, 1);
-  const [web] = rows;
+  // The client served nothing: its row is idle.
+  assert.deepEqual(rows.map((r) => [r.name, r.rps]), [['client', 0], ['web', 1]]);
+  const web = rows[1];
   assert.equal(web?.name, 'web');
   assert.equal(web?.requests, 10);
   assert.equal(web?.rps, 1);
@@ -64,7 +65,8 @@ test('deploy stats come from the inbound side of its pods, over the window only'
 
 test('pod stats name the pod; a name filter keeps only that row', async () => {
   const scrapes = await scenario();
-  assert.deepEqual(aggregate(scrapes, 10, viewOf(query({ kind: 'pod' }))).map((r) => r.name), ['web-7d9f8b6c5d-abcde']);
+  assert.deepEqual(aggregate(scrapes, 10, viewOf(query({ kind: 'pod' }))).map((r) => r.name), ['client-5f6d7c8b9-xyzab', 'web-7d9f8b6c5d-abcde']);
+  assert.deepEqual(aggregate(scrapes, 10, viewOf(query({ kind: 'pod', name: 'web-7d9f8b6c5d-abcde' }))).map((r) => r.name), ['web-7d9f8b6c5d-abcde']);
   assert.deepEqual(aggregate(scrapes, 10, viewOf(query({ kind: 'pod', name: 'other' }))), []);
 });
 
@@ -95,4 +97,26 @@ test('a proxy that restarted in the window counts from zero', () => {
   const before = parseMetrics('request_total{direction="inbound"} 500');
   const after = parseMetrics('request_total{direction="inbound"} 4\nrequest_total{direction="inbound",authority="new"} 2');
   assert.deepEqual(deltas(before, after).map((s) => s.value), [4, 2]);
+});
+
+test('a 403 (what the proxy answers when a policy refuses) counts as a failure: a denied client is not 100 %', async () => {
+  const web = new FakeProxy();
+  const before = await web.scrape();
+  web.serve(inbound, 6, 3);
+  web.serve(inbound, 4, 3, 403);
+  const rows = aggregate([{ pod: webPod, before, after: await web.scrape() }], 10, viewOf(query({})));
+  assert.deepEqual(rows.map((r) => [r.name, r.requests, r.successRate]), [['web', 10, 0.6]]);
+});
+
+test('a meshed workload that served nothing in the window is a row at 0 rps, as one whose traffic stopped', async () => {
+  const idle = new FakeProxy();
+  const idlePod: PodRef = { namespace: 'other', name: 'quiet-6c5d4b3a2-qwert', deployment: 'quiet' };
+  const scrapes = [...await scenario(), { pod: idlePod, before: await idle.scrape(), after: await idle.scrape() }];
+  const all = aggregate(scrapes, 10, viewOf(query({ namespace: undefined })));
+  assert.deepEqual(all.map((r) => [r.namespace, r.name, r.rps, r.successRate, r.p50]), [
+    ['demo', 'client', 0, undefined, undefined], ['demo', 'web', 1, 0.8, 2.5], ['other', 'quiet', 0, undefined, undefined],
+  ]);
+  assert.deepEqual(aggregate(scrapes, 10, viewOf(query({ kind: 'pod', name: 'quiet-6c5d4b3a2-qwert', namespace: 'other' }))).map((r) => r.name), ['quiet-6c5d4b3a2-qwert']);
+  // Edges list only who called whom: an idle pod is no edge.
+  assert.deepEqual(aggregate(scrapes, 10, viewOf(query({ to: { kind: 'deploy', name: 'web', namespace: 'demo' } }))).map((r) => r.name), ['client']);
 });

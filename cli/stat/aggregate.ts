@@ -28,7 +28,21 @@ export interface RowKey {
 export interface View {
   direction: 'inbound' | 'outbound';
   rowOf(pod: PodRef, labels: Readonly<Record<string, string>>): RowKey | undefined;
+  /** The row a scraped pod shows even when it served nothing (its own workload), if any. */
+  idleRowOf?(pod: PodRef): RowKey | undefined;
 }
+
+/**
+ * The status a proxy answers a request its authorization policy refused
+ * with (proxy-image/proxy/errors.ts `unauthorized`). The proxy classifies a
+ * 403 as success, as 4xx go; stat counts it as a failure, so that a client
+ * the policy denies does not read as 100 % healthy.
+ */
+export const REFUSED_STATUS = '403';
+
+/** Whether a response_total series counts against the success rate. */
+export const isFailedResponse = (labels: Readonly<Record<string, string>>): boolean =>
+  labels.classification === 'failure' || labels.status_code === REFUSED_STATUS;
 
 export interface StatRow extends RowKey {
   requests: number;
@@ -61,10 +75,13 @@ export function aggregate(scrapes: readonly PodScrape[], windowSeconds: number, 
   const at = (key: RowKey): Sums => {
     const id = rowId(key);
     let s = sums.get(id);
-    if (!s) { s = { key, requests: 0, success: 0, failure: 0, buckets: new Map() }; sums.set(id, s); }
+    if (!s) { s = emptySums(key); sums.set(id, s); }
     return s;
   };
   for (const scrape of scrapes) {
+    // A meshed workload nobody called in the window is a row at 0 rps, like one whose traffic stopped.
+    const idle = view.idleRowOf?.(scrape.pod);
+    if (idle) at(idle);
     for (const d of deltas(scrape.before, scrape.after)) {
       // Only the HTTP series the numbers come from make a row (as PromQL asks for no others): a TCP-only authority is no route.
       if (d.labels.direction !== view.direction || !HTTP_SERIES.has(d.name)) continue;
@@ -72,8 +89,8 @@ export function aggregate(scrapes: readonly PodScrape[], windowSeconds: number, 
       if (!key) continue;
       const s = at(key);
       if (d.name === 'request_total') s.requests += d.value;
+      else if (d.name === 'response_total' && isFailedResponse(d.labels)) s.failure += d.value;
       else if (d.name === 'response_total' && d.labels.classification === 'success') s.success += d.value;
-      else if (d.name === 'response_total' && d.labels.classification === 'failure') s.failure += d.value;
       else if (d.name === 'response_latency_ms_bucket') {
         const le = d.labels.le === '+Inf' ? Infinity : Number(d.labels.le);
         s.buckets.set(le, (s.buckets.get(le) ?? 0) + d.value);
@@ -82,6 +99,22 @@ export function aggregate(scrapes: readonly PodScrape[], windowSeconds: number, 
   }
   return [...sums.values()].map((s) => toRow(s, windowSeconds)).sort((a, b) => rowId(a).localeCompare(rowId(b)));
 }
+
+/**
+ * Rows at 0 rps for the scraped pods' own workloads that have none in `rows`
+ * (the Prometheus path, which sees only series that have had samples).
+ */
+export function withIdleRows<R extends StatRow>(rows: readonly R[], pods: readonly PodRef[], view: View): (R | StatRow)[] {
+  const have = new Set(rows.map(rowId));
+  const idle = new Map<string, StatRow>();
+  for (const pod of pods) {
+    const key = view.idleRowOf?.(pod);
+    if (key && !have.has(rowId(key))) idle.set(rowId(key), toRow(emptySums(key), 1));
+  }
+  return [...rows, ...idle.values()].sort((a, b) => rowId(a).localeCompare(rowId(b)));
+}
+
+const emptySums = (key: RowKey): Sums => ({ key, requests: 0, success: 0, failure: 0, buckets: new Map() });
 
 function toRow(s: Sums, windowSeconds: number): StatRow {
   const buckets: Bucket[] = [...s.buckets].map(([le, count]) => ({ le, count }));

@@ -12,7 +12,7 @@ test('deployments: inbound, grouped by the deployment label, or the one derived 
   const p = promQueries(q({}));
   const sel = 'direction="inbound", namespace="demo"';
   assert.equal(p.requests, `sum by (namespace, deployment) (${byDeployment('request_total', sel)})`);
-  assert.equal(p.responses, `sum by (namespace, deployment, classification) (${byDeployment('response_total', sel)})`);
+  assert.equal(p.responses, `sum by (namespace, deployment, classification) (label_replace(${byDeployment('response_total', sel)}, "classification", "failure", "status_code", "403"))`);
   assert.equal(p.latency(0.95), `histogram_quantile(0.95, sum by (namespace, deployment, le) (${byDeployment('response_latency_ms_bucket', sel)}))`);
   assert.deepEqual(p.row, { namespace: 'namespace', name: 'deployment' });
   assert.equal(p.seriesInWindow, `count(${byDeployment('request_total', sel, 'last_over_time')})`);

@@ -9,6 +9,7 @@
 import type { StatQuery } from './query.ts';
 import { promDuration } from './query.ts';
 import { DEFAULT_ROUTE } from './views.ts';
+import { REFUSED_STATUS } from './aggregate.ts';
 
 /** Which label of a query's result gives a row's namespace, name and (routes) authority. */
 export interface RowLabels { namespace: string; name: string; authority?: string }
@@ -97,7 +98,8 @@ export function promQueries(q: StatQuery): PromQueries {
   const by = (extra: string[] = []) => `by (${[...s.groupBy, ...extra].join(', ')})`;
   return {
     requests: `sum ${by()} (${rate('request_total')})`,
-    responses: `sum ${by(['classification'])} (${rate('response_total')})`,
+    // A policy's refusal (403) is a failure, as on the pod proxy path (aggregate.ts isFailedResponse).
+    responses: `sum ${by(['classification'])} (label_replace(${rate('response_total')}, "classification", "failure", "status_code", ${quote(REFUSED_STATUS)}))`,
     latency: (quantile) => `histogram_quantile(${quantile}, sum ${by(['le'])} (${rate('response_latency_ms_bucket')}))`,
     seriesInWindow: `count(${selected(s, (matchers) => `last_over_time(request_total{${matchers.join(', ')}}[${w}])`)})`,
     row: s.row,

@@ -1,11 +1,11 @@
 // Fetches what stat needs: the meshed pods and two scrapes of each proxy's
 // :4191/metrics through the API server's pod proxy, `window` apart; or, with
 // --prometheus, the PromQL answers. The numbers come from aggregate.ts.
-import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CliError } from '../errors.ts';
 import type { Progress } from '../progress.ts';
-import { aggregate, type PodRef, type PodScrape, type StatRow } from './aggregate.ts';
+import { aggregate, withIdleRows, type PodRef, type PodScrape, type StatRow } from './aggregate.ts';
 import { parseMetrics, type Sample } from './promtext.ts';
 import { promQueries } from './promql.ts';
 import { promDuration, type StatQuery } from './query.ts';
@@ -60,12 +60,45 @@ async function scrape(core: CoreV1Api, pod: PodRef): Promise<Sample[]> {
   }
 }
 
+/** The running meshed pods the query reads, and every pod listed (for the MESHED column). */
+async function selectedPods(core: CoreV1Api, q: StatQuery): Promise<{ pods: V1Pod[]; targets: PodRef[] }> {
+  const pods = await listPods(core, q.from ? undefined : q.namespace);
+  const selection = podsToScrape(q);
+  return { pods, targets: pods.filter((p) => isMeshed(p) && isRunning(p)).map(podRef).filter((p) => podMatches(p, selection)) };
+}
+
+/** The selected meshed pods for the Prometheus path's idle rows; none when the user may not list pods (the rows with traffic still show). */
+export async function meshedPods(kc: KubeConfig, q: StatQuery): Promise<PodRef[]> {
+  try {
+    return (await selectedPods(kc.makeApiClient(CoreV1Api), q)).targets;
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * When stat found nothing: a namespace it was asked about that does not exist
+ * is the user's typo, not an idle namespace. Other failures to read it (no
+ * permission to get namespaces) say nothing and are passed over.
+ */
+export async function assertNamespacesExist(kc: KubeConfig, q: StatQuery): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const asked = new Set([q.namespace, q.from?.namespace, q.to?.namespace].filter((n) => n !== undefined));
+  for (const name of asked) {
+    try {
+      await core.readNamespace({ name });
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) {
+        throw new CliError('NamespaceNotFound', `namespace "${name}" does not exist; check the name (kubectl get namespaces), or use -A for every namespace`);
+      }
+    }
+  }
+}
+
 export async function statFromProxies(kc: KubeConfig, q: StatQuery, show: Progress): Promise<Row[]> {
   const core = kc.makeApiClient(CoreV1Api);
   show.update('listing pods…');
-  const pods = await listPods(core, q.from ? undefined : q.namespace);
-  const selection = podsToScrape(q);
-  const targets = pods.filter((p) => isMeshed(p) && isRunning(p)).map(podRef).filter((p) => podMatches(p, selection));
+  const { pods, targets } = await selectedPods(core, q);
   if (targets.length === 0) {
     show.done();
     return [];
@@ -104,7 +137,7 @@ async function promQuery(base: string, query: string): Promise<{ metric: Record<
   return (body.data?.result ?? []).map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
 }
 
-export async function statFromPrometheus(base: string, q: StatQuery, show: Progress): Promise<Row[]> {
+export async function statFromPrometheus(base: string, q: StatQuery, show: Progress, meshed: () => Promise<readonly PodRef[]> = () => Promise.resolve([])): Promise<Row[]> {
   const queries = promQueries(q);
   show.update(`querying Prometheus at ${base}…`);
   const [requests, responses, p50, p95, p99] = await Promise.all([
@@ -115,7 +148,9 @@ export async function statFromPrometheus(base: string, q: StatQuery, show: Progr
   const oneSampleOnly = requests.length === 0 && (await promQuery(base, queries.seriesInWindow)).length > 0;
   show.done();
   if (oneSampleOnly) throw windowTooShort(q.windowSeconds);
-  return rowsFromProm(queries.row, q.windowSeconds, { requests, responses, p50, p95, p99 });
+  const rows = rowsFromProm(queries.row, q.windowSeconds, { requests, responses, p50, p95, p99 });
+  // Prometheus has no series for a proxy nobody called: its workload is listed idle, as on the pod proxy path.
+  return withIdleRows(rows, await meshed(), viewOf(q));
 }
 
 export const windowTooShort = (windowSeconds: number) => new CliError('PrometheusFailed',

@@ -62,5 +62,5 @@ export function viewOf(q: StatQuery): View {
     const to = q.to;
     return { direction: 'outbound', rowOf: (pod, l) => (isTo(to, l) ? named(ownRow(kind, pod)) : undefined) };
   }
-  return { direction: 'inbound', rowOf: (pod) => named(ownRow(kind, pod)) };
+  return { direction: 'inbound', rowOf: (pod) => named(ownRow(kind, pod)), idleRowOf: (pod) => named(ownRow(kind, pod)) };
 }

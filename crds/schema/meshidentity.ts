@@ -85,7 +85,8 @@ export const meshIdentityCrd: CrdDefinition = {
     { name: 'Issuer Valid', type: 'string', jsonPath: conditionColumn('IssuerValid') },
     { name: 'Expiring Soon', type: 'string', jsonPath: conditionColumn('IssuerExpiringSoon') },
     { name: 'Anchor Mismatch', type: 'string', jsonPath: conditionColumn('TrustAnchorMismatch') },
-    { name: 'Issuer Expires', type: 'date', jsonPath: '.status.issuer.notAfter' },
+    // A string, not a date: kubectl prints a date column as an age, and a future one as <invalid>.
+    { name: 'Issuer Expires', type: 'string', jsonPath: '.status.issuer.notAfter' },
     { name: 'Issued', type: 'integer', jsonPath: '.status.certificatesIssued' },
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   ],

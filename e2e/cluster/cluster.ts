@@ -192,7 +192,7 @@ export async function down(): Promise<void> {
 export async function status(): Promise<boolean> {
   const dir = clusterDir();
   const state = await loadState(dir);
-  if (!state) { console.log('cluster: not created'); return false; }
+  if (!state) { console.log('cluster: not running (none created here, or brought down); `make cluster-up` starts one'); return false; }
   const layout: Layout = { dir, binDir: state.binDir, ports: state.ports };
   let ok = true;
   for (const name of state.components) {

@@ -5,18 +5,22 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
 import net from 'node:net';
-import type { V1Pod } from '@kubernetes/client-node';
-import { eventually, testNamespace, kubectl } from '../support/kube.ts';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { eventually, testNamespace, kubectl, kubeConfig } from '../support/kube.ts';
 import { installSkein } from '../support/skein.ts';
 import { run, readyPods, meshed, clusterIP, metrics, sum, lastReport, meshedNamespace, type LoadReport } from '../support/mesh.ts';
 import { identityName } from '../../shared/identity.ts';
 import { IMAGES } from '../support/images.ts';
+
+const core = kubeConfig().makeApiClient(CoreV1Api);
 
 test('the mesh: apps talk through skein proxies over mTLS with no code change', { timeout: 600_000 }, async (t) => {
   await installSkein(t);
 
   await t.test('A calls Service B by its ClusterIP: mTLS with A\'s identity, spread over every B pod', async (t) => {
     const ns = await meshedNamespace(t);
+    // As a user goes (annotate the namespace, then roll out): the identity service has published the trust roots the proxy mounts.
+    await eventually('the trust roots in the new namespace', () => core.readNamespacedConfigMap({ namespace: ns, name: 'skein-trust-roots' }).catch(() => undefined));
     await run(ns, { name: 'b', image: IMAGES.echo, sa: 'b', replicas: 3, port: 8080 });
     const bPods = await readyPods(ns, 'b', 3);
     assert.ok(bPods.every(meshed), 'B pods are injected');
@@ -35,6 +39,9 @@ test('the mesh: apps talk through skein proxies over mTLS with no code change', 
     }
     const aText = await metrics(aPod as V1Pod);
     assert.ok(sum(aText, 'response_total', { direction: 'outbound', server_id: identityName('b', ns, 'cluster.local'), classification: 'success' }) >= 90, 'A\'s proxy checked B\'s identity on every response');
+    // Four fresh meshed pods started normally: not one Warning (no `Unhealthy` probe failure while a proxy got its certificate).
+    const warnings = (await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'type=Warning' })).items;
+    assert.deepEqual(warnings.map((e) => `${e.involvedObject.name ?? ''}: ${e.reason ?? ''} ${e.message ?? ''} (×${e.count ?? 1})`), []);
   });
 
   await t.test('gRPC unary and server streaming, and opaque TCP, through the mesh', async (t) => {

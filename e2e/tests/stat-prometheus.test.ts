@@ -181,11 +181,13 @@ test('stat --prometheus reads a real Prometheus scraping the proxies with the sh
     stat('route', ...window, '--prometheus', prometheus),
   ]);
 
-  // Only the server answers requests: the client's proxy has no inbound traffic, so it has no row on either path.
-  assert.deepEqual(byDeploy.map((r) => r.name), ['server'], JSON.stringify(byDeploy));
-  assert.deepEqual(direct.map((r) => r.name), ['server'], JSON.stringify(direct));
-  const fromProm = byDeploy[0] as StatRow;
-  const fromProxies = direct[0] as StatRow;
+  // Only the server answers requests; both paths list the meshed client too, idle (0 rps, no success rate):
+  // Prometheus has no inbound series of the client's proxy, the row comes from the pod list.
+  const idleClient = (rows: StatRow[]) => rows.map((r) => [r.name, r.rps === 0, r.successRate === undefined]);
+  assert.deepEqual(idleClient(byDeploy), [['client', true, true], ['server', false, false]], JSON.stringify(byDeploy));
+  assert.deepEqual(idleClient(direct), [['client', true, true], ['server', false, false]], JSON.stringify(direct));
+  const fromProm = byDeploy[1] as StatRow;
+  const fromProxies = direct[1] as StatRow;
   assert.equal(fromProm.namespace, ns);
   assert.ok(fromProm.rps > RPS * 0.5 && fromProm.rps < RPS * 1.5, `about ${RPS} requests/s, got ${fromProm.rps}`);
   assert.ok(nearFailRate(fromProm), `success rate near ${1 - FAIL_RATE} over ${fromProm.requests} requests, got ${fromProm.successRate}`);
@@ -196,14 +198,16 @@ test('stat --prometheus reads a real Prometheus scraping the proxies with the sh
   `Prometheus ${fromProm.successRate} vs pod proxy ${fromProxies.successRate}`);
   assert.ok(Math.abs(fromProm.rps - fromProxies.rps) <= 0.25 * fromProxies.rps, `Prometheus ${fromProm.rps}/s vs pod proxy ${fromProxies.rps}/s`);
 
-  // By pod: both server pods, each with its share of the load, the same failure rate and ordered quantiles.
-  assert.deepEqual(byPod.map((r) => r.name).sort(), servers.map((p) => p.metadata?.name).sort(), JSON.stringify(byPod));
-  for (const row of byPod) {
+  // By pod: both server pods, each with its share of the load, the same failure rate and ordered quantiles (and the client pod, idle).
+  const serverPods = byPod.filter((r) => r.name.startsWith('server-'));
+  assert.deepEqual(serverPods.map((r) => r.name).sort(), servers.map((p) => p.metadata?.name).sort(), JSON.stringify(byPod));
+  assert.deepEqual(byPod.filter((r) => !r.name.startsWith('server-')).map((r) => [r.name.startsWith('client-'), r.rps]), [[true, 0]], JSON.stringify(byPod));
+  for (const row of serverPods) {
     assert.ok(row.rps > 0, `${row.name} has traffic`);
     assert.ok(nearFailRate(row), `${row.name}: ${JSON.stringify(row)}`);
     assertLatencyOrdered(row, `${row.name} (Prometheus)`);
   }
-  const podRps = byPod.reduce((a, r) => a + r.rps, 0);
+  const podRps = serverPods.reduce((a, r) => a + r.rps, 0);
   // Two instant queries a moment apart: a scrape may fall between them.
   assert.ok(Math.abs(podRps - fromProm.rps) <= 0.1 * fromProm.rps, `pods add up to the deployment: ${podRps} vs ${fromProm.rps}`);
 

@@ -41,7 +41,7 @@ export function evaluateServiceProfile(sp: PolicyObject, view: ClusterView, clus
   if (nameProblem) return { accepted: accepted(problems), resolvedRefs: unresolved('InvalidName', 'the name does not name a Service') };
   if (!view.service(ns, svc)) return { accepted: accepted(problems), resolvedRefs: unresolved('ServiceNotFound', `Service ${ns}/${svc} does not exist; create it, or name the profile after an existing Service`) };
   const missing = (parsed.ok ? parsed.spec.dstOverrides ?? [] : []).map((o, i) => overrideProblem(view, o.authority, i, clusterDomain)).filter((p) => p !== undefined);
-  if (missing.length > 0) return { accepted: accepted(problems), resolvedRefs: unresolved('BackendNotFound', `${missing.join('; ')}; their share of the traffic goes to the other overrides until then`) };
+  if (missing.length > 0) return { accepted: accepted(problems), resolvedRefs: unresolved('BackendNotFound', `${missing.join('; ')}; ${meanwhile(missing.length, 'overrides', 'Service')}`) };
   return { accepted: accepted(problems), resolvedRefs: resolved(`Service ${ns}/${svc} exists`) };
 }
 
@@ -50,6 +50,16 @@ function overrideProblem(view: ClusterView, authority: string, i: number, cluste
   const a = parseAuthority(authority, clusterDomain);
   if (!a) return `spec.dstOverrides[${i}].authority ${JSON.stringify(authority.slice(0, 80))} is not <service>.<namespace>.svc.${clusterDomain}[:port]`;
   return view.service(a.namespace, a.name) ? undefined : `spec.dstOverrides[${i}].authority: Service ${a.namespace}/${a.name} does not exist`;
+}
+
+/**
+ * What the proxies do with a missing backend's weight: it has no endpoints, so
+ * the split draws only among those that have some (split.ts drawBackend), and
+ * the Service's own endpoints serve when none has. Nothing fails meanwhile.
+ */
+function meanwhile(count: number, others: string, own: string): string {
+  const [share, pronoun] = count > 1 ? ['their', 'they are'] : ['its', 'it is'];
+  return `the proxies send ${share} share of the traffic to the ${others} that have endpoints (the ${own}'s own when none has) until ${pronoun} created`;
 }
 
 const portNames = (svc: V1Service) => (svc.spec?.ports ?? []).map((p) => (p.name ? `${p.port} (${p.name})` : String(p.port))).join(', ');
@@ -71,7 +81,8 @@ export function evaluateTrafficSplit(ts: PolicyObject, view: ClusterView): Evalu
     if (lacking.length > 0) noPort.push(`${b.service} has no port ${lacking.map((p) => p.name ? `${p.port} or named ${p.name}` : String(p.port)).join(', ')} (it has ${portNames(svc) || 'none'})`);
   }
   if (missing.length > 0) {
-    return { accepted: accepted([]), resolvedRefs: unresolved('BackendNotFound', `backend Service${missing.length > 1 ? 's' : ''} ${missing.map((m) => `${ns}/${m}`).join(', ')} do${missing.length > 1 ? '' : 'es'} not exist; their share of the traffic fails until they are created (or set their weight to 0)`) };
+    const many = missing.length > 1;
+    return { accepted: accepted([]), resolvedRefs: unresolved('BackendNotFound', `backend Service${many ? 's' : ''} ${missing.map((m) => `${ns}/${m}`).join(', ')} do${many ? '' : 'es'} not exist; ${meanwhile(missing.length, 'backends', 'root Service')}`) };
   }
   if (noPort.length > 0) return { accepted: accepted([]), resolvedRefs: unresolved('PortNotFound', `${noPort.join('; ')}; a backend must expose the root Service's ports (same number or same name)`) };
   return { accepted: accepted([]), resolvedRefs: resolved(`root Service ${parsed.spec.service} and ${parsed.spec.backends.length} backend Service(s) exist`) };

@@ -12,8 +12,11 @@ export type SkipReason =
   | 'not_enabled'
   | 'invalid_inject_annotation';
 
+/** Why a pod was meshed: which annotation asked for it. */
+export type InjectReason = 'enabled_by_pod_annotation' | 'enabled_by_namespace_annotation';
+
 export type Decision =
-  | { inject: true; enabledAt: 'pod' | 'namespace' }
+  | { inject: true; enabledAt: 'pod' | 'namespace'; reason: InjectReason }
   | { inject: false; reason: SkipReason; message: string };
 
 const VALID = ['enabled', 'disabled'];
@@ -43,5 +46,7 @@ export function decide(pod: V1Pod, namespace: Pick<V1Namespace, 'metadata'> | un
     if (atNs !== 'enabled') return skip('not_enabled', `neither the pod nor namespace ${podNamespace} says ${INJECT_ANNOTATION}: enabled`);
   }
   if (pod.spec?.hostNetwork) return skip('host_network', 'the pod uses the host network, where the proxy would capture the node\'s traffic');
-  return { inject: true, enabledAt: atPod === 'enabled' ? 'pod' : 'namespace' };
+  return atPod === 'enabled'
+    ? { inject: true, enabledAt: 'pod', reason: 'enabled_by_pod_annotation' }
+    : { inject: true, enabledAt: 'namespace', reason: 'enabled_by_namespace_annotation' };
 }

@@ -167,3 +167,44 @@ test('the cluster-wide proxy image comes from SKEIN_PROXY_IMAGE, checked as the 
   const { patch } = injectPod({ metadata: { name: 'p', annotations: { 'skein.dev/inject': 'enabled' } }, spec: app() }, plainNs, 'shop', { defaults: defaultsFromEnv({ SKEIN_PROXY_IMAGE: 'registry.example.com/mesh/proxy:v9' }) });
   assert.ok(JSON.stringify(patch).includes('registry.example.com/mesh/proxy:v9'));
 });
+
+test('every pod the injector saw says why: injected pods carry the reason too', () => {
+  const annotationsAfter = (c: Case) => {
+    const patched = structuredClone(c.pod);
+    applyPatch(patched, injectPod(c.pod, c.ns, c.namespace ?? 'shop').patch);
+    return patched.metadata?.annotations ?? {};
+  };
+  assert.equal(annotationsAfter(CASES['plain']!)['skein.dev/injection'], 'injected');
+  assert.equal(annotationsAfter(CASES['plain']!)['skein.dev/injection-reason'], 'enabled_by_namespace_annotation');
+  assert.equal(annotationsAfter(CASES['pod-enabled-in-plain-namespace']!)['skein.dev/injection-reason'], 'enabled_by_pod_annotation');
+  assert.equal(annotationsAfter(CASES['not-enabled']!)['skein.dev/injection-reason'], 'not_enabled');
+});
+
+test('a typo in skein.dev/inject is an admission warning naming the accepted values', () => {
+  const onPod = injectPod({ metadata: { name: 'typo', annotations: { 'skein.dev/inject': 'enbled' } }, spec: app() }, plainNs, 'shop');
+  assert.equal(onPod.decision.inject, false);
+  assert.equal(onPod.warnings.length, 1);
+  assert.match(onPod.warnings[0] ?? '', /skein\.dev\/inject="enbled" on the pod is not one of enabled, disabled/);
+  const onNs = injectPod({ metadata: { name: 'p' }, spec: app() }, { metadata: { name: 'shop', annotations: { 'skein.dev/inject': 'Enabled' } } }, 'shop');
+  assert.match(onNs.warnings[0] ?? '', /"Enabled" on namespace shop is not one of enabled, disabled/);
+  // Values that were understood are not news.
+  assert.deepEqual(injectPod(CASES['pod-disabled']!.pod, enabledNs, 'shop').warnings, []);
+});
+
+test('the proxy\'s startup probe waits for readiness in one exec, in both modes, so a normal start records no Unhealthy Warning', () => {
+  for (const name of ['plain', 'classic-mode', 'classic-no-await'] as const) {
+    const c = CASES[name]!;
+    const patched = structuredClone(c.pod);
+    applyPatch(patched, injectPod(c.pod, c.ns, 'shop').patch);
+    const proxy = [...(patched.spec?.initContainers ?? []), ...(patched.spec?.containers ?? [])].find((x) => x.name === 'skein-proxy');
+    const startup = proxy?.startupProbe;
+    // An httpGet probe fails (and the kubelet warns) every period until the proxy has its certificate.
+    assert.equal(startup?.httpGet, undefined, name);
+    const [bin, verb, timeout] = startup?.exec?.command ?? [];
+    assert.deepEqual([bin, verb], ['skein-proxy', 'await'], name);
+    const awaitSeconds = Number(/^--timeout=(\d+)s$/.exec(timeout ?? '')?.[1]);
+    assert.ok(awaitSeconds > 0 && awaitSeconds < (startup?.timeoutSeconds ?? 1), `${name}: await gives up (and explains) before the kubelet times the probe out`);
+    // Readiness and liveness start only after the startup probe passed.
+    assert.ok(proxy?.readinessProbe?.httpGet && proxy.livenessProbe?.httpGet, name);
+  }
+});

@@ -32,12 +32,15 @@ export function injectPod(pod: V1Pod, namespace: Pick<V1Namespace, 'metadata'> |
     if (decision.reason !== 'already_injected') {
       addToMap(patch, '/metadata/annotations', annotations, { [STATUS_ANNOTATION]: 'skipped', [REASON_ANNOTATION]: decision.reason });
     }
-    return { decision, patch, problems: [], warnings: [] };
+    // A typo in skein.dev/inject turns the mesh off: kubectl shows it at once, as it does a bad override.
+    const warnings = decision.reason === 'invalid_inject_annotation' ? [decision.message] : [];
+    return { decision, patch, problems: [], warnings };
   }
   const { config, problems } = resolveConfig(namespace?.metadata?.annotations, annotations, opts.defaults ?? DEFAULTS);
   const mesh = opts.mesh ?? DEFAULT_MESH;
   addToMap(patch, '/metadata/annotations', annotations, {
     [STATUS_ANNOTATION]: 'injected',
+    [REASON_ANNOTATION]: decision.reason,
     [CREATED_BY_ANNOTATION]: `skein/webhook ${opts.version ?? 'dev'}`,
   });
   addToMap(patch, '/metadata/labels', pod.metadata?.labels, { [MESHED_LABEL]: CONTROL_PLANE_NAMESPACE, [WORKLOAD_NS_LABEL]: podNamespace });

@@ -37,6 +37,23 @@ export function appPorts(pod: V1Pod): number[] {
 const field = (name: string, fieldPath: string): V1EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });
 const httpProbe = (path: string, extra: Partial<V1Probe>): V1Probe => ({ httpGet: { path, port: PORTS.admin }, timeoutSeconds: 1, ...extra });
 
+/** How long the proxy may take to become ready (its certificate, its first discovery answer) before the kubelet restarts it. */
+export const PROXY_STARTUP_SECONDS = 120;
+
+/**
+ * The proxy's startup probe waits for /ready itself (`skein-proxy await`, the
+ * classic mode's postStart): one exec that passes the moment the proxy is
+ * ready. An httpGet probe fails, and the kubelet records an `Unhealthy`
+ * Warning, every period until then, on every normal start. Readiness and
+ * liveness probes begin only after it passed, so they do not warn either.
+ * Its own timeout is shorter than the probe's, so a proxy that never gets
+ * ready fails it once with await's explanation in the Event, and is restarted.
+ */
+export const startupProbe = (): V1Probe => ({
+  exec: { command: ['skein-proxy', 'await', `--timeout=${PROXY_STARTUP_SECONDS}s`] },
+  timeoutSeconds: PROXY_STARTUP_SECONDS + 5, periodSeconds: 1, failureThreshold: 1,
+});
+
 function resources(c: ProxyConfig): V1ResourceRequirements {
   const limits: Record<string, string> = {};
   if (c.cpuLimit) limits.cpu = c.cpuLimit;
@@ -112,7 +129,8 @@ export function proxyContainer(pod: V1Pod, config: ProxyConfig, mesh: MeshSettin
       { name: 'skein-proxy', containerPort: PORTS.inbound, protocol: 'TCP' },
       { name: 'skein-admin', containerPort: PORTS.admin, protocol: 'TCP' },
     ],
-    readinessProbe: httpProbe('/ready', { initialDelaySeconds: 1, periodSeconds: 2 }),
+    startupProbe: startupProbe(),
+    readinessProbe: httpProbe('/ready', { periodSeconds: 2 }),
     livenessProbe: httpProbe('/live', { initialDelaySeconds: 10, periodSeconds: 10 }),
     securityContext: {
       // The group too: without it the runtime keeps the image's (or root's, gid 0, when the image has no passwd entry for the uid).
@@ -127,9 +145,8 @@ export function proxyContainer(pod: V1Pod, config: ProxyConfig, mesh: MeshSettin
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
   if (config.nativeSidecar) {
-    // The kubelet starts the next container only when this probe passes: apps never race the proxy.
+    // The kubelet starts the next container only when the startup probe passes: apps never race the proxy.
     c.restartPolicy = 'Always';
-    c.startupProbe = httpProbe('/ready', { periodSeconds: 1, failureThreshold: 120 });
   } else if (config.await) {
     // Classic mode: the kubelet waits for postStart before starting the next container.
     c.lifecycle = { postStart: { exec: { command: ['skein-proxy', 'await', '--timeout=120s'] } } };
