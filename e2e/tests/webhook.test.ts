@@ -86,6 +86,23 @@ test('the webhook from manifests/base injects annotated namespaces, explains eve
   assert.deepEqual(names(bystander), { init: [], containers: ['app'] });
   assert.equal(bystander.metadata?.annotations?.['skein.dev/injection-reason'], 'not_enabled');
 
+  // Pod Security baseline refuses skein-init's NET_ADMIN: the pod is created unmeshed, with the reason and a Warning Event, not refused.
+  const guarded = await testNamespace(t);
+  await kubectl('label', '--overwrite', 'namespace', guarded, 'pod-security.kubernetes.io/enforce=baseline');
+  await kubectl('annotate', '--overwrite', 'namespace', guarded, 'skein.dev/inject=enabled');
+  const psaPod = await eventually('a pod in a baseline namespace, created unmeshed with the reason', async () => {
+    await core.createNamespacedPod({ namespace: guarded, body: simplePod('baseline') }).catch((err: unknown) => { if (!(err instanceof Error && /AlreadyExists|already exists/.test(err.message))) throw err; });
+    const pod = await core.readNamespacedPod({ namespace: guarded, name: 'baseline' });
+    return pod.metadata?.annotations?.['skein.dev/injection-reason'] === 'pod_security_admission' ? pod : undefined;
+  });
+  assert.deepEqual(names(psaPod), { init: [], containers: ['app'] });
+  const psaEvent = await eventually('a Warning Event naming Pod Security', async () => {
+    const events = await core.listNamespacedEvent({ namespace: guarded, fieldSelector: 'involvedObject.name=baseline' });
+    return events.items.find((e) => e.reason === 'InjectionSkipped');
+  });
+  assert.equal(psaEvent.type, 'Warning');
+  assert.match(psaEvent.message ?? '', /Pod Security "baseline".*pod-security\.kubernetes\.io\/enforce=privileged/);
+
   // The webhook counts what it decided.
   const webhookPod = (await core.listNamespacedPod({ namespace: 'skein-system', labelSelector: 'skein.dev/control-plane-component=webhook' })).items[0];
   const metrics = await getText(`https://${webhookPod?.status?.podIP ?? ''}:8443/metrics`);

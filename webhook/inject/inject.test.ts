@@ -208,3 +208,15 @@ test('the proxy\'s startup probe waits for readiness in one exec, in both modes,
     assert.ok(proxy?.readinessProbe?.httpGet && proxy.livenessProbe?.httpGet, name);
   }
 });
+
+test('a namespace whose Pod Security level refuses NET_ADMIN gets its pods unmeshed with a reason, not refused', () => {
+  for (const level of ['baseline', 'restricted']) {
+    const ns = { metadata: { name: 'shop', annotations: { 'skein.dev/inject': 'enabled' }, labels: { 'pod-security.kubernetes.io/enforce': level } } };
+    const r = injectPod({ metadata: { name: 'p' }, spec: app() }, ns, 'shop');
+    assert.deepEqual(r.decision.inject ? 'injected' : r.decision.reason, 'pod_security_admission');
+    assert.ok(!r.decision.inject && r.decision.message.includes(`"${level}"`) && r.decision.message.includes('pod-security.kubernetes.io/enforce=privileged'));
+    assert.ok(!JSON.stringify(r.patch).includes('skein-init'), 'no init container in the patch');
+  }
+  const privileged = { metadata: { name: 'shop', annotations: { 'skein.dev/inject': 'enabled' }, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } };
+  assert.equal(injectPod({ metadata: { name: 'p' }, spec: app() }, privileged, 'shop').decision.inject, true);
+});
