@@ -90,11 +90,14 @@ test('the webhook from manifests/base injects annotated namespaces, explains eve
   const guarded = await testNamespace(t);
   await kubectl('label', '--overwrite', 'namespace', guarded, 'pod-security.kubernetes.io/enforce=baseline');
   await kubectl('annotate', '--overwrite', 'namespace', guarded, 'skein.dev/inject=enabled');
-  const psaPod = await eventually('a pod in a baseline namespace, created unmeshed with the reason', async () => {
-    await core.createNamespacedPod({ namespace: guarded, body: simplePod('baseline') }).catch((err: unknown) => { if (!(err instanceof Error && /AlreadyExists|already exists/.test(err.message))) throw err; });
-    const pod = await core.readNamespacedPod({ namespace: guarded, name: 'baseline' });
+  // Dry runs until the webhook's namespace cache has the label and the annotation.
+  await eventually('a dry-run pod in the baseline namespace comes back skipped for Pod Security', async () => {
+    const pod = await core.createNamespacedPod({ namespace: guarded, body: simplePod('baseline'), dryRun: 'All' });
     return pod.metadata?.annotations?.['skein.dev/injection-reason'] === 'pod_security_admission' ? pod : undefined;
   });
+  await core.createNamespacedPod({ namespace: guarded, body: simplePod('baseline') });
+  const psaPod = await core.readNamespacedPod({ namespace: guarded, name: 'baseline' });
+  assert.equal(psaPod.metadata?.annotations?.['skein.dev/injection-reason'], 'pod_security_admission');
   assert.deepEqual(names(psaPod), { init: [], containers: ['app'] });
   const psaEvent = await eventually('a Warning Event naming Pod Security', async () => {
     const events = await core.listNamespacedEvent({ namespace: guarded, fieldSelector: 'involvedObject.name=baseline' });
