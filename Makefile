@@ -18,7 +18,7 @@ help:
 	@echo "make cluster-up      start (or converge) the local cluster; prints the kubeconfig path"
 	@echo "make cluster-down    stop the local cluster and remove its state"
 	@echo "make cluster-status  show what runs"
-	@echo "make images          build skein.dev/controller and skein.dev/proxy (needs Docker)"
+	@echo "make images          build the controller and proxy images as OCI archives in .cache/images (offline, no Docker)"
 
 # npm packages, installed exactly as package-lock.json pins them.
 node_modules/.package-lock.json: package.json package-lock.json
@@ -60,15 +60,14 @@ e2e: deps binaries
 
 test: typecheck lint unit e2e
 
-# Benchmarks report numbers against references; they assert nothing and are not part of make test.
-# The two images a release ships; needs a Docker engine (the local node runs
-# this checkout's code under the same image names instead).
-VERSION := v0.1.0
-images:
-	@command -v docker >/dev/null || { echo "make images: no docker here; the local cluster maps skein.dev/* images to this checkout (e2e/node/images.ts)" >&2; exit 1; }
-	docker build -f operator/Dockerfile -t skein.dev/controller:$(VERSION) .
-	docker build -f proxy-image/Dockerfile -t skein.dev/proxy:$(VERSION) .
+# The two images a release ships, as OCI archives in .cache/images (images/build.ts):
+# offline, no container engine, the same digests from the same checkout.
+# REGISTRY=... TAG=... name them elsewhere; IMAGES=--all adds the cluster tests' apps.
+images: deps
+	@scripts/system-deps.sh images
+	node images/build.ts $(if $(REGISTRY),--registry $(REGISTRY)) $(if $(TAG),--tag $(TAG)) $(IMAGES)
 
+# Benchmarks report numbers against references; they assert nothing and are not part of make test.
 bench: deps binaries
 	@scripts/system-deps.sh bench
 	node bench/proxy.ts

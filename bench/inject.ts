@@ -13,6 +13,7 @@ import { handleInject, type InjectDeps } from '../webhook/inject-handler.ts';
 import { parseReview } from '../webhook/admission.ts';
 import { percentile } from './stats.ts';
 import { kubectl } from '../e2e/support/kube.ts';
+import { IMAGES } from '../e2e/support/images.ts';
 
 const pod: V1Pod = {
   metadata: { generateName: 'web-7d4b9c-', labels: { app: 'web', 'pod-template-hash': '7d4b9c' }, annotations: { 'config.skein.dev/proxy-log-level': 'debug' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d4b9c', uid: 'u', controller: true }] },
@@ -91,13 +92,13 @@ async function burstThroughApiServer(count: number): Promise<void> {
     for (;;) { try { await core.readNamespacedServiceAccount({ name: 'default', namespace: ns }); break; } catch { await new Promise((r) => setTimeout(r, 100)); } }
     // Wait until the webhook answers (its caBundle is in place).
     for (;;) {
-      const p = await core.createNamespacedPod({ namespace: ns, body: { metadata: { generateName: 'probe-' }, spec: { containers: [{ name: 'c', image: 'skein.dev/e2e/echo' }] } }, dryRun: 'All' });
+      const p = await core.createNamespacedPod({ namespace: ns, body: { metadata: { generateName: 'probe-' }, spec: { containers: [{ name: 'c', image: IMAGES.echo }] } }, dryRun: 'All' });
       if (p.metadata?.annotations?.['skein.dev/injection'] === 'injected') break;
       await new Promise((r) => setTimeout(r, 200));
     }
     const t0 = performance.now();
     const results = await Promise.allSettled(Array.from({ length: count }, (_, i) => core.createNamespacedPod({
-      namespace: ns, body: { metadata: { name: `burst-${i}` }, spec: { containers: [{ name: 'c', image: 'skein.dev/e2e/echo', ports: [{ containerPort: 8080 }] }] } },
+      namespace: ns, body: { metadata: { name: `burst-${i}` }, spec: { containers: [{ name: 'c', image: IMAGES.echo, ports: [{ containerPort: 8080 }] }] } },
     })));
     const secs = (performance.now() - t0) / 1000;
     const created = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);

@@ -7,6 +7,7 @@ import { KubeConfig, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { Informer } from '../shared/informer.ts';
 import { percentile } from './stats.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { IMAGES } from '../e2e/support/images.ts';
 
 const PODS = Number(process.env.PODS ?? 50);
 const kc = new KubeConfig();
@@ -20,7 +21,7 @@ function podSpec(name: string): V1Pod {
       terminationGracePeriodSeconds: 1,
       containers: [{
         name: 'echo',
-        image: 'skein.dev/e2e/echo:dev',
+        image: IMAGES.echo,
         readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
       }],
     },

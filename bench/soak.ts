@@ -21,6 +21,7 @@ import { installSkein } from '../e2e/support/skein.ts';
 import { run, readyPods, clusterIP, lastReport, meshedNamespace } from '../e2e/support/mesh.ts';
 import { peakRssMiB } from './lib/proc.ts';
 import { componentOf, failureCauses, parseMinutes, total } from './lib/soak-parts.ts';
+import { IMAGES } from '../e2e/support/images.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
 const exec = promisify(execFile);
@@ -119,13 +120,13 @@ async function main(): Promise<void> {
   try {
     await installSkein(context);
     const ns = await meshedNamespace(context);
-    await run(ns, { name: 'echo', image: 'skein.dev/e2e/echo:dev', sa: 'echo', replicas: 3, port: 8080 });
-    await run(ns, { name: 'grpc', image: 'skein.dev/e2e/grpc:dev', sa: 'grpc', replicas: 2, port: 9090 });
-    await run(ns, { name: 'tcp', image: 'skein.dev/e2e/tcp-echo:dev', sa: 'tcp', replicas: 2, port: 9000 });
+    await run(ns, { name: 'echo', image: IMAGES.echo, sa: 'echo', replicas: 3, port: 8080 });
+    await run(ns, { name: 'grpc', image: IMAGES.grpc, sa: 'grpc', replicas: 2, port: 9090 });
+    await run(ns, { name: 'tcp', image: IMAGES.tcpEcho, sa: 'tcp', replicas: 2, port: 9000 });
     await Promise.all([readyPods(ns, 'echo', 3), readyPods(ns, 'grpc', 2), readyPods(ns, 'tcp', 2)]);
-    await run(ns, { name: 'http-client', image: 'skein.dev/e2e/load:dev', sa: 'client', env: { TARGET: `http://${await clusterIP(ns, 'echo')}/`, RPS: '50' } });
-    await run(ns, { name: 'grpc-client', image: 'skein.dev/e2e/grpc:dev', sa: 'client', env: { MODE: 'client', TARGET: `${await clusterIP(ns, 'grpc')}:9090` } });
-    await run(ns, { name: 'tcp-client', image: 'skein.dev/e2e/tcp-echo:dev', sa: 'client', env: { MODE: 'client', TARGET: `${await clusterIP(ns, 'tcp')}:9000` } });
+    await run(ns, { name: 'http-client', image: IMAGES.load, sa: 'client', env: { TARGET: `http://${await clusterIP(ns, 'echo')}/`, RPS: '50' } });
+    await run(ns, { name: 'grpc-client', image: IMAGES.grpc, sa: 'client', env: { MODE: 'client', TARGET: `${await clusterIP(ns, 'grpc')}:9090` } });
+    await run(ns, { name: 'tcp-client', image: IMAGES.tcpEcho, sa: 'client', env: { MODE: 'client', TARGET: `${await clusterIP(ns, 'tcp')}:9000` } });
     const clients = await Promise.all(['http-client', 'grpc-client', 'tcp-client'].map(async (app) => (await readyPods(ns, app, 1))[0]?.metadata?.name ?? ''));
     const [httpClient = '', grpcClient = '', tcpClient = ''] = clients;
     const rss = new RssSampler(ns);

@@ -13,7 +13,7 @@ Commands:
   completion  print a bash or zsh completion script
   version     print the CLI version
   help        this text; \`kubectl skein <command> --help\` for a command`,
-  install: `Usage: kubectl skein install [--overlay base|ha|cert-manager] [--trust-domain D] [--identity-issuer-dir DIR] | kubectl apply --server-side -f -
+  install: `Usage: kubectl skein install [--overlay base|ha|cert-manager] [--trust-domain D] [--identity-issuer-dir DIR] [--registry R] [--tag T] | kubectl apply --server-side -f -
 
 Prints the CRDs, then manifests/ rendered by \`kubectl kustomize\` (kubectl from $SKEIN_KUBECTL, PATH, or
 ~/.cache/skein/k8s/<version>/), then the identity objects for this install.
@@ -23,7 +23,10 @@ Prints the CRDs, then manifests/ rendered by \`kubectl kustomize\` (kubectl from
   --trust-domain         the mesh's trust domain (default cluster.local)
   --identity-issuer-dir  use your own issuer: tls.crt, tls.key and ca.crt (the trust anchors), checked before
                          printing. With --overlay cert-manager: the trust anchor's tls.crt and tls.key.
-                         Without it, a trust anchor and issuer are generated on this machine.`,
+                         Without it, a trust anchor and issuer are generated on this machine.
+  --registry             where the images come from (default ghcr.io/skein-dev): R/controller and R/proxy,
+                         the proxy image being what the webhook injects into every meshed pod
+  --tag                  the images' tag (default v<this CLI's version>)`,
   uninstall: `Usage: kubectl skein uninstall [--overlay base|ha|cert-manager] [--crds] | kubectl delete --ignore-not-found -f -
 
 Prints the control plane's objects, webhook configurations first. CRDs (and every object of their kinds)

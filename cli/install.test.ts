@@ -80,3 +80,25 @@ test('the install stream carries Secrets as data, so a second server-side apply 
   const [other] = withSecretData([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, stringData: { a: 'b' } }]);
   assert.deepEqual(other?.stringData, { a: 'b' });
 });
+
+test('--registry and --tag move the controller image and the proxy image the webhook injects, nothing else', () => {
+  const webhook = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: skein-webhook, namespace: skein-system, labels: {skein.dev/control-plane-component: webhook}}
+spec:
+  template:
+    spec:
+      containers:
+      - name: webhook
+        image: ghcr.io/skein-dev/controller:v0.1.0
+        env: [{name: SKEIN_PROXY_IMAGE, value: ghcr.io/skein-dev/proxy:v0.1.0}]
+      - name: sidecar-of-someone-else
+        image: docker.io/library/busybox:1.36
+`;
+  const [deployment] = parseObjects(composeInstall('', webhook, '', 'cluster.local', { registry: 'registry.example.com/mesh', tag: 'v9' }));
+  const containers = valueAt(deployment, 'spec', 'template', 'spec', 'containers') as { image: string; env?: { name: string; value: string }[] }[];
+  assert.deepEqual(containers.map((c) => c.image), ['registry.example.com/mesh/controller:v9', 'docker.io/library/busybox:1.36']);
+  assert.deepEqual(containers[0]?.env?.find((e) => e.name === 'SKEIN_PROXY_IMAGE')?.value, 'registry.example.com/mesh/proxy:v9');
+  const [unchanged] = parseObjects(composeInstall('', webhook, '', 'cluster.local'));
+  assert.equal((valueAt(unchanged, 'spec', 'template', 'spec', 'containers', 0, 'image')), 'ghcr.io/skein-dev/controller:v0.1.0');
+});

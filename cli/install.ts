@@ -7,6 +7,7 @@ import { bootstrapIdentity, renderIdentityObjects } from '../operator/identity/b
 import { IssuerInvalid, loadIssuer } from '../operator/identity/issuer.ts';
 import { CONTROL_PLANE_NAMESPACE } from '../api/mesh-names.ts';
 import { createCa, toPemPair } from '../shared/tls.ts';
+import { DEFAULT_SOURCE, imageRef, PROXY_IMAGE_ENV, repositoryOf, type ImageSource } from '../shared/images.ts';
 import { CliError } from './errors.ts';
 import { joinStreams, parseObjects, toStream, type KubeObject, type Overlay } from './manifests.ts';
 
@@ -18,7 +19,7 @@ export function isDnsName(name: string): boolean {
   return /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name);
 }
 
-interface Container { name: string; env?: { name: string; value?: string }[] }
+interface Container { name: string; image?: string; env?: { name: string; value?: string }[] }
 
 /** Every control-plane container gets SKEIN_TRUST_DOMAIN, so the webhook and identity agree on names. */
 export function withTrustDomain(objects: readonly KubeObject[], trustDomain: string): KubeObject[] {
@@ -31,6 +32,24 @@ export function withTrustDomain(objects: readonly KubeObject[], trustDomain: str
       if (existing) existing.value = trustDomain;
       else env.push({ name: TRUST_DOMAIN_ENV, value: trustDomain });
       c.env = env;
+    }
+    return copy;
+  });
+}
+
+/**
+ * The controller image of every control-plane container, and the proxy image
+ * the webhook injects (its SKEIN_PROXY_IMAGE), from `--registry` and `--tag`.
+ */
+export function withImages(objects: readonly KubeObject[], source: ImageSource): KubeObject[] {
+  const controller = repositoryOf(imageRef('controller'));
+  return objects.map((o) => {
+    if (o.kind !== 'Deployment' || o.metadata.labels?.[CONTROL_PLANE_LABEL] === undefined) return o;
+    const copy = structuredClone(o) as KubeObject & { spec?: { template?: { spec?: { containers?: Container[]; initContainers?: Container[] } } } };
+    const pod = copy.spec?.template?.spec;
+    for (const c of [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])]) {
+      if (c.image !== undefined && repositoryOf(c.image) === controller) c.image = imageRef('controller', source);
+      for (const e of c.env ?? []) if (e.name === PROXY_IMAGE_ENV) e.value = imageRef('proxy', source);
     }
     return copy;
   });
@@ -107,7 +126,7 @@ export function withSecretData(objects: readonly KubeObject[]): KubeObject[] {
 }
 
 /** The whole install stream: CRDs first (the rest may use them), the control plane, then its identity. */
-export function composeInstall(crds: string, controlPlane: string, identity: string, trustDomain: string): string {
-  return joinStreams([crds, toStream(withTrustDomain(parseObjects(controlPlane), trustDomain)), toStream(withSecretData(parseObjects(identity)))]);
+export function composeInstall(crds: string, controlPlane: string, identity: string, trustDomain: string, images: ImageSource = DEFAULT_SOURCE): string {
+  return joinStreams([crds, toStream(withImages(withTrustDomain(parseObjects(controlPlane), trustDomain), images)), toStream(withSecretData(parseObjects(identity)))]);
 }
 

@@ -7,6 +7,7 @@ import { CLI_VERSION } from './version.ts';
 import { kustomize } from './kubectl.ts';
 import { CRDS_DIR, OVERLAYS, overlayDir, type Overlay } from './manifests.ts';
 import { composeInstall, identityObjects, isDnsName, DEFAULT_TRUST_DOMAIN } from './install.ts';
+import { checkImageSource, DEFAULT_SOURCE } from '../shared/images.ts';
 import { composeUninstall, TRUST_ROOTS_NOTE } from './uninstall.ts';
 import { injectYaml } from './inject/inject.ts';
 import { readInputs } from './inject/read.ts';
@@ -37,15 +38,18 @@ function overlayOf(value: unknown, command: string): Overlay {
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 
 async function install(args: string[]): Promise<number> {
-  const { values } = parse('install', args, { overlay: { type: 'string' }, 'trust-domain': { type: 'string' }, 'identity-issuer-dir': { type: 'string' } });
+  const { values } = parse('install', args, { overlay: { type: 'string' }, 'trust-domain': { type: 'string' }, 'identity-issuer-dir': { type: 'string' }, registry: { type: 'string' }, tag: { type: 'string' } });
   if (values.help) return help('install');
+  const images = { registry: values.registry ?? DEFAULT_SOURCE.registry, tag: values.tag ?? DEFAULT_SOURCE.tag };
+  const imageProblem = checkImageSource(images)[0];
+  if (imageProblem) throw usageError(`--${imageProblem.field} ${imageProblem.message}`, 'install');
   const trustDomain = values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN;
   if (!isDnsName(trustDomain)) throw usageError(`--trust-domain "${trustDomain}" is not a DNS name; use something like cluster.local or mesh.example.com`, 'install');
   const overlay = overlayOf(values.overlay, 'install');
   const [crds, controlPlane, identity] = await Promise.all([
     kustomize(CRDS_DIR), kustomize(overlayDir(overlay)), identityObjects({ overlay, trustDomain, issuerDir: values['identity-issuer-dir'] }),
   ]);
-  out(composeInstall(crds, controlPlane, identity, trustDomain));
+  out(composeInstall(crds, controlPlane, identity, trustDomain, images));
   return 0;
 }
 

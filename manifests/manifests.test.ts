@@ -5,10 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
 import type { KubernetesObject, V1Deployment, V1PodDisruptionBudget } from '@kubernetes/client-node';
+import { imageRef, repositoryOf } from '../shared/images.ts';
 
 const run = promisify(execFile);
 const REPO = join(import.meta.dirname, '..');
@@ -75,4 +78,18 @@ test('the cert-manager overlay: skein-issuer and the webhook certificate are cer
   const mount = container?.volumeMounts?.find((m) => m.mountPath === dir);
   const volume = pod?.volumes?.find((v) => v.name === mount?.name);
   assert.ok(volume?.secret?.secretName && certs.some((c) => c.spec.secretName === volume.secret?.secretName), 'the mounted Secret is a Certificate\'s');
+});
+
+test('a kustomize `images:` entry moves every control-plane container to another registry and tag', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'skein-kustomize-'));
+  try {
+    await writeFile(join(dir, 'kustomization.yaml'), `resources: [${relative(dir, join(REPO, 'manifests/base'))}]\nimages:\n  - {name: ${repositoryOf(imageRef('controller'))}, newName: registry.example.com/mesh/controller, newTag: v9}\n`);
+    const rendered = (await run(await kubectl(), ['kustomize', '--load-restrictor=LoadRestrictionsNone', dir], { maxBuffer: 64 * 1024 * 1024 })).stdout;
+    const images = parseAllDocuments(rendered).map((d) => d.toJS() as V1Deployment).filter((o) => o.kind === 'Deployment')
+      .flatMap((d) => d.spec?.template.spec?.containers.map((c) => c.image) ?? []);
+    assert.equal(images.length, 3);
+    assert.deepEqual(new Set(images), new Set(['registry.example.com/mesh/controller:v9']));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

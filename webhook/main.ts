@@ -13,7 +13,7 @@ import { missedPods, meshedNamespaces, MISSED_MESSAGE } from './audit.ts';
 import { applyCaBundle, caBundlePatch, crdCaBundlePatch, type WebhookConfigRef } from './cabundle.ts';
 import { handleConversion } from './conversion.ts';
 import { handleValidate } from './validate.ts';
-import { DEFAULTS, supportsNativeSidecars } from './inject/config.ts';
+import { defaultsFromEnv, supportsNativeSidecars } from './inject/config.ts';
 import { generateServingCert, readServingCert, watchServingCert, serviceDnsNames, type ServingCert } from './certs.ts';
 
 const cp = controlPlane('webhook', {
@@ -39,8 +39,8 @@ const config = {
 const core = kc.makeApiClient(CoreV1Api);
 const metrics = createMetrics();
 const serverVersion = (await kc.makeApiClient(VersionApi).getCode()).gitVersion;
-const defaults = { ...DEFAULTS, nativeSidecar: supportsNativeSidecars(serverVersion) };
-log.info({ serverVersion, nativeSidecar: defaults.nativeSidecar }, 'injection defaults');
+const defaults = { ...defaultsFromEnv(process.env), nativeSidecar: supportsNativeSidecars(serverVersion) };
+log.info({ serverVersion, nativeSidecar: defaults.nativeSidecar, proxyImage: defaults.image }, 'injection defaults');
 const reporter = new Reporter(kc, log, cp.events);
 
 const namespaces = new Informer<V1Namespace>({

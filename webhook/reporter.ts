@@ -24,7 +24,7 @@ export function eventFor(result: InjectResult): { type: 'Normal' | 'Warning'; re
   }
   // Pods that never asked for the mesh, or were already meshed, are not news.
   if (d.reason === 'not_enabled' || d.reason === 'already_injected') return undefined;
-  return { type: d.reason === 'invalid_inject_annotation' ? 'Warning' : 'Normal', reason: 'InjectionSkipped', message: `Skein proxy not injected (${d.reason}): ${d.message}` };
+  return { type: d.reason === 'invalid_inject_annotation' || d.reason === 'pod_security_admission' ? 'Warning' : 'Normal', reason: 'InjectionSkipped', message: `Skein proxy not injected (${d.reason}): ${d.message}` };
 }
 
 export class Reporter {

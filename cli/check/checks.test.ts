@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod, V1CustomResourceDefinitionSpec } from '@kubernetes/client-node';
 import { createCa, createIntermediateCa, toPemPair } from '../../shared/tls.ts';
-import { checkVersion, checkCrd, checkDeployment, checkInjection, checkTrustAnchors, checkIssuer, checkProxies, checkPermissions, checkNoExistingInstall, checkUnmeshedPods, proxyVersion } from './checks.ts';
+import { checkVersion, checkCrd, checkDeployment, checkInjection, checkTrustAnchors, checkIssuer, checkProxies, checkPermissions, checkNoExistingInstall, checkUnmeshedPods, checkPodSecurity, proxyVersion } from './checks.ts';
 import { formatLine } from './format.ts';
 
 const DAY = 86_400_000;
@@ -102,4 +102,13 @@ test('un-meshed pods: a pod the webhook never saw in a meshed namespace fails th
   assert.deepEqual([missed.ok, missed.detail], [false, 'running un-meshed: shop/while-down']);
   assert.match(missed.hint ?? '', /rollout restart/);
   assert.match(formatLine(missed), /×.*pods in meshed namespaces run with the proxy/);
+});
+
+test('check warns about meshed namespaces whose Pod Security level refuses skein-init', () => {
+  const ns = (name: string, labels: Record<string, string>, inject = 'enabled') => ({ metadata: { name, annotations: { 'skein.dev/inject': inject }, labels } });
+  assert.equal(checkPodSecurity([ns('shop', { 'pod-security.kubernetes.io/enforce': 'privileged' }), ns('web', { 'pod-security.kubernetes.io/enforce': 'restricted' }, 'disabled')]).ok, true);
+  const r = checkPodSecurity([ns('shop', { 'pod-security.kubernetes.io/enforce': 'baseline' }), ns('pay', { 'pod-security.kubernetes.io/enforce': 'restricted' })]);
+  assert.equal(r.ok, false);
+  assert.match(r.detail ?? '', /shop \(baseline\).*pay \(restricted\)/);
+  assert.match(r.hint ?? '', /pod-security\.kubernetes\.io\/enforce=privileged/);
 });

@@ -5,6 +5,7 @@ import type { V1CustomResourceDefinition, V1Deployment, V1Namespace, V1Pod, V1Se
 import { IssuerInvalid, loadIssuer, splitPem } from '../../operator/identity/issuer.ts';
 import { PROXY_CONTAINER } from '../../api/mesh-names.ts';
 import { meshedNamespaces, missedPods } from '../../webhook/audit.ts';
+import { PSA_ENFORCE_LABEL, refusingPodSecurityLevel } from '../../webhook/inject/decide.ts';
 
 export interface CheckResult {
   category: string;
@@ -180,4 +181,16 @@ export function checkUnmeshedPods(namespaces: readonly V1Namespace[], pods: read
   return missed.length === 0 ? pass('data-plane', claim, `${meshed.length} meshed namespace(s)`)
     : fail('data-plane', claim, `running un-meshed: ${some(missed)}`,
       'they were created while skein-webhook was unavailable; restart their workloads to mesh them: `kubectl rollout restart deployment -n <namespace>` (or delete the pods)');
+}
+
+/** A meshed namespace whose Pod Security level refuses skein-init gets unmeshed pods (the injector skips them, with an Event). */
+export function checkPodSecurity(namespaces: readonly V1Namespace[]): CheckResult {
+  const claim = 'meshed namespaces allow skein-init under Pod Security Admission';
+  const refused = meshedNamespaces(namespaces).flatMap((ns) => {
+    const level = refusingPodSecurityLevel(ns);
+    return level ? [`${ns.metadata?.name ?? '?'} (${level})`] : [];
+  });
+  return refused.length === 0 ? pass('data-plane', claim)
+    : fail('data-plane', claim, `Pod Security refuses NET_ADMIN and NET_RAW in: ${some(refused)}; their pods start unmeshed`,
+      `label them ${PSA_ENFORCE_LABEL}=privileged to mesh their pods, or remove skein.dev/inject from them`);
 }

@@ -8,7 +8,7 @@ import { ALL_CRDS } from '../../api/crds/all.ts';
 import { meshedNamespaces } from '../../webhook/audit.ts';
 import {
   INSTALL_PERMISSIONS, checkApiReachable, checkCrd, checkDeployment, checkInjection, checkIssuer, checkNoExistingInstall,
-  checkPermissions, checkProxies, checkTrustAnchors, checkUnmeshedPods, checkVersion, type CheckResult,
+  checkPermissions, checkPodSecurity, checkProxies, checkTrustAnchors, checkUnmeshedPods, checkVersion, type CheckResult,
 } from './checks.ts';
 
 export const CONTROL_PLANE_DEPLOYMENTS = ['skein-webhook', 'skein-identity', 'skein-controller'] as const;
@@ -98,4 +98,5 @@ async function postInstall(kc: KubeConfig, opts: CheckOptions, report: (r: Check
   const namespaces = (await core.listNamespace()).items;
   const lists = await Promise.all(meshedNamespaces(namespaces).map((n) => core.listNamespacedPod({ namespace: n.metadata?.name ?? '' })));
   report(checkUnmeshedPods(namespaces, lists.flatMap((l) => l.items)));
+  report(checkPodSecurity(namespaces));
 }

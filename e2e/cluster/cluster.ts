@@ -5,12 +5,14 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile, rm, rename, readFile } from 'node:fs/promises';
 import { join, resolve, relative } from 'node:path';
-import { COMPONENTS, CONTROL_PLANE, PORT_NAMES, commandFor, healthUrl, paths, portsOf, type ComponentName, type Layout, type Ports } from './components.ts';
+import { COMPONENTS, CONTROL_PLANE, NODE_COMPONENT, NODE_COMPONENTS, PORT_NAMES, commandFor, healthUrl, paths, portsOf, type ComponentName, type Layout, type Ports } from './components.ts';
 import { ensurePki, adminTls } from './pki.ts';
 import { isAlive, cmdlineOf, processesMentioning, startDetached, stopAll, isListening, freePort, probe, waitFor } from './procs.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const START_TIMEOUT_MS = 90_000;
+/** Real nodes build and load every image into three containerds, then wait for CoreDNS. */
+const REAL_NODES_START_TIMEOUT_MS = 300_000;
 
 export function clusterDir(): string {
   return resolve(process.env.SKEIN_CLUSTER_DIR ?? join(REPO_ROOT, '.cache', 'cluster'));
@@ -82,7 +84,7 @@ async function startComponent(name: ComponentName, layout: Layout): Promise<void
   await waitFor(`${name} to become healthy`, async () => {
     if (!isAlive(pid)) throw new Error(`${name} exited during start-up; last lines of ${log}:\n${logTail(log)}`);
     return isHealthy(name, layout);
-  }, START_TIMEOUT_MS, () => `last lines of ${log}:\n${logTail(log)}`);
+  }, name === 'real-nodes' ? REAL_NODES_START_TIMEOUT_MS : START_TIMEOUT_MS, () => `last lines of ${log}:\n${logTail(log)}`);
 }
 
 /** A cluster is usable once its controllers act: the default ServiceAccount exists. */
@@ -128,37 +130,46 @@ export async function up(opts: { controlPlaneOnly?: boolean } = {}): Promise<str
       await stopAll([pid], 10_000);
       await startComponent(name, layout);
     }
-    // kube-proxy is the local node's child; it keeps its iptables rules across the restart.
-    const node = runningPid(dir, 'local-node');
-    if (node !== undefined) { say('asking local-node to restart kube-proxy'); process.kill(node, 'SIGHUP'); }
+    // kube-proxy is the node's child; it keeps its iptables rules across the restart.
+    const node = runningPid(dir, NODE_COMPONENT);
+    if (node !== undefined) { say(`asking ${NODE_COMPONENT} to restart kube-proxy`); process.kill(node, 'SIGHUP'); }
   }
   await waitUsable(layout);
   say(started === 0 ? 'already up' : `up in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   return p.adminKubeconfig;
 }
 
-/** Stops one component; the local node gets time to stop its pods and remove its network. */
+/** Stops one component; a node gets time to stop its pods and remove its network. */
 export async function stop(name: ComponentName): Promise<void> {
   const dir = clusterDir();
   const pid = runningPid(dir, name);
-  if (pid !== undefined) await stopAll([pid], name === 'local-node' ? 60_000 : 10_000);
-  if (name === 'local-node') await cleanupNode(dir);
+  const isNode = NODE_COMPONENTS.includes(name);
+  if (pid !== undefined) await stopAll([pid], isNode ? 60_000 : 10_000);
+  if (isNode) await cleanupNode(dir, name);
   say(pid === undefined ? `${name} was not running` : `stopped ${name}`);
 }
 
-/** Whatever a killed local node left: namespaces, veths, routes, iptables rules. */
-async function cleanupNode(dir: string): Promise<void> {
-  if (!existsSync(paths(dir).state)) return;
-  const main = commandFor('local-node', { dir, binDir: '', ports: (await loadState(dir))!.ports });
+/** Whatever a killed node left (namespaces, veths, routes, iptables rules; for real nodes also mounts, cgroups, daemons), then a check that nothing is. */
+async function cleanupNode(dir: string, name: ComponentName): Promise<void> {
+  const state = await loadState(dir);
+  if (!state) return;
+  const main = commandFor(name, { dir, binDir: state.binDir, ports: state.ports });
   execFileSync(main.bin, [main.args[0] ?? '', 'cleanup', `--dir=${dir}`], { stdio: 'inherit' });
+  if (name !== 'real-nodes') return;
+  try {
+    execFileSync(main.bin, [main.args[0] ?? '', 'check', `--dir=${dir}`], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  } catch (err) {
+    throw new Error(`real nodes left behind: ${String((err as { stdout?: string }).stdout ?? '').trim().split('\n').join('; ')}`, { cause: err });
+  }
 }
 
 export async function down(): Promise<void> {
   const dir = clusterDir();
   if (!existsSync(dir)) { say('not running'); return; }
   const state = await loadState(dir);
-  const hadNode = runningPid(dir, 'local-node') !== undefined || existsSync(paths(dir).nodeState);
-  if (hadNode) await stop('local-node');
+  const node = state?.components.find((c) => NODE_COMPONENTS.includes(c)) ?? NODE_COMPONENT;
+  const hadNode = runningPid(dir, node) !== undefined || existsSync(paths(dir).nodeState) || existsSync(join(dir, 'nodes'));
+  if (hadNode) await stop(node);
   const recorded = [...CONTROL_PLANE].reverse().map((n) => runningPid(dir, n)).filter((x): x is number => x !== undefined);
   // Also whatever a crashed earlier run left without a pid file.
   const pids = [...new Set([...recorded, ...processesMentioning(dir)])];

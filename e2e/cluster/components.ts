@@ -25,11 +25,21 @@ export const NODES = [
   { name: 'skein-node-2', podCidr: '198.18.2.0/24', kubeletPort: 10251 },
 ] as const;
 
-export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'local-node';
+/** Every node name either node implementation uses: the PKI issues each one's credentials. */
+export const NODE_NAMES = ['skein-node-1', 'skein-node-2', 'skein-node-3'] as const;
+
+export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'local-node' | 'real-nodes';
 
 /** Start order; stop order is the reverse. */
-export const COMPONENTS: readonly ComponentName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'local-node'];
-export const CONTROL_PLANE: readonly ComponentName[] = COMPONENTS.filter((c) => c !== 'local-node');
+export const NODE_COMPONENTS: readonly ComponentName[] = ['local-node', 'real-nodes'];
+/**
+ * SKEIN_NODES=real: three real kubelets, each with its own containerd
+ * (e2e/nodes/); otherwise the imitation kubelet (e2e/node/), still the default
+ * until the whole suite passes on real nodes.
+ */
+export const NODE_COMPONENT: ComponentName = process.env.SKEIN_NODES === 'real' ? 'real-nodes' : 'local-node';
+export const COMPONENTS: readonly ComponentName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', NODE_COMPONENT];
+export const CONTROL_PLANE: readonly ComponentName[] = COMPONENTS.filter((c) => c !== NODE_COMPONENT);
 
 export interface Ports {
   etcdClient: number;
@@ -158,6 +168,11 @@ export function commandFor(name: ComponentName, layout: Layout): Command {
         bin: process.execPath,
         args: [join(import.meta.dirname, '..', 'node', 'main.ts'), 'run', `--dir=${layout.dir}`],
       };
+    case 'real-nodes':
+      return {
+        bin: process.execPath,
+        args: [join(import.meta.dirname, '..', 'nodes', 'main.ts'), 'run', `--dir=${layout.dir}`],
+      };
     case 'kube-scheduler':
       return {
         bin,
@@ -183,7 +198,7 @@ export function healthUrl(name: ComponentName, ports: Ports): string {
     case 'kube-apiserver': return `https://127.0.0.1:${ports.apiserver}/readyz`;
     case 'kube-controller-manager': return `https://127.0.0.1:${ports.controllerManager}/healthz`;
     case 'kube-scheduler': return `https://127.0.0.1:${ports.scheduler}/healthz`;
-    case 'local-node': return `http://127.0.0.1:${ports.localNode}/healthz`;
+    case 'local-node': case 'real-nodes': return `http://127.0.0.1:${ports.localNode}/healthz`;
   }
 }
 

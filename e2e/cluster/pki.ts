@@ -6,7 +6,7 @@ import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createCa, issueLeaf, toPemPair, caFromPem, privateKeyPem, publicKeyPem, generateKeyPair, type KeyedCertificate } from '../../shared/tls.ts';
 import { renderKubeconfig } from './kubeconfig.ts';
-import { NETWORK, NODES, paths, type Layout } from './components.ts';
+import { NETWORK, NODE_NAMES, paths, type Layout } from './components.ts';
 
 const YEAR = 365 * 24 * 3_600_000;
 
@@ -19,7 +19,7 @@ function identities(dir: string): { name: string; subject: string; file: string 
     { name: 'scheduler', subject: 'CN=system:kube-scheduler', file: p.schedulerKubeconfig },
     { name: 'kube-proxy', subject: 'CN=system:kube-proxy', file: p.kubeProxyKubeconfig },
     // Nodes authenticate as kubelets do, so the Node authorizer and NodeRestriction apply to them.
-    ...NODES.map((n) => ({ name: n.name, subject: `CN=system:node:${n.name}, O=system:nodes`, file: p.nodeKubeconfig(n.name) })),
+    ...NODE_NAMES.map((name) => ({ name, subject: `CN=system:node:${name}, O=system:nodes`, file: p.nodeKubeconfig(name) })),
   ];
 }
 
@@ -65,11 +65,11 @@ export async function ensurePki(layout: Layout): Promise<void> {
     await write(join(p.pki, 'apiserver-kubelet-client.key'), await privateKeyPem(leaf.keys!.privateKey));
     await write(join(p.pki, 'apiserver-kubelet-client.crt'), leaf.cert.toString('pem') + '\n');
   }
-  for (const n of NODES) {
-    if (existsSync(join(p.pki, `${n.name}-serving.crt`))) continue;
-    const leaf = await issueLeaf(ca, { subject: `CN=system:node:${n.name}`, dnsNames: [n.name], ipAddresses: [NETWORK.hostIp], usages: ['server'], validForMs: YEAR });
-    await write(join(p.pki, `${n.name}-serving.key`), await privateKeyPem(leaf.keys!.privateKey));
-    await write(join(p.pki, `${n.name}-serving.crt`), leaf.cert.toString('pem') + '\n');
+  for (const name of NODE_NAMES) {
+    if (existsSync(join(p.pki, `${name}-serving.crt`))) continue;
+    const leaf = await issueLeaf(ca, { subject: `CN=system:node:${name}`, dnsNames: [name], ipAddresses: [NETWORK.hostIp], usages: ['server'], validForMs: YEAR });
+    await write(join(p.pki, `${name}-serving.key`), await privateKeyPem(leaf.keys!.privateKey));
+    await write(join(p.pki, `${name}-serving.crt`), leaf.cert.toString('pem') + '\n');
   }
 
   if (!existsSync(join(p.pki, 'front-proxy-client.crt'))) {

@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { lookupImage, argvFor, resolveCommand, repositoryOf, ImagePullError, REPO_ROOT } from './images.ts';
+import { imageRef } from '../../shared/images.ts';
+import { IMAGES } from '../support/images.ts';
 
 test('an image is found by repository, whatever its tag or digest', () => {
-  assert.equal(repositoryOf('skein.dev/e2e/echo:dev'), 'skein.dev/e2e/echo');
-  assert.equal(repositoryOf('localhost:5000/echo'), 'localhost:5000/echo');
-  assert.equal(repositoryOf('skein.dev/e2e/echo@sha256:abc'), 'skein.dev/e2e/echo');
-  assert.ok(lookupImage('skein.dev/e2e/echo:v9'));
+  assert.ok(lookupImage(`${repositoryOf(IMAGES.echo)}:v9`));
+  assert.ok(lookupImage(`${repositoryOf(IMAGES.echo)}@sha256:abc`));
 });
 
 test('an unknown image fails like a pull, naming the table', () => {
@@ -25,5 +25,5 @@ test('a command naming an executable the image provides runs it; other commands 
   const img = { entrypoint: ['/bin/proxy'], cmd: [], bin: { 'skein-init': ['/usr/bin/node', '/init.ts'] } };
   assert.deepEqual(argvFor(img, ['skein-init'], ['--inbound-port', '4143']), ['/usr/bin/node', '/init.ts', '--inbound-port', '4143']);
   assert.deepEqual(resolveCommand(img, ['sh', '-c', 'true']), ['sh', '-c', 'true']);
-  assert.deepEqual(resolveCommand(lookupImage('skein.dev/proxy:v0.1.0'), ['skein-proxy', 'await']).slice(-2), [resolve(REPO_ROOT, 'proxy-image/proxy/main.ts'), 'await']);
+  assert.deepEqual(resolveCommand(lookupImage(imageRef('proxy')), ['skein-proxy', 'await']).slice(-2), [resolve(REPO_ROOT, 'proxy-image/proxy/main.ts'), 'await']);
 });

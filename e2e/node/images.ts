@@ -3,6 +3,10 @@
 // ErrImagePull, as a kubelet would for an image it cannot pull.
 import { resolve } from 'node:path';
 import { proxyCommand } from '../../proxy-image/proxy/node-runtime.ts';
+import { imageRef, repositoryOf } from '../../shared/images.ts';
+import { IMAGES } from '../support/images.ts';
+
+export { repositoryOf };
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -20,29 +24,22 @@ const node = (path: string): Image => ({ entrypoint: script(path), cmd: [] });
 
 /** Keyed by repository, without tag or digest: the checkout is the only version there is. */
 const TABLE: Record<string, Image> = {
-  'skein.dev/e2e/echo': node('e2e/apps/echo.ts'),
-  'skein.dev/e2e/tcp-echo': node('e2e/apps/tcp-echo.ts'),
-  'skein.dev/e2e/admission': node('e2e/apps/admission.ts'),
-  'skein.dev/e2e/load': node('e2e/apps/load.ts'),
-  'skein.dev/e2e/grpc': node('e2e/apps/grpc.ts'),
+  [repositoryOf(IMAGES.echo)]: node('e2e/apps/echo.ts'),
+  [repositoryOf(IMAGES.tcpEcho)]: node('e2e/apps/tcp-echo.ts'),
+  [repositoryOf(IMAGES.admission)]: node('e2e/apps/admission.ts'),
+  [repositoryOf(IMAGES.load)]: node('e2e/apps/load.ts'),
+  [repositoryOf(IMAGES.grpc)]: node('e2e/apps/grpc.ts'),
   // Skein's own images run this checkout's code.
-  'skein.dev/controller': { entrypoint: script('operator/skein-controller.ts'), cmd: ['controller'] },
+  [repositoryOf(imageRef('controller'))]: { entrypoint: script('operator/skein-controller.ts'), cmd: ['controller'] },
   // The proxy image: `skein-proxy` by default, and `skein-init` for the init container.
   // skein-proxy runs with the flags and environment of proxy-image/proxy/node-runtime, as in the image.
-  'skein.dev/proxy': {
+  [repositoryOf(imageRef('proxy'))]: {
     entrypoint: proxyCommand(resolve(REPO_ROOT, 'proxy-image/proxy/main.ts')), cmd: [],
     bin: { 'skein-proxy': proxyCommand(resolve(REPO_ROOT, 'proxy-image/proxy/main.ts')), 'skein-init': script('proxy-image/init/main.ts') },
   },
   // Runs the container's own command with the host's tools (sh, iptables, curl), like a busybox image.
-  'skein.dev/e2e/shell': { entrypoint: ['/bin/sh'], cmd: [] },
+  [repositoryOf(IMAGES.shell)]: { entrypoint: ['/bin/sh'], cmd: [] },
 };
-
-export function repositoryOf(image: string): string {
-  const noDigest = image.split('@')[0] ?? image;
-  const lastSlash = noDigest.lastIndexOf('/');
-  const colon = noDigest.lastIndexOf(':');
-  return colon > lastSlash ? noDigest.slice(0, colon) : noDigest;
-}
 
 export class ImagePullError extends Error {
   readonly code = 'ErrImagePull';

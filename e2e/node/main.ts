@@ -2,13 +2,13 @@
 // Node in NODES and runs kube-proxy for the host they share;
 // `main.ts cleanup --dir=<cluster dir>` removes whatever a crashed run left.
 import http from 'node:http';
-import net from 'node:net';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync, mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NETWORK, NODES, paths, kubeProxyCommand, type Layout, type Ports } from '../cluster/components.ts';
 import { NodeAgent } from './node-agent.ts';
+import { relayApiServer } from '../cluster/relay.ts';
 import { setupHost, cleanupAll } from './network.ts';
 import { KubeConfig } from '@kubernetes/client-node';
 import { DnsServer, upstreamsOf } from './dns-server.ts';
@@ -59,24 +59,6 @@ export async function cleanup(layout: Layout): Promise<void> {
   const proxy = kubeProxyCommand(layout);
   await execFileP(proxy.bin, ['--cleanup', '--v=0']).catch((err: unknown) => log(`kube-proxy --cleanup: ${String(err)}`));
   await cleanupAll();
-}
-
-/**
- * Pods reach the API server at the address it advertises (the `kubernetes`
- * Service's endpoint), but it listens on loopback only; this relays that one port.
- */
-function relayApiServer(port: number): Promise<net.Server> {
-  const srv = net.createServer((client) => {
-    const upstream = net.connect({ host: '127.0.0.1', port });
-    client.pipe(upstream).pipe(client);
-    const close = () => { client.destroy(); upstream.destroy(); };
-    client.on('error', close);
-    upstream.on('error', close);
-  });
-  return new Promise((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(port, NETWORK.hostIp, () => resolve(srv));
-  });
 }
 
 /**

@@ -1,7 +1,7 @@
 // What every cluster test needs: clients for the cluster `make test` brought
 // up (KUBECONFIG), a namespace of its own, and a way to wait for a condition.
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
@@ -66,10 +66,16 @@ export async function podStateDir(namespace: string, pod: string): Promise<strin
   return undefined;
 }
 
-/** The local node keeps each container's output in a file; this reads it (empty while none exists). */
+/**
+ * A container's output through the API server and the kubelet, as `kubectl
+ * logs` reads it (empty while there is none); `<name>.previous` is the run
+ * before the current one.
+ */
 export async function containerLog(namespace: string, pod: string, container: string): Promise<string> {
-  const dir = await podStateDir(namespace, pod);
-  return dir ? readFile(join(dir, 'logs', `${container}.log`), 'utf8').catch(() => '') : '';
+  const previous = container.endsWith('.previous');
+  const name = previous ? container.slice(0, -'.previous'.length) : container;
+  const core = kubeConfig().makeApiClient(CoreV1Api);
+  return core.readNamespacedPodLog({ namespace, name: pod, container: name, previous }).catch(() => '');
 }
 
 export async function waitForPod(namespace: string, name: string, predicate: (pod: V1Pod) => boolean, what: string, timeoutMs = 60_000): Promise<V1Pod> {

@@ -6,6 +6,7 @@ import {
   CoreV1Api, AppsV1Api, AuthenticationV1Api, ApiextensionsV1Api, CustomObjectsApi, DiscoveryV1Api, VersionApi,
 } from '@kubernetes/client-node';
 import { kubeConfig, eventually, testNamespace, isNotFound, deployment } from '../support/kube.ts';
+import { IMAGES } from '../support/images.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -27,7 +28,7 @@ test('a new namespace gets its default ServiceAccount and root CA ConfigMap', as
 
 test('a Deployment gets a ReplicaSet and Pods from the real controllers', async (t) => {
   const ns = await testNamespace(t);
-  await apps.createNamespacedDeployment({ namespace: ns, body: deployment('echo', 2, { containers: [{ name: 'echo', image: 'skein.dev/e2e/echo:dev' }] }) });
+  await apps.createNamespacedDeployment({ namespace: ns, body: deployment('echo', 2, { containers: [{ name: 'echo', image: IMAGES.echo }] }) });
   const pods = await eventually('2 pods', async () => {
     const list = await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=echo' });
     return list.items.length === 2 ? list.items : undefined;

@@ -16,6 +16,7 @@ import { run, readyPods, clusterIP, lastReport, meshedNamespace, type LoadReport
 import { createCa, createIntermediateCa, toPemPair, type KeyedCertificate } from '../../shared/tls.ts';
 import { identityName } from '../../api/identity-names.ts';
 import type { IdentityClient } from '../../shared/identity-client.ts';
+import { IMAGES } from '../support/images.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -81,9 +82,9 @@ function servedLeaf(ip: string, serverId: string, prober: IdentityClient, roots:
 test('data-plane faults under steady load: pod kills, a node drain, anchor and issuer rotation, a rollout', { timeout: 420_000 }, async (t) => {
   const { trust } = await installSkein(t);
   const ns = await meshedNamespace(t);
-  await run(ns, { name: BACKEND, image: 'skein.dev/e2e/echo:dev', sa: 'backend', replicas: REPLICAS, port: 8080 });
+  await run(ns, { name: BACKEND, image: IMAGES.echo, sa: 'backend', replicas: REPLICAS, port: 8080 });
   await settledBackends(ns);
-  await run(ns, { name: 'load', image: 'skein.dev/e2e/load:dev', sa: 'load', env: { TARGET: `http://${await clusterIP(ns, BACKEND)}/`, RPS: String(RPS), CONNECTIONS: String(CONNECTIONS) } });
+  await run(ns, { name: 'load', image: IMAGES.load, sa: 'load', env: { TARGET: `http://${await clusterIP(ns, BACKEND)}/`, RPS: String(RPS), CONNECTIONS: String(CONNECTIONS) } });
   const [loadPod] = await readyPods(ns, 'load', 1);
   const loadName = loadPod?.metadata?.name ?? '';
   const report = async (atLeast = 0): Promise<Report> => eventually(`load report with ≥ ${atLeast} sent`, async () => {

@@ -15,6 +15,7 @@ import { CoreV1Api, AppsV1Api } from '@kubernetes/client-node';
 import { kubeConfig, testNamespace, deployment, eventually, kubectl } from '../support/kube.ts';
 import { installSkein, workloadIdentity, discoveryClient } from '../support/skein.ts';
 import type { Update } from '../../api/discovery-protocol.ts';
+import { IMAGES } from '../support/images.ts';
 
 const run = promisify(execFile);
 const CLUSTER = resolve(import.meta.dirname, '../cluster/cluster.ts');
@@ -46,7 +47,7 @@ test('a proxy watching a ClusterIP sees endpoints appear, scaling pushed, and th
   assert.deepEqual(first.service, { name: 'web', namespace: ns, port: 80 });
   assert.equal(first.endpoints.length, 0, 'a Service without pods exists with no endpoints');
 
-  await apps.createNamespacedDeployment({ namespace: ns, body: deployment('web', 2, { containers: [{ name: 'echo', image: 'skein.dev/e2e/echo:v1', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 } }] }) });
+  await apps.createNamespacedDeployment({ namespace: ns, body: deployment('web', 2, { containers: [{ name: 'echo', image: IMAGES.echo, ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 } }] }) });
   const two = await endpoints(2);
   assert.ok(two.endpoints.every((e) => e.port === 8080), 'the named targetPort resolved to 8080');
   assert.ok(two.endpoints.every((e) => e.labels.deployment === 'web' && e.labels.namespace === ns), JSON.stringify(two.endpoints[0]?.labels));

@@ -7,6 +7,7 @@ import { Resolver } from 'node:dns/promises';
 import { CoreV1Api, AppsV1Api, type V1Pod } from '@kubernetes/client-node';
 import { kubeConfig, eventually, testNamespace, containerLog, waitForPod, isReady, deployment } from '../support/kube.ts';
 import { NETWORK } from '../cluster/components.ts';
+import { IMAGES } from '../support/images.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -38,7 +39,7 @@ test('a pod resolves its Services by short name, name.namespace and FQDN, reache
     namespace: ns,
     body: deployment('echo', 2, {
       containers: [{
-        name: 'echo', image: 'skein.dev/e2e/echo',
+        name: 'echo', image: IMAGES.echo,
         env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
         ports: [{ name: 'http', containerPort: 8080 }],
         readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1 },
@@ -73,7 +74,7 @@ test('a pod resolves its Services by short name, name.namespace and FQDN, reache
       spec: {
         restartPolicy: 'Never',
         containers: [{
-          name: 'client', image: 'skein.dev/e2e/shell', command: ['sh', '-c', CLIENT_SCRIPT],
+          name: 'client', image: IMAGES.shell, command: ['sh', '-c', CLIENT_SCRIPT],
           env: [
             { name: 'NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
             { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },

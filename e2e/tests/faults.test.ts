@@ -20,6 +20,7 @@ import { crashPod } from '../support/crash.ts';
 import { run, readyPods, clusterIP, lastReport, meshed, meshedNamespace, metrics, sum, type LoadReport } from '../support/mesh.ts';
 import { ELECTION_DEFAULTS } from '../../shared/control-plane/leader.ts';
 import { SERVICE_PROFILE } from '../../operator/policy/objects.ts';
+import { IMAGES } from '../support/images.ts';
 
 const CLUSTER = resolve(import.meta.dirname, '../cluster/cluster.ts');
 const cluster = (...args: string[]) => promisify(execFile)(process.execPath, [CLUSTER, ...args]);
@@ -84,9 +85,9 @@ async function skeinCheck(): Promise<{ code: number; stdout: string }> {
 test('the control plane goes away under load: zero failed requests', { timeout: 600_000 }, async (t) => {
   await installSkein(t);
   const ns = await meshedNamespace(t);
-  await run(ns, { name: 'b', image: 'skein.dev/e2e/echo:dev', sa: 'b', replicas: 2, port: 8080 });
+  await run(ns, { name: 'b', image: IMAGES.echo, sa: 'b', replicas: 2, port: 8080 });
   await readyPods(ns, 'b', 2);
-  await run(ns, { name: 'a', image: 'skein.dev/e2e/load:dev', sa: 'a', env: { TARGET: `http://${await clusterIP(ns, 'b')}/`, RPS: '25' } });
+  await run(ns, { name: 'a', image: IMAGES.load, sa: 'a', env: { TARGET: `http://${await clusterIP(ns, 'b')}/`, RPS: '25' } });
   const [a] = await readyPods(ns, 'a', 1);
   const load = a?.metadata?.name ?? '';
   await progress(ns, load, 50);
@@ -199,7 +200,7 @@ test('the control plane goes away under load: zero failed requests', { timeout: 
     await kubectl('-n', 'skein-system', 'scale', 'deployment/skein-webhook', '--replicas=0');
     await kubectl('-n', 'skein-system', 'wait', '--for=delete', 'pod', '-l', 'skein.dev/control-plane-component=webhook', '--timeout=60s');
     // failurePolicy Ignore: the pod is admitted without the webhook.
-    await run(ns, { name: 'c', image: 'skein.dev/e2e/echo:dev', sa: 'c' });
+    await run(ns, { name: 'c', image: IMAGES.echo, sa: 'c' });
     const [plain] = await readyPods(ns, 'c', 1);
     const plainName = plain?.metadata?.name ?? '';
     assert.equal(meshed(plain as V1Pod), false, 'created while the webhook was down: no proxy');

@@ -10,6 +10,7 @@ import { eventually, testNamespace, kubectl, kubeConfig } from '../support/kube.
 import { installSkein } from '../support/skein.ts';
 import { run, readyPods, meshed, clusterIP, metrics, sum, lastReport, meshedNamespace, type LoadReport } from '../support/mesh.ts';
 import { identityName } from '../../api/identity-names.ts';
+import { IMAGES } from '../support/images.ts';
 
 const core = kubeConfig().makeApiClient(CoreV1Api);
 
@@ -20,10 +21,10 @@ test('the mesh: apps talk through skein proxies over mTLS with no code change', 
     const ns = await meshedNamespace(t);
     // As a user goes (annotate the namespace, then roll out): the identity service has published the trust roots the proxy mounts.
     await eventually('the trust roots in the new namespace', () => core.readNamespacedConfigMap({ namespace: ns, name: 'skein-trust-roots' }).catch(() => undefined));
-    await run(ns, { name: 'b', image: 'skein.dev/e2e/echo:dev', sa: 'b', replicas: 3, port: 8080 });
+    await run(ns, { name: 'b', image: IMAGES.echo, sa: 'b', replicas: 3, port: 8080 });
     const bPods = await readyPods(ns, 'b', 3);
     assert.ok(bPods.every(meshed), 'B pods are injected');
-    await run(ns, { name: 'a', image: 'skein.dev/e2e/load:dev', sa: 'a', env: { TARGET: `http://${await clusterIP(ns, 'b')}/`, RPS: '30' } });
+    await run(ns, { name: 'a', image: IMAGES.load, sa: 'a', env: { TARGET: `http://${await clusterIP(ns, 'b')}/`, RPS: '30' } });
     const [aPod] = await readyPods(ns, 'a', 1);
     const report = await eventually('A\'s load spread over every B pod', async () => {
       const r = await lastReport<LoadReport>(ns, aPod?.metadata?.name ?? '');
@@ -45,12 +46,12 @@ test('the mesh: apps talk through skein proxies over mTLS with no code change', 
 
   await t.test('gRPC unary and server streaming, and opaque TCP, through the mesh', async (t) => {
     const ns = await meshedNamespace(t);
-    await run(ns, { name: 'grpc', image: 'skein.dev/e2e/grpc:dev', sa: 'grpc', replicas: 2, port: 9090 });
-    await run(ns, { name: 'tcp', image: 'skein.dev/e2e/tcp-echo:dev', sa: 'tcp', port: 9000 });
+    await run(ns, { name: 'grpc', image: IMAGES.grpc, sa: 'grpc', replicas: 2, port: 9090 });
+    await run(ns, { name: 'tcp', image: IMAGES.tcpEcho, sa: 'tcp', port: 9000 });
     await readyPods(ns, 'grpc', 2);
     await readyPods(ns, 'tcp', 1);
-    await run(ns, { name: 'grpc-client', image: 'skein.dev/e2e/grpc:dev', sa: 'client', env: { MODE: 'client', TARGET: `${await clusterIP(ns, 'grpc')}:9090` } });
-    await run(ns, { name: 'tcp-client', image: 'skein.dev/e2e/tcp-echo:dev', sa: 'client', env: { MODE: 'client', TARGET: `${await clusterIP(ns, 'tcp')}:9000` } });
+    await run(ns, { name: 'grpc-client', image: IMAGES.grpc, sa: 'client', env: { MODE: 'client', TARGET: `${await clusterIP(ns, 'grpc')}:9090` } });
+    await run(ns, { name: 'tcp-client', image: IMAGES.tcpEcho, sa: 'client', env: { MODE: 'client', TARGET: `${await clusterIP(ns, 'tcp')}:9000` } });
     const [g] = await readyPods(ns, 'grpc-client', 1);
     const [c] = await readyPods(ns, 'tcp-client', 1);
     const grpc = await eventually('gRPC calls succeed through the mesh', async () => {
@@ -70,12 +71,12 @@ test('the mesh: apps talk through skein proxies over mTLS with no code change', 
   await t.test('a meshed client reaches an unmeshed server, and an unmeshed client a meshed one', async (t) => {
     const mns = await meshedNamespace(t);
     const pns = await testNamespace(t, 'plain');
-    await run(pns, { name: 'plain', image: 'skein.dev/e2e/echo:dev', sa: 'plain', replicas: 2, port: 8080 });
-    await run(mns, { name: 'm', image: 'skein.dev/e2e/echo:dev', sa: 'm', replicas: 2, port: 8080 });
+    await run(pns, { name: 'plain', image: IMAGES.echo, sa: 'plain', replicas: 2, port: 8080 });
+    await run(mns, { name: 'm', image: IMAGES.echo, sa: 'm', replicas: 2, port: 8080 });
     assert.ok(!(await readyPods(pns, 'plain', 2)).some(meshed), 'the plain namespace is not meshed');
     await readyPods(mns, 'm', 2);
-    await run(mns, { name: 'to-plain', image: 'skein.dev/e2e/load:dev', sa: 'client', env: { TARGET: `http://${await clusterIP(pns, 'plain')}/`, RPS: '20' } });
-    await run(pns, { name: 'to-mesh', image: 'skein.dev/e2e/load:dev', sa: 'client', env: { TARGET: `http://${await clusterIP(mns, 'm')}/`, RPS: '20' } });
+    await run(mns, { name: 'to-plain', image: IMAGES.load, sa: 'client', env: { TARGET: `http://${await clusterIP(pns, 'plain')}/`, RPS: '20' } });
+    await run(pns, { name: 'to-mesh', image: IMAGES.load, sa: 'client', env: { TARGET: `http://${await clusterIP(mns, 'm')}/`, RPS: '20' } });
     const [toPlain] = await readyPods(mns, 'to-plain', 1);
     const [toMesh] = await readyPods(pns, 'to-mesh', 1);
     for (const [ns, pod] of [[mns, toPlain], [pns, toMesh]] as const) {
@@ -99,9 +100,9 @@ test('the mesh: apps talk through skein proxies over mTLS with no code change', 
   // REFUSED_STREAM). The load's report lists any failure in detail.
   await t.test('endpoint churn under steady load: scaling B up and down fails nothing', async (t) => {
     const ns = await meshedNamespace(t);
-    await run(ns, { name: 'b', image: 'skein.dev/e2e/echo:dev', sa: 'b', replicas: 2, port: 8080 });
+    await run(ns, { name: 'b', image: IMAGES.echo, sa: 'b', replicas: 2, port: 8080 });
     await readyPods(ns, 'b', 2);
-    await run(ns, { name: 'a', image: 'skein.dev/e2e/load:dev', sa: 'a', env: { TARGET: `http://${await clusterIP(ns, 'b')}/`, RPS: '40' } });
+    await run(ns, { name: 'a', image: IMAGES.load, sa: 'a', env: { TARGET: `http://${await clusterIP(ns, 'b')}/`, RPS: '40' } });
     const [a] = await readyPods(ns, 'a', 1);
     const aName = a?.metadata?.name ?? '';
     for (const replicas of [4, 1, 3]) {
@@ -120,7 +121,7 @@ test('the mesh: apps talk through skein proxies over mTLS with no code change', 
 
   await t.test('bad input on 4143: a TLS client without a certificate, malformed HTTP, a slowloris — refused, the proxy stays up, metrics count it', async (t) => {
     const ns = await meshedNamespace(t);
-    await run(ns, { name: 'b', image: 'skein.dev/e2e/echo:dev', sa: 'b', port: 8080 });
+    await run(ns, { name: 'b', image: IMAGES.echo, sa: 'b', port: 8080 });
     const [b] = await readyPods(ns, 'b', 1);
     const ip = b?.status?.podIP ?? '';
     const noCert = await new Promise<string>((res) => {

@@ -11,6 +11,7 @@ import { kubeConfig, eventually, testNamespace, waitForPod, isReady } from '../s
 import { leftoverNetns, leftoverVeths, hostRoutesToPods, pidsInNetns, sandboxNames } from '../node/network.ts';
 import { isAlive } from '../cluster/procs.ts';
 import { NETWORK } from '../cluster/components.ts';
+import { IMAGES } from '../support/images.ts';
 
 const run = promisify(execFile);
 const CLUSTER = resolve(import.meta.dirname, '../cluster/cluster.ts');
@@ -30,7 +31,7 @@ async function hostIsClean(): Promise<void> {
 test('stop and start the local node: nothing leaks, and a killed node is cleaned up by the next start', async (t) => {
   const core = kubeConfig().makeApiClient(CoreV1Api);
   const ns = await testNamespace(t);
-  await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'survivor' }, spec: { containers: [{ name: 'echo', image: 'skein.dev/e2e/echo:dev' }] } } });
+  await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'survivor' }, spec: { containers: [{ name: 'echo', image: IMAGES.echo }] } } });
   const before = await waitForPod(ns, 'survivor', isReady, 'Ready');
   t.after(async () => { await cluster('up'); });
 

@@ -7,13 +7,14 @@ import { CoreV1Api, AppsV1Api, DiscoveryV1Api, AuthenticationV1Api, type V1Pod, 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { kubeConfig, eventually, testNamespace, containerLog, podStateDir, waitForPod, isReady, isNotFound, deployment } from '../support/kube.ts';
+import { IMAGES } from '../support/images.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
 
-const ECHO = 'skein.dev/e2e/echo:dev';
-const SHELL = 'skein.dev/e2e/shell';
+const ECHO = IMAGES.echo;
+const SHELL = IMAGES.shell;
 
 async function createPod(namespace: string, name: string, spec: NonNullable<V1Pod['spec']>, labels: Record<string, string> = {}): Promise<void> {
   await core.createNamespacedPod({ namespace, body: { metadata: { name, labels }, spec } });
@@ -65,7 +66,7 @@ test('a Deployment behind a Service: pods run and are ready, the EndpointSlice l
   // The load client the later scenarios use, through the same Service.
   await createPod(ns, 'load', {
     restartPolicy: 'Never',
-    containers: [{ name: 'load', image: 'skein.dev/e2e/load', env: [{ name: 'TARGET', value: 'http://$(ECHO_SERVICE_HOST)/' }, { name: 'RPS', value: '50' }, { name: 'DURATION', value: '2' }] }],
+    containers: [{ name: 'load', image: IMAGES.load, env: [{ name: 'TARGET', value: 'http://$(ECHO_SERVICE_HOST)/' }, { name: 'RPS', value: '50' }, { name: 'DURATION', value: '2' }] }],
   });
   await waitForPod(ns, 'load', finished, 'finished');
   const final = JSON.parse((await containerLog(ns, 'load', 'load')).trim().split('\n').pop() ?? '{}') as { final: boolean; sent: number; ok: number; failed: object };
@@ -236,7 +237,7 @@ test('the API server calls a webhook by Service reference, through kube-proxy, t
   await createPod(ns, 'webhook', {
     volumes: [{ name: 'tls', secret: { secretName: 'webhook-tls' } }],
     containers: [{
-      name: 'webhook', image: 'skein.dev/e2e/admission', volumeMounts: [{ name: 'tls', mountPath: '/tls', readOnly: true }],
+      name: 'webhook', image: IMAGES.admission, volumeMounts: [{ name: 'tls', mountPath: '/tls', readOnly: true }],
       readinessProbe: { tcpSocket: { port: 8443 }, periodSeconds: 1 },
     }],
   }, { app: 'webhook' });

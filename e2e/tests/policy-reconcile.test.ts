@@ -16,6 +16,7 @@ import { identityName } from '../../api/identity-names.ts';
 import type { InboundUpdate, Update } from '../../api/discovery-protocol.ts';
 import type { PolicyStatusValue } from '../../api/crds/conditions.ts';
 import { AUTHORIZATION_POLICY, SERVICE_PROFILE, TRAFFIC_SPLIT, type PolicyKind } from '../../operator/policy/objects.ts';
+import { IMAGES } from '../support/images.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -55,7 +56,7 @@ test('ServiceProfile, TrafficSplit and AuthorizationPolicy: status, Events, and 
   const svc = (name: string, app: string) => core.createNamespacedService({ namespace: ns, body: { metadata: { name }, spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } } });
   await svc('books', 'books');
   await svc('books-v1', 'books');
-  await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'app', labels: { app: 'books' } }, spec: { serviceAccountName: 'client', containers: [{ name: 'echo', image: 'skein.dev/e2e/echo:v1', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 2 } }] } } });
+  await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'app', labels: { app: 'books' } }, spec: { serviceAccountName: 'client', containers: [{ name: 'echo', image: IMAGES.echo, ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 2 } }] } } });
 
   const client = await discoveryClient(t, trust, identity, ns);
   const updates: { at: number; m: Update }[] = [];

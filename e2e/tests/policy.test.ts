@@ -15,12 +15,13 @@ import { AppsV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { kubeConfig, eventually, testNamespace, kubectl, isReady } from '../support/kube.ts';
 import { installSkein } from '../support/skein.ts';
 import { run, readyPods, clusterIP, metrics, sum, lastReport, meshedNamespace, type LoadReport } from '../support/mesh.ts';
+import { IMAGES } from '../support/images.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
-const ECHO = 'skein.dev/e2e/echo:dev';
-const LOAD = 'skein.dev/e2e/load:dev';
+const ECHO = IMAGES.echo;
+const LOAD = IMAGES.load;
 const name = (pod: V1Pod | undefined) => pod?.metadata?.name ?? '';
 
 /** kubectl apply of one object, the way a user or a GitOps tool writes it. */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { containerLog, isReady, kubeConfig, kubectl, testNamespace, eventually } from '../support/kube.ts';
 import { installSkein } from '../support/skein.ts';
+import { IMAGES } from '../support/images.ts';
 
 const NS = 'skein-system';
 
@@ -121,7 +122,7 @@ test('each component\'s ServiceAccount can do what its contract says, nothing mo
   // Sufficiency: a meshed pod makes every component use its rights (inject, certify with a TokenReview, write trust roots, discovery).
   const core = kubeConfig().makeApiClient(CoreV1Api);
   await kubectl('annotate', 'namespace', workload, 'skein.dev/inject=enabled');
-  await core.createNamespacedPod({ namespace: workload, body: { metadata: { name: 'meshed' }, spec: { containers: [{ name: 'echo', image: 'skein.dev/e2e/echo:dev', ports: [{ containerPort: 8080 }] }] } } });
+  await core.createNamespacedPod({ namespace: workload, body: { metadata: { name: 'meshed' }, spec: { containers: [{ name: 'echo', image: IMAGES.echo, ports: [{ containerPort: 8080 }] }] } } });
   await eventually('the meshed pod to be ready', async () => (isReady(await core.readNamespacedPod({ name: 'meshed', namespace: workload })) ? true : undefined), 180_000);
   const pods = (await core.listNamespacedPod({ namespace: NS })).items;
   for (const pod of pods) {

@@ -13,13 +13,14 @@ import { installSkein } from '../support/skein.ts';
 import { run, readyPods, clusterIP, lastReport, meshedNamespace, type LoadReport } from '../support/mesh.ts';
 import type { PolicyStatusValue } from '../../api/crds/conditions.ts';
 import { HTTP_ROUTE_GROUP, SERVICE_PROFILE, TRAFFIC_SPLIT, type PolicyKind } from '../../operator/policy/objects.ts';
+import { IMAGES } from '../support/images.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
-const ECHO = 'skein.dev/e2e/echo:dev';
-const LOAD = 'skein.dev/e2e/load:dev';
+const ECHO = IMAGES.echo;
+const LOAD = IMAGES.load;
 const name = (pod: V1Pod | undefined) => pod?.metadata?.name ?? '';
 /** Requests each client must get right after its split is in effect. */
 const MEASURED = 200;

@@ -19,11 +19,12 @@ import { eventually, kubeConfig } from '../support/kube.ts';
 import { REPO, installSkein } from '../support/skein.ts';
 import { run, readyPods, clusterIP, meshedNamespace } from '../support/mesh.ts';
 import type { StatRow } from '../../cli/stat/aggregate.ts';
+import { IMAGES } from '../support/images.ts';
 
 const exec = promisify(execFile);
 const CLI = join(REPO, 'cli/bin/kubectl-skein');
-const ECHO = 'skein.dev/e2e/echo:dev';
-const LOAD = 'skein.dev/e2e/load:dev';
+const ECHO = IMAGES.echo;
+const LOAD = IMAGES.load;
 const core = kubeConfig().makeApiClient(CoreV1Api);
 const FAIL_RATE = 0.2;
 const RPS = 50;

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import https from 'node:https';
 import { CoreV1Api, AppsV1Api, AdmissionregistrationV1Api, type V1Pod } from '@kubernetes/client-node';
 import { kubeConfig, eventually, testNamespace, kubectl, deployment, isNotFound } from '../support/kube.ts';
+import { IMAGES } from '../support/images.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -18,7 +19,7 @@ const names = (pod: V1Pod) => ({
 });
 const simplePod = (name: string, annotations: Record<string, string> = {}): V1Pod => ({
   metadata: { name, annotations },
-  spec: { containers: [{ name: 'app', image: 'skein.dev/e2e/echo:dev', ports: [{ containerPort: 8080 }] }] },
+  spec: { containers: [{ name: 'app', image: IMAGES.echo, ports: [{ containerPort: 8080 }] }] },
 });
 
 function getText(url: string): Promise<string> {
@@ -51,14 +52,14 @@ test('the webhook from manifests/base injects annotated namespaces, explains eve
   assert.equal(dry.metadata?.annotations?.['skein.dev/injection'], 'injected');
   assert.equal(dry.metadata?.labels?.['skein.dev/control-plane-ns'], 'skein-system');
   assert.equal((await core.listNamespacedPod({ namespace: meshed })).items.length, 0, 'a dry run creates nothing');
-  const dryCli = await kubectl('-n', meshed, 'run', 'cli', '--image=skein.dev/e2e/echo:dev', '--dry-run=server', '-o', 'jsonpath={.spec.initContainers[*].name}');
+  const dryCli = await kubectl('-n', meshed, 'run', 'cli', `--image=${IMAGES.echo}`, '--dry-run=server', '-o', 'jsonpath={.spec.initContainers[*].name}');
   assert.equal(dryCli, 'skein-init skein-proxy');
 
   // A Deployment with a bad override: injected with the default, and the owner's Event says why.
   await apps.createNamespacedDeployment({
     namespace: meshed,
     body: (() => {
-      const d = deployment('web', 1, { containers: [{ name: 'app', image: 'skein.dev/e2e/echo:dev' }] });
+      const d = deployment('web', 1, { containers: [{ name: 'app', image: IMAGES.echo }] });
       d.spec!.template.metadata!.annotations = { 'config.skein.dev/proxy-memory-limit': 'plenty' };
       return d;
     })(),
@@ -84,6 +85,26 @@ test('the webhook from manifests/base injects annotated namespaces, explains eve
   const bystander = await core.readNamespacedPod({ namespace: plain, name: 'bystander' });
   assert.deepEqual(names(bystander), { init: [], containers: ['app'] });
   assert.equal(bystander.metadata?.annotations?.['skein.dev/injection-reason'], 'not_enabled');
+
+  // Pod Security baseline refuses skein-init's NET_ADMIN: the pod is created unmeshed, with the reason and a Warning Event, not refused.
+  const guarded = await testNamespace(t);
+  await kubectl('label', '--overwrite', 'namespace', guarded, 'pod-security.kubernetes.io/enforce=baseline');
+  await kubectl('annotate', '--overwrite', 'namespace', guarded, 'skein.dev/inject=enabled');
+  // Dry runs until the webhook's namespace cache has the label and the annotation.
+  await eventually('a dry-run pod in the baseline namespace comes back skipped for Pod Security', async () => {
+    const pod = await core.createNamespacedPod({ namespace: guarded, body: simplePod('baseline'), dryRun: 'All' });
+    return pod.metadata?.annotations?.['skein.dev/injection-reason'] === 'pod_security_admission' ? pod : undefined;
+  });
+  await core.createNamespacedPod({ namespace: guarded, body: simplePod('baseline') });
+  const psaPod = await core.readNamespacedPod({ namespace: guarded, name: 'baseline' });
+  assert.equal(psaPod.metadata?.annotations?.['skein.dev/injection-reason'], 'pod_security_admission');
+  assert.deepEqual(names(psaPod), { init: [], containers: ['app'] });
+  const psaEvent = await eventually('a Warning Event naming Pod Security', async () => {
+    const events = await core.listNamespacedEvent({ namespace: guarded, fieldSelector: 'involvedObject.name=baseline' });
+    return events.items.find((e) => e.reason === 'InjectionSkipped');
+  });
+  assert.equal(psaEvent.type, 'Warning');
+  assert.match(psaEvent.message ?? '', /Pod Security "baseline".*pod-security\.kubernetes\.io\/enforce=privileged/);
 
   // The webhook counts what it decided.
   const webhookPod = (await core.listNamespacedPod({ namespace: 'skein-system', labelSelector: 'skein.dev/control-plane-component=webhook' })).items[0];

@@ -10,6 +10,7 @@ import { mergePortRanges, parsePortRanges, type PortRange } from '../../api/port
 import { quantitySchema as quantity } from '../../api/quantity.ts';
 import { parseDurationMs } from '../../api/duration.ts';
 import { LOG_FORMATS, LOG_LEVELS, SIDECAR_DEFAULTS, type LogFormat, type LogLevel } from '../../api/sidecar.ts';
+import { imageRef, PROXY_IMAGE_ENV } from '../../shared/images.ts';
 
 export interface ProxyConfig {
   image: string;
@@ -30,7 +31,7 @@ export interface ProxyConfig {
 }
 
 export const DEFAULTS: ProxyConfig = {
-  image: 'skein.dev/proxy:v0.1.0',
+  image: imageRef('proxy'),
   logLevel: SIDECAR_DEFAULTS.logLevel,
   logFormat: SIDECAR_DEFAULTS.logFormat,
   skipInboundPorts: [],
@@ -156,4 +157,13 @@ function truncate(v: string): string {
 
 export function describeProblem(p: ConfigProblem): string {
   return `${p.annotation}="${p.value}" on the ${p.from} is ignored (the default is used): ${p.message}`;
+}
+
+/** The defaults with the cluster-wide proxy image, checked as the annotation is: a bad one stops the webhook with what to write. */
+export function defaultsFromEnv(env: Readonly<Record<string, string | undefined>>, base: ProxyConfig = DEFAULTS): ProxyConfig {
+  const value = env[PROXY_IMAGE_ENV];
+  if (value === undefined || value === '') return base;
+  const parsed = OVERRIDES['proxy-image'].schema.safeParse(value);
+  if (!parsed.success) throw new Error(`${PROXY_IMAGE_ENV}="${value}" ${parsed.error.issues[0]?.message ?? 'is not an image reference'}; fix the skein-webhook Deployment's environment`);
+  return { ...base, image: parsed.data };
 }

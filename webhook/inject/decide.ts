@@ -10,7 +10,8 @@ export type SkipReason =
   | 'host_network'
   | 'disabled_by_annotation'
   | 'not_enabled'
-  | 'invalid_inject_annotation';
+  | 'invalid_inject_annotation'
+  | 'pod_security_admission';
 
 /** Why a pod was meshed: which annotation asked for it. */
 export type InjectReason = 'enabled_by_pod_annotation' | 'enabled_by_namespace_annotation';
@@ -20,6 +21,16 @@ export type Decision =
   | { inject: false; reason: SkipReason; message: string };
 
 const VALID = ['enabled', 'disabled'];
+
+/** Pod Security Admission's enforced level on a namespace; baseline and restricted refuse NET_ADMIN and NET_RAW. */
+export const PSA_ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
+const REFUSES_INIT = ['baseline', 'restricted'];
+
+/** The enforced level that would refuse skein-init, if the namespace has one. */
+export function refusingPodSecurityLevel(namespace: Pick<V1Namespace, 'metadata'> | undefined): string | undefined {
+  const level = namespace?.metadata?.labels?.[PSA_ENFORCE_LABEL];
+  return level !== undefined && REFUSES_INIT.includes(level) ? level : undefined;
+}
 
 export function alreadyInjected(pod: V1Pod): boolean {
   const names = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c) => c.name);
@@ -46,6 +57,12 @@ export function decide(pod: V1Pod, namespace: Pick<V1Namespace, 'metadata'> | un
     if (atNs !== 'enabled') return skip('not_enabled', `neither the pod nor namespace ${podNamespace} says ${INJECT_ANNOTATION}: enabled`);
   }
   if (pod.spec?.hostNetwork) return skip('host_network', 'the pod uses the host network, where the proxy would capture the node\'s traffic');
+  // Injecting would make the API server refuse the whole pod: start it unmeshed and say why instead.
+  const psa = refusingPodSecurityLevel(namespace);
+  if (psa) {
+    return skip('pod_security_admission', `namespace ${podNamespace} enforces Pod Security "${psa}" (${PSA_ENFORCE_LABEL}), which refuses ${INIT_CONTAINER}'s NET_ADMIN and NET_RAW; `
+      + `the pod starts unmeshed. To mesh it, label the namespace ${PSA_ENFORCE_LABEL}=privileged`);
+  }
   return atPod === 'enabled'
     ? { inject: true, enabledAt: 'pod', reason: 'enabled_by_pod_annotation' }
     : { inject: true, enabledAt: 'namespace', reason: 'enabled_by_namespace_annotation' };

@@ -8,6 +8,7 @@ import { applyPatch } from 'rfc6902';
 import type { V1Pod, V1Namespace } from '@kubernetes/client-node';
 import { injectPod } from './inject.ts';
 import { escapePointer } from './patch.ts';
+import { DEFAULTS, defaultsFromEnv } from './config.ts';
 
 const enabledNs: Pick<V1Namespace, 'metadata'> = { metadata: { name: 'shop', annotations: { 'skein.dev/inject': 'enabled' } } };
 const plainNs: Pick<V1Namespace, 'metadata'> = { metadata: { name: 'shop' } };
@@ -159,6 +160,14 @@ test('JSON pointer escaping of keys with / and ~', () => {
   assert.equal(patched.metadata?.annotations?.['skein.dev/injection'], 'injected');
 });
 
+test('the cluster-wide proxy image comes from SKEIN_PROXY_IMAGE, checked as the annotation is', () => {
+  assert.equal(defaultsFromEnv({}).image, DEFAULTS.image);
+  assert.equal(defaultsFromEnv({ SKEIN_PROXY_IMAGE: 'registry.example.com/mesh/proxy:v9' }).image, 'registry.example.com/mesh/proxy:v9');
+  assert.throws(() => defaultsFromEnv({ SKEIN_PROXY_IMAGE: 'not an image!' }), /SKEIN_PROXY_IMAGE="not an image!" must be an image reference.*skein-webhook Deployment/);
+  const { patch } = injectPod({ metadata: { name: 'p', annotations: { 'skein.dev/inject': 'enabled' } }, spec: app() }, plainNs, 'shop', { defaults: defaultsFromEnv({ SKEIN_PROXY_IMAGE: 'registry.example.com/mesh/proxy:v9' }) });
+  assert.ok(JSON.stringify(patch).includes('registry.example.com/mesh/proxy:v9'));
+});
+
 test('every pod the injector saw says why: injected pods carry the reason too', () => {
   const annotationsAfter = (c: Case) => {
     const patched = structuredClone(c.pod);
@@ -198,4 +207,16 @@ test('the proxy\'s startup probe waits for readiness in one exec, in both modes,
     // Readiness and liveness start only after the startup probe passed.
     assert.ok(proxy?.readinessProbe?.httpGet && proxy.livenessProbe?.httpGet, name);
   }
+});
+
+test('a namespace whose Pod Security level refuses NET_ADMIN gets its pods unmeshed with a reason, not refused', () => {
+  for (const level of ['baseline', 'restricted']) {
+    const ns = { metadata: { name: 'shop', annotations: { 'skein.dev/inject': 'enabled' }, labels: { 'pod-security.kubernetes.io/enforce': level } } };
+    const r = injectPod({ metadata: { name: 'p' }, spec: app() }, ns, 'shop');
+    assert.deepEqual(r.decision.inject ? 'injected' : r.decision.reason, 'pod_security_admission');
+    assert.ok(!r.decision.inject && r.decision.message.includes(`"${level}"`) && r.decision.message.includes('pod-security.kubernetes.io/enforce=privileged'));
+    assert.ok(!JSON.stringify(r.patch).includes('skein-init'), 'no init container in the patch');
+  }
+  const privileged = { metadata: { name: 'shop', annotations: { 'skein.dev/inject': 'enabled' }, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } };
+  assert.equal(injectPod({ metadata: { name: 'p' }, spec: app() }, privileged, 'shop').decision.inject, true);
 });

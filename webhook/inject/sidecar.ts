@@ -77,7 +77,7 @@ export function initContainer(config: ProxyConfig): V1Container {
     ],
     // Root with only the two capabilities iptables needs.
     securityContext: {
-      runAsUser: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true,
+      runAsUser: 0, runAsGroup: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true,
       capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     },
@@ -106,7 +106,8 @@ export function proxyContainer(pod: V1Pod, config: ProxyConfig, mesh: MeshSettin
     readinessProbe: httpProbe('/ready', { periodSeconds: 2 }),
     livenessProbe: httpProbe('/live', { initialDelaySeconds: 10, periodSeconds: 10 }),
     securityContext: {
-      runAsUser: PROXY_UID, runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+      // The group too: without it the runtime keeps the image's (or root's, gid 0, when the image has no passwd entry for the uid).
+      runAsUser: PROXY_UID, runAsGroup: PROXY_UID, runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
       capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
     },
     resources: resources(config),

@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildImages } from './build.ts';
+
+const source = { registry: 'registry.test/skein', tag: 'repro' };
+
+// The shell image: the quickest to build (no Node binary to compress), yet every step a Node-based image takes but bundling.
+test('two builds of the same checkout give the same image digest, which skopeo reads back with its config', async () => {
+  const dirs = [await mkdtemp(join(tmpdir(), 'skein-images-a-')), await mkdtemp(join(tmpdir(), 'skein-images-b-'))];
+  try {
+    const [a, b] = [await buildImages(['e2e/shell'], source, dirs[0]!), await buildImages(['e2e/shell'], source, dirs[1]!)];
+    assert.deepEqual(a.map((x) => x.digest), b.map((x) => x.digest));
+    assert.equal(a[0]!.ref, 'registry.test/skein/e2e/shell:repro');
+    // skopeo reads the archive as any registry client would, and sees the config we wrote.
+    const config = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci-archive:${a[0]!.archive}`], { encoding: 'utf8' })) as { config: { User: string; Entrypoint: string[] } };
+    assert.equal(config.config.User, '0:0');
+    assert.deepEqual(config.config.Entrypoint, ['/bin/sh']);
+    const inspected = JSON.parse(execFileSync('skopeo', ['inspect', `oci-archive:${a[0]!.archive}`], { encoding: 'utf8' })) as { Digest: string };
+    assert.equal(inspected.Digest, a[0]!.digest);
+  } finally {
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  }
+});
+
+test('a bad registry is refused before anything is built', async () => {
+  await assert.rejects(buildImages(['proxy'], { registry: 'Not A Registry', tag: 'x' }, tmpdir()), /--registry: "Not A Registry" is not a registry path/);
+});

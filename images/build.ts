@@ -1,0 +1,147 @@
+// `make images`: builds the images of images/catalog.ts as OCI archives, with
+// no network and no container engine. Each archive loads with `ctr images
+// import`, `docker load`, `kind load image-archive` or `skopeo copy
+// oci-archive:...`. The same inputs (this checkout, its node_modules, the
+// Node binary and the host's Debian packages) give the same digests.
+//   node images/build.ts [--registry R] [--tag T] [--out DIR] [--k8s-bin DIR] [--all | NAME...]
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { checkImageSource, DEFAULT_SOURCE, imageRef, type ImageSource } from '../shared/images.ts';
+import { bundle, REPO_ROOT } from './bundle.ts';
+import { CATALOG, SHIPPED, type ImageDef, type SystemLayer } from './catalog.ts';
+import { blobPath, describe, dockerManifest, imageConfig, imageIndex, imageManifest, MEDIA, OCI_LAYOUT, type Descriptor } from './oci.ts';
+import { goBinary, iptables, nodeBase, shellBase } from './system.ts';
+import { ImageBuildError, packLayer, relativeLink, smokeTest, without, type Layer, type Tree } from './tree.ts';
+
+export const DEFAULT_OUT = join(REPO_ROOT, '.cache', 'images');
+
+export interface Built { name: string; ref: string; archive: string; digest: string; archiveBytes: number; layers: { digest: string; bytes: number }[] }
+
+/** An archive's file name: `ghcr.io/skein-dev/e2e/echo` is `e2e-echo.oci.tar`. */
+export const archiveName = (name: string): string => `${name.replace(/\//g, '-')}.oci.tar`;
+
+export interface BuildOptions {
+  /** Where e2e/cluster/build-binaries.sh put pause and CoreDNS; needed only for their images. */
+  k8sBinDir?: string;
+}
+
+export async function buildImages(names: readonly string[], source: ImageSource, outDir: string, opts: BuildOptions = {}): Promise<Built[]> {
+  const problems = checkImageSource(source);
+  if (problems.length > 0) throw new ImageBuildError('bad_input', problems.map((p) => `--${p.field}: ${p.message}`).join('; '));
+  const unknown = names.filter((n) => !CATALOG.some((d) => d.name === n));
+  if (unknown.length > 0) throw new ImageBuildError('bad_input', `unknown image(s) ${unknown.join(', ')}; known: ${CATALOG.map((d) => d.name).join(', ')}`);
+  const systemTrees = memo((layer: SystemLayer): Tree => {
+    switch (layer) {
+      case 'node': return nodeBase(process.execPath);
+      case 'shell': return shellBase();
+      case 'iptables': return iptables();
+      case 'pause': case 'coredns':
+        if (!opts.k8sBinDir) throw new ImageBuildError('bad_input', `the ${layer} image is built from the Kubernetes build: pass --k8s-bin "$(e2e/cluster/build-binaries.sh)"`);
+        return goBinary(opts.k8sBinDir, layer);
+    }
+  });
+  // A layer is packed once per build and shared by every image that has it (the Node base).
+  const packed = new Map<string, Promise<Layer>>();
+  const pack = (key: string, tree: () => Tree): Promise<Layer> => {
+    if (!packed.has(key)) packed.set(key, packLayer(tree()));
+    return packed.get(key)!;
+  };
+  await mkdir(outDir, { recursive: true });
+  const built: Built[] = [];
+  for (const def of CATALOG.filter((d) => names.includes(d.name))) {
+    const ref = imageRef(def.name, source);
+    process.stderr.write(`images: building ${ref}\n`);
+    const whole: Tree = new Map();
+    const layers: Layer[] = [];
+    for (const [i, layer] of def.system.entries()) {
+      const below = new Map(whole);
+      layers.push(await pack(def.system.slice(0, i + 1).join('+'), () => without(systemTrees(layer), below)));
+      for (const [k, v] of systemTrees(layer)) if (!whole.has(k)) whole.set(k, v);
+    }
+    const app = await appTree(def);
+    if (app.size > 0) {
+      layers.push(await packLayer(app));
+      for (const [k, v] of app) whole.set(k, v);
+    }
+    if (process.getuid?.() === 0) {
+      for (const t of def.smoke) await smokeTest(whole, t.argv, t.expect);
+    } else {
+      process.stderr.write(`images: not root, so ${def.name}'s smoke test (chroot) is skipped\n`);
+    }
+    built.push(await writeArchive(def, ref, layers, outDir));
+  }
+  return built;
+}
+
+async function appTree(def: ImageDef): Promise<Tree> {
+  const tree = def.bundle ? await bundle(def.bundle) : new Map() as Tree;
+  for (const [cmd, target] of Object.entries(def.commands ?? {})) {
+    const at = posix.join('/usr/local/bin', cmd);
+    tree.set(at, { kind: 'symlink', target: relativeLink(at, target) });
+  }
+  return tree;
+}
+
+async function writeArchive(def: ImageDef, ref: string, layers: readonly Layer[], outDir: string): Promise<Built> {
+  const config = imageConfig({ ...def.runtime, workingDir: '/', labels: { 'org.opencontainers.image.title': def.name, 'org.opencontainers.image.source': 'https://github.com/skein-dev/skein' } }, layers.map((l) => l.diffId));
+  const configDesc = describe(MEDIA.config, config);
+  const layerDescs: Descriptor[] = layers.map((l) => describe(MEDIA.layer, l.blob));
+  const manifest = imageManifest(configDesc, layerDescs);
+  const manifestDesc = describe(MEDIA.manifest, manifest);
+  const dir = await mkdtemp(join(tmpdir(), 'skein-oci-'));
+  try {
+    await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+    const blobs: [string, Buffer][] = [[configDesc.digest, config], [manifestDesc.digest, manifest], ...layers.map((l, i): [string, Buffer] => [layerDescs[i]!.digest, l.blob])];
+    for (const [digest, data] of blobs) await writeFile(join(dir, blobPath(digest)), data);
+    await writeFile(join(dir, 'oci-layout'), OCI_LAYOUT);
+    await writeFile(join(dir, 'index.json'), imageIndex(manifestDesc, ref));
+    await writeFile(join(dir, 'manifest.json'), dockerManifest(configDesc, layerDescs, ref));
+    const archive = join(outDir, archiveName(def.name));
+    execFileSync('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=posix',
+      '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime', '-C', dir, '-cf', archive, 'blobs', 'index.json', 'manifest.json', 'oci-layout']);
+    const archiveBytes = Number(execFileSync('stat', ['-c', '%s', archive], { encoding: 'utf8' }).trim());
+    return { name: def.name, ref, archive, digest: manifestDesc.digest, archiveBytes, layers: layerDescs.map((l) => ({ digest: l.digest, bytes: l.size })) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function memo<K, V>(f: (k: K) => V): (k: K) => V {
+  const cache = new Map<K, V>();
+  return (k) => {
+    if (!cache.has(k)) cache.set(k, f(k));
+    return cache.get(k)!;
+  };
+}
+
+export const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
+    registry: { type: 'string', default: DEFAULT_SOURCE.registry },
+    tag: { type: 'string', default: DEFAULT_SOURCE.tag },
+    out: { type: 'string', default: DEFAULT_OUT },
+    all: { type: 'boolean', default: false },
+    'k8s-bin': { type: 'string' },
+  } });
+  const names = values.all ? CATALOG.map((d) => d.name) : positionals.length > 0 ? positionals : SHIPPED;
+  const outDir = resolve(values.out);
+  // pause and CoreDNS come from the Kubernetes build; build-binaries.sh is a no-op when it is cached.
+  const needsK8s = CATALOG.some((d) => names.includes(d.name) && d.system.some((l) => l === 'pause' || l === 'coredns'));
+  const k8sBinDir = values['k8s-bin'] ?? (needsK8s ? execFileSync(join(REPO_ROOT, 'e2e/cluster/build-binaries.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() : undefined);
+  const built = await buildImages(names, { registry: values.registry, tag: values.tag }, outDir, k8sBinDir ? { k8sBinDir } : {});
+  await writeFile(join(outDir, 'images.json'), JSON.stringify(built.map(({ archive, ...b }) => ({ ...b, archive: posix.basename(archive) })), null, 2) + '\n');
+  for (const b of built) console.log(`${b.ref.padEnd(44)} ${b.digest}  ${mib(b.archiveBytes).padStart(10)}  ${b.archive}`);
+  return 0;
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
+    console.error(`images: ${err instanceof ImageBuildError ? `${err.code}: ` : ''}${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  });
+}
+
