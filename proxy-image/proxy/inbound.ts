@@ -26,6 +26,11 @@ import { ALPN, identityOf } from './mesh-tls.ts';
 import { dialPlain } from './outbound.ts';
 import { relayOverH1, relayOverH2, requestHead, sendProxyError, type DownstreamRequest, type DownstreamResponse, type Outcome } from './relay.ts';
 import { SessionPool } from './sessions.ts';
+import { H1Pool } from './h1/client.ts';
+import { DEFAULT_H1_LIMITS } from './h1/codec.ts';
+import { createH1Front } from './h1/front.ts';
+import { relayH1, sendError, type H1Upstream } from './h1/relay.ts';
+import type { ServerExchange } from './h1/server.ts';
 import { refuseUpgrade, relayUpgrade } from './upgrade.ts';
 
 /** How long an opaque port waits for a peer's ClientHello before piping plaintext. */
@@ -42,6 +47,13 @@ export interface InboundOptions extends DirectionOptions {
 
 const OPEN = defaultOnly('all-unauthenticated');
 
+/** Idle keep-alive connections to the app close after this: below Node's default server keep-alive (5 s), so the app never closes one as a request leaves. */
+const APP_POOL_IDLE_MS = 4_000;
+/** Never forwarded to the app from a client: the proxy sets the verified identity itself. */
+const FROM_ANY_CLIENT = new Set([CLIENT_ID, ORIG_PROTO]);
+/** A plaintext client may not steer routing either (route-override.ts). */
+const FROM_PLAINTEXT_CLIENT = new Set([CLIENT_ID, ORIG_PROTO, ROUTE_OVERRIDE]);
+
 interface ConnectionContext {
   appPort: number;
   /** The verified peer identity; undefined for plaintext clients. */
@@ -57,13 +69,16 @@ export function createInbound(o: InboundOptions): Proxy {
   // HTTP/1.1 to the app goes through undici (relay.ts H1Target.pool); appAgent carries what undici cannot (Expect).
   const appPool = new UndiciAgent({ keepAliveTimeout: o.limits.idleMs, keepAliveMaxTimeout: o.limits.idleMs, headersTimeout: 0, bodyTimeout: 0 });
   const appSessions = new SessionPool({ idleMs: o.limits.idleMs });
+  const appH1 = new H1Pool({ idleMs: Math.min(APP_POOL_IDLE_MS, o.limits.idleMs), limits: DEFAULT_H1_LIMITS });
+  /** Per app port: the pool key and dialler, made once. */
+  const appUpstreams = new Map<number, H1Upstream>();
   const open = new Set<Socket>();
   // The TLS server wraps the raw socket in a new one; the app port travels by the peer's address.
   const pendingTls = new Map<string, number>();
   const policy = o.policy ?? (() => OPEN);
 
   /** The refusal for this request, or undefined when admitted (counted in inbound_refused_total by reason). */
-  function refusal(ctx: ConnectionContext, req: IncomingMessage | DownstreamRequest): ProxyError | undefined {
+  function refusal(ctx: ConnectionContext, req: { method?: string | undefined; url?: string | undefined }): ProxyError | undefined {
     const p = policy();
     if (admitsEverything(p)) return undefined;
     const d = authorizeRequest(p, ctx.appPort, { identity: ctx.clientId, ip: ctx.clientIp }, req.method ?? 'GET', req.url ?? '/');
@@ -89,6 +104,32 @@ export function createInbound(o: InboundOptions): Proxy {
     onRequest: (req, res) => { void onRequest(req, res); },
     onUpgrade: (req, socket, head) => { void onUpgrade(req, socket, head); },
   });
+
+  const h1 = createH1Front({
+    direction: 'inbound', metrics: o.metrics, limits: o.limits,
+    onRequest: (ex) => { void onH1Request(ex); },
+    onHandOff: (socket) => front.http1(socket),
+  });
+
+  function appUpstream(port: number): H1Upstream {
+    let up = appUpstreams.get(port);
+    if (!up) appUpstreams.set(port, up = { pool: appH1, key: `app/${port}`, dial: () => dialPlain(appHost, port, o.connectTimeoutMs) });
+    return up;
+  }
+
+  /** The raw HTTP/1.1 path: from a peer proxy (ALPN http/1.1) or a plaintext client, to the app over a pooled keep-alive connection. */
+  async function onH1Request(ex: ServerExchange): Promise<void> {
+    const ctx = contextOf<ConnectionContext>(ex.socket);
+    if (!ctx) { ex.destroy(); return; }
+    const m = o.metrics.request(labels(ex, ctx));
+    const denied = refusal(ctx, ex);
+    if (denied) { recordOutcome(m, sendError(ex, denied)); return; }
+    const extra = appHeaders(ctx);
+    recordOutcome(m, await relayH1(ex, appUpstream(ctx.appPort), {
+      drop: ctx.clientId ? FROM_ANY_CLIENT : FROM_PLAINTEXT_CLIENT,
+      ...(extra ? { extra } : {}),
+    }));
+  }
 
   const tlsServer = o.tls.createServer((socket) => onSecure(socket), o.tlsHandshakeTimeoutMs);
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
@@ -179,7 +220,7 @@ export function createInbound(o: InboundOptions): Proxy {
     if (socket.alpnProtocol === ALPN.opaque) {
       toApp(socket, ctx);
     } else if (ctx.h2) front.http2(socket);
-    else front.http1(socket);
+    else h1.serve(socket);
   }
 
   async function accept(socket: Socket): Promise<void> {
@@ -207,15 +248,17 @@ export function createInbound(o: InboundOptions): Proxy {
     }
     setContext(socket, ctx);
     if (ctx.h2) front.http2(socket);
-    else front.http1(socket);
+    else h1.serve(socket);
   }
 
   return {
     accept(socket) { void accept(socket); },
-    drain() { front.drain(); },
+    drain() { front.drain(); h1.drain(); },
     get open() { return open.size; },
     close() {
       front.destroy();
+      h1.destroy();
+      appH1.close();
       appSessions.close();
       appAgent.destroy();
       void appPool.destroy();

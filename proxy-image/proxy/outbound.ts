@@ -4,7 +4,7 @@
 // endpoints: mutual TLS over a shared HTTP/2 session to meshed endpoints,
 // plaintext to the others. Destinations discovery does not know (or does not
 // answer for in time) are passed through untouched.
-import http, { type IncomingMessage } from 'node:http';
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Endpoint, Update } from '../../shared/discovery-protocol.ts';
@@ -25,6 +25,11 @@ import { overrideTarget, parseRouteOverride, ROUTE_OVERRIDE } from './route-over
 import { drawBackend } from './split.ts';
 import type { Balancer } from './balancer.ts';
 import { SessionPool } from './sessions.ts';
+import { H1Pool } from './h1/client.ts';
+import { DEFAULT_H1_LIMITS } from './h1/codec.ts';
+import { createH1Front } from './h1/front.ts';
+import { relayH1, sendError, type H1Upstream } from './h1/relay.ts';
+import type { ServerExchange } from './h1/server.ts';
 import { relayUpgrade, refuseUpgrade } from './upgrade.ts';
 
 export interface OutboundOptions extends DirectionOptions {
@@ -55,8 +60,28 @@ export interface OutboundOptions extends DirectionOptions {
  */
 const REFUSING_MS = 2_000;
 
+/**
+ * How long an idle keep-alive connection to a peer proxy or a plaintext
+ * endpoint is kept: below Node's default server keep-alive (5 s), so an
+ * unmeshed Node app never closes one just as a request leaves on it.
+ */
+const H1_POOL_IDLE_MS = 4_000;
+
 /** Tells the far side the client spoke HTTP/1.1 (the request still rides the peers' h2 session). */
 const FROM_HTTP1 = { [ORIG_PROTO]: 'HTTP/1.1' } as const;
+
+/**
+ * What a request's protocol path gives the shared routing, balancing and
+ * retry logic: the raw HTTP/1.1 path (h1/) and node:http's (HTTP/2, and the
+ * Upgrade and 100-continue requests h1/ hands over) differ only here.
+ */
+interface Carrier {
+  req: { method?: string | undefined; url?: string | undefined; headers: IncomingHttpHeaders };
+  hasBody: boolean;
+  readBody(): Promise<Buffer>;
+  fail(err: ProxyError): Outcome;
+  forward(chosen: Pick<Endpoint>, options: RelayOptions, retries: RequestRetries): Promise<Outcome>;
+}
 
 interface ConnectionContext {
   destination: Destination;
@@ -68,6 +93,9 @@ interface ConnectionContext {
 export function createOutbound(o: OutboundOptions): Proxy {
   const dialAddress = o.dialAddress ?? ((e: Endpoint) => ({ host: e.ip, port: e.port }));
   const sessions = new SessionPool({ idleMs: o.limits.idleMs });
+  const h1Pool = new H1Pool({ idleMs: Math.min(H1_POOL_IDLE_MS, o.limits.idleMs), limits: DEFAULT_H1_LIMITS });
+  /** Per endpoint object, like sessionKeys: the pool key and dialler, made once. */
+  const h1Upstreams = new WeakMap<Endpoint, H1Upstream>();
   const plainAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: o.limits.idleMs });
   const open = new Set<Socket>();
   const relay: RelayOptions = o.responseTimeoutMs === undefined ? {} : { responseTimeoutMs: o.responseTimeoutMs };
@@ -122,8 +150,25 @@ export function createOutbound(o: OutboundOptions): Proxy {
     onRequest: (req, res) => { void onRequest(req, res); },
     onUpgrade: (req, socket, head) => { void onUpgrade(req, socket, head); },
   });
+  const h1 = createH1Front({
+    direction: 'outbound', metrics: o.metrics, limits: o.limits,
+    onRequest: (ex) => { void onH1Request(ex); },
+    onHandOff: (socket) => front.http1(socket),
+  });
 
-  function labels(req: { headers: IncomingMessage['headers'] }, ctx: ConnectionContext, e: Endpoint | undefined, route?: string, dstService?: string): TrafficLabels {
+  function h1Upstream(e: Endpoint): H1Upstream {
+    let up = h1Upstreams.get(e);
+    if (up) return up;
+    const identity = e.identity;
+    const a = dialAddress(e);
+    up = identity
+      ? { pool: h1Pool, key: `mtls/${hostPort(a.host, a.port)}/${identity}`, dial: () => dialMesh({ ...e, identity }, ALPN.http1) }
+      : { pool: h1Pool, key: `plain/${hostPort(a.host, a.port)}`, dial: () => dialPlain(a.host, a.port, o.connectTimeoutMs) };
+    h1Upstreams.set(e, up);
+    return up;
+  }
+
+  function labels(req: { headers: IncomingHttpHeaders }, ctx: ConnectionContext, e: Endpoint | undefined, route?: string, dstService?: string): TrafficLabels {
     return {
       ...(route === undefined ? {} : { route }),
       ...(dstService === undefined ? {} : { dstService }),
@@ -137,7 +182,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
   }
 
   /** The balancer a request uses: a split backend drawn by weight when the split applies to it, else the destination's own. */
-  function balancerFor(d: Destination, req: DownstreamRequest): { balancer: Balancer<Endpoint>; service: string | undefined } {
+  function balancerFor(d: Destination, req: Carrier['req']): { balancer: Balancer<Endpoint>; service: string | undefined } {
     if (d.backends.length === 0 || !d.splits(req.method ?? 'GET', req.url ?? '/', req.headers)) return { balancer: d.balancer, service: d.service };
     const i = drawBackend(d.backends, random);
     const b = i < 0 ? undefined : d.backends[i];
@@ -153,7 +198,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
   }
 
   /** The destination `skein-route` names for this request, when it names this one's Service; released when the request ends. */
-  async function overridden(req: DownstreamRequest, d: Destination): Promise<{ destination: Destination; release: () => void } | undefined> {
+  async function overridden(req: Carrier['req'], d: Destination): Promise<{ destination: Destination; release: () => void } | undefined> {
     const parsed = parseRouteOverride(req.headers[ROUTE_OVERRIDE]);
     const target = parsed && overrideTarget(parsed, d.update, clusterDomain);
     if (!target) return undefined;
@@ -164,9 +209,37 @@ export function createOutbound(o: OutboundOptions): Proxy {
     return undefined;
   }
 
-  async function onRequest(req: DownstreamRequest, res: DownstreamResponse): Promise<void> {
+  function onRequest(req: DownstreamRequest, res: DownstreamResponse): Promise<void> {
     const ctx = contextOf<ConnectionContext>(req.socket);
-    if (!ctx) { req.socket.destroy(); return; }
+    if (!ctx) { req.socket.destroy(); return Promise.resolve(); }
+    return handle(ctx, {
+      req, hasBody: hasRequestBody(req),
+      readBody: () => readBody(req),
+      fail: (err) => sendProxyError(req, res, err),
+      forward: (chosen, options, retries) => forward(chosen, ctx, req, res, options, retries),
+    });
+  }
+
+  /** The raw HTTP/1.1 path: the request's head and body as bytes, to a pooled keep-alive connection. */
+  function onH1Request(ex: ServerExchange): Promise<void> {
+    const ctx = contextOf<ConnectionContext>(ex.socket);
+    if (!ctx) { ex.destroy(); return Promise.resolve(); }
+    return handle(ctx, {
+      req: ex, hasBody: ex.hasBody,
+      readBody: () => new Promise((resolve) => {
+        const chunks: Buffer[] = [];
+        ex.readBody((b) => { chunks.push(b); return true; }, () => resolve(Buffer.concat(chunks)));
+      }),
+      fail: (err) => sendError(ex, err),
+      forward: (chosen, options) => {
+        chosen.begin();
+        return relayH1(ex, h1Upstream(chosen.endpoint), options);
+      },
+    });
+  }
+
+  async function handle(ctx: ConnectionContext, c: Carrier): Promise<void> {
+    const req = c.req;
     const override = honourOverride && req.headers[ROUTE_OVERRIDE] !== undefined ? await overridden(req, ctx.destination) : undefined;
     const d = override?.destination ?? ctx.destination;
     const route = d.profile ? matchRoute(d.profile, req.method ?? 'GET', req.url ?? '/') : undefined;
@@ -177,9 +250,9 @@ export function createOutbound(o: OutboundOptions): Proxy {
     const m = o.metrics.request(labels(req, ctx, endpoint, routeLabel, d.backends.length > 0 || override ? service : undefined));
     let outcome: Outcome;
     if (chosen instanceof ProxyError) {
-      outcome = sendProxyError(req, res, chosen);
+      outcome = c.fail(chosen);
     } else {
-      outcome = await attempts(chosen, balancer, d, route, routeLabel, ctx, req, res);
+      outcome = await attempts(chosen, balancer, d, route, routeLabel, c);
     }
     override?.release();
     recordOutcome(m, outcome, route ? failed(route, outcome) : undefined);
@@ -195,26 +268,26 @@ export function createOutbound(o: OutboundOptions): Proxy {
    * route, each retry paid from the destination's budget. Bodies are
    * buffered (≤ 64 KiB, declared length) only where a retry could need them.
    */
-  async function attempts(first: Pick<Endpoint>, balancer: Balancer<Endpoint>, d: Destination, route: CompiledRoute | undefined, routeLabel: string | undefined, ctx: ConnectionContext, req: DownstreamRequest, res: DownstreamResponse): Promise<Outcome> {
-    const replay = req.headers.expect === undefined ? replayableBody(req.headers, hasRequestBody(req)) : false;
+  async function attempts(first: Pick<Endpoint>, balancer: Balancer<Endpoint>, d: Destination, route: CompiledRoute | undefined, routeLabel: string | undefined, c: Carrier): Promise<Outcome> {
+    const replay = c.req.headers.expect === undefined ? replayableBody(c.req.headers, c.hasBody) : false;
     const retries = new RequestRetries(d.budget, route, replay !== false);
     // One options object per request, the same shape every time.
     const options: RelayOptions = {
       responseTimeoutMs: route?.timeoutMs ?? relay.responseTimeoutMs,
-      body: replay === 'buffer' ? await readBody(req) : undefined,
+      body: replay === 'buffer' ? await c.readBody() : undefined,
       retry: retries,
     };
     d.budget.deposit();
     let chosen = first;
     for (;;) {
-      const outcome = await forward(chosen, ctx, req, res, options, retries);
+      const outcome = await c.forward(chosen, options, retries);
       chosen.done({ ok: !failed(route, outcome) });
       if (retries.budgetExhausted) o.metrics.retry(d.service ?? d.target, routeLabel ?? DEFAULT_ROUTE, 'budget_exhausted');
       if (!outcome.retried || retries.cause === undefined) return outcome;
       if (retries.cause === 'not-sent') markRefusing(chosen.endpoint);
       o.metrics.retry(d.service ?? d.target, routeLabel ?? DEFAULT_ROUTE, 'retried');
       const next = choose(d, balancer, chosen.endpoint);
-      if (next instanceof ProxyError) return sendProxyError(req, res, next);
+      if (next instanceof ProxyError) return c.fail(next);
       chosen = next;
       retries.next();
     }
@@ -324,7 +397,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
       const target = hostPort(original.ip, original.port);
       countConnection(o.metrics, socket, { direction: 'outbound', authority: target, targetAddr: target, tls: 'false' });
       if (ctx.h2) front.http2(socket);
-      else front.http1(socket);
+      else h1.serve(socket);
       return;
     }
     await forwardOpaque(socket, ctx, unread);
@@ -332,10 +405,12 @@ export function createOutbound(o: OutboundOptions): Proxy {
 
   return {
     accept(socket) { void accept(socket); },
-    drain() { front.drain(); },
+    drain() { front.drain(); h1.drain(); },
     get open() { return open.size; },
     close() {
       front.destroy();
+      h1.destroy();
+      h1Pool.close();
       sessions.close();
       plainAgent.destroy();
       for (const s of open) s.destroy();

@@ -8,6 +8,7 @@
 // bare LF, obs-fold, Content-Length with Transfer-Encoding, duplicate or
 // malformed Content-Length, whitespace before the colon, control bytes.
 // Pure functions and small state machines; no I/O.
+import type { IncomingHttpHeaders } from 'node:http';
 
 export interface H1Limits {
   /** The head (request or status line and all headers) must fit in this. */
@@ -46,7 +47,7 @@ export type Framing =
 export type RawHeaders = string[];
 
 /** Lower-cased names; repeated headers joined with ", " (set-cookie kept apart, as node:http does). */
-export type HeaderMap = Record<string, string | string[] | undefined>;
+export type HeaderMap = IncomingHttpHeaders;
 
 interface HeadCommon {
   /** 0 or 1, from `HTTP/1.x`. */
