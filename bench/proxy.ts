@@ -21,7 +21,7 @@ import { createCa, issueLeaf, privateKeyPem } from '../shared/tls.ts';
 import { identityName } from '../shared/identity.ts';
 import { runWrk, type WrkResult } from './lib/wrk.ts';
 import { cpuSeconds, peakRssMiB } from './lib/proc.ts';
-import { startUpstream, startNginxProxy, startHaproxy, type Running } from './lib/references.ts';
+import { startUpstream, startNginxProxy, startHaproxy, waitForPort, type Running } from './lib/references.ts';
 import { percentile } from './stats.ts';
 import { proxyNodeRuntime } from '../proxy-image/proxy/node-runtime.ts';
 
@@ -61,7 +61,8 @@ async function startChain(script: string, ports: { out: number; in: number }, ce
   const options = { stdio: ['ignore', 'ignore', 'inherit'] as ('ignore' | 'inherit')[], env: { ...process.env, ...env } };
   const inbound = spawn(process.execPath, [...nodeArgs('inbound'), hop, 'inbound', String(ports.in), String(PORTS.upstream), certDir], options);
   const outbound = spawn(process.execPath, [...nodeArgs('outbound'), hop, 'outbound', String(ports.out), String(ports.in), identityName('server', 'bench', 'cluster.local'), certDir], options);
-  await new Promise((r) => setTimeout(r, 1500));
+  // A loaded machine can take seconds to start a runtime: wait for both listeners, not a fixed time.
+  await Promise.all([waitForPort(ports.in, 20_000), waitForPort(ports.out, 20_000)]);
   const stop = (p: typeof inbound) => new Promise<void>((r) => { if (p.exitCode !== null) r(); else { p.once('exit', () => r()); p.kill('SIGTERM'); } });
   return { url: `http://127.0.0.1:${ports.out}/`, pids: [outbound.pid ?? 0, inbound.pid ?? 0], stop: async () => { await stop(outbound); await stop(inbound); } };
 }

@@ -58,12 +58,7 @@ export class UpstreamConnection {
     this.#received = false;
     this.#responseDone = false;
     this.#requestDone = bodyComplete;
-    if (body && body.length > 0) {
-      this.socket.cork();
-      this.socket.write(head);
-      this.socket.write(body);
-      this.socket.uncork();
-    } else this.socket.write(head);
+    this.socket.write(body && body.length > 0 ? Buffer.concat([head, body], head.length + body.length) : head);
   }
 
   write(b: Buffer): boolean { return this.socket.write(b); }

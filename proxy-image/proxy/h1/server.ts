@@ -44,6 +44,9 @@ export interface RequestView {
 const enum_ = { Head: 0, Body: 1, Waiting: 2, Closed: 3 } as const;
 type State = (typeof enum_)[keyof typeof enum_];
 
+/** Body chunks up to this size are copied behind the response head and written with it. */
+const COALESCE_BYTES = 16 * 1024;
+
 /** Buffered pipelined bytes beyond this pause the socket until the answer before them is written. */
 const PIPELINE_BUFFER_BYTES = 64 * 1024;
 
@@ -58,7 +61,8 @@ export class ServerExchange implements RequestView {
   #bodyDone: boolean;
   #responded = false;
   #finished = false;
-  #corked = false;
+  /** The response head, held until the first body bytes or the end so both leave in one write (one TLS record, one syscall). */
+  #pendingHead: Buffer | undefined;
   /** Set when the client goes away before the answer was written. */
   onAbort: (() => void) | undefined;
 
@@ -107,25 +111,26 @@ export class ServerExchange implements RequestView {
     if (this.#responded || this.#finished) return;
     this.#responded = true;
     if (close) this.#conn.closeAfterResponse();
-    const s = this.#conn.socket;
-    // Head and first body chunk leave in one write (one TLS record).
-    s.cork();
-    this.#corked = true;
-    s.write(head);
+    this.#pendingHead = head;
   }
 
   write(b: Buffer): boolean {
+    const head = this.#pendingHead;
+    if (head === undefined) return this.#conn.socket.write(b);
+    this.#pendingHead = undefined;
+    // Not cork()+writev: for the small answers most requests get, one copy is cheaper than Node's writev path.
     const s = this.#conn.socket;
-    const ok = s.write(b);
-    if (this.#corked) { this.#corked = false; s.uncork(); }
-    return ok;
+    if (b.length <= COALESCE_BYTES) return s.write(Buffer.concat([head, b], head.length + b.length));
+    s.write(head);
+    return s.write(b);
   }
 
   /** The answer is whole: the connection reads the next request, or closes. */
   end(): void {
     if (this.#finished) return;
     this.#finished = true;
-    if (this.#corked) { this.#corked = false; this.#conn.socket.uncork(); }
+    const head = this.#pendingHead;
+    if (head !== undefined) { this.#pendingHead = undefined; this.#conn.socket.write(head); }
     this.#conn.exchangeDone(this);
   }
 
