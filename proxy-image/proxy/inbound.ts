@@ -13,7 +13,6 @@ import http, { type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { Agent as UndiciAgent } from 'undici';
 import type { TrafficLabels } from './metrics.ts';
 import { admit, contextOf, countConnection, hostPort, recordOutcome, setContext, splice, type DirectionOptions, type Proxy } from './connection.ts';
 import { detect } from './detect.ts';
@@ -23,13 +22,11 @@ import { ROUTE_OVERRIDE } from './route-override.ts';
 import { authorityOf, CLIENT_ID, ORIG_PROTO } from './headers.ts';
 import { createHttpFront } from './http-front.ts';
 import { ALPN, identityOf } from './mesh-tls.ts';
-import { dialPlain } from './outbound.ts';
+import { dialPlain, EndpointLayer } from './endpoint.ts';
 import { relayOverH1, relayOverH2, requestHead, sendProxyError, type DownstreamRequest, type DownstreamResponse, type Outcome } from './relay.ts';
-import { SessionPool } from './sessions.ts';
-import { H1Pool } from './h1/client.ts';
-import { DEFAULT_H1_LIMITS } from './h1/codec.ts';
+import type { Endpoint } from '../../shared/discovery-protocol.ts';
 import { createH1Front } from './h1/front.ts';
-import { relayH1, sendError, type H1Upstream } from './h1/relay.ts';
+import { relayH1, sendError } from './h1/relay.ts';
 import type { ServerExchange } from './h1/server.ts';
 import { refuseUpgrade, relayUpgrade } from './upgrade.ts';
 
@@ -47,8 +44,6 @@ export interface InboundOptions extends DirectionOptions {
 
 const OPEN = defaultOnly('all-unauthenticated');
 
-/** Idle keep-alive connections to the app close after this: below Node's default server keep-alive (5 s), so the app never closes one as a request leaves. */
-const APP_POOL_IDLE_MS = 4_000;
 /** Never forwarded to the app from a client: the proxy sets the verified identity itself. */
 const FROM_ANY_CLIENT = new Set([CLIENT_ID, ORIG_PROTO]);
 /** A plaintext client may not steer routing either (route-override.ts). */
@@ -65,13 +60,19 @@ interface ConnectionContext {
 
 export function createInbound(o: InboundOptions): Proxy {
   const appHost = o.appHost ?? '127.0.0.1';
+  // HTTP/1.1 to the app: the raw path's pooled connections; appAgent carries what it hands over (Upgrade, Expect) and h2 requests that were HTTP/1.1.
   const appAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: o.limits.idleMs });
-  // HTTP/1.1 to the app goes through undici (relay.ts H1Target.pool); appAgent carries what undici cannot (Expect).
-  const appPool = new UndiciAgent({ keepAliveTimeout: o.limits.idleMs, keepAliveMaxTimeout: o.limits.idleMs, headersTimeout: 0, bodyTimeout: 0 });
-  const appSessions = new SessionPool({ idleMs: o.limits.idleMs });
-  const appH1 = new H1Pool({ idleMs: Math.min(APP_POOL_IDLE_MS, o.limits.idleMs), limits: DEFAULT_H1_LIMITS });
-  /** Per app port: the pool key and dialler, made once. */
-  const appUpstreams = new Map<number, H1Upstream>();
+  const app = new EndpointLayer({ connectTimeoutMs: o.connectTimeoutMs, idleMs: o.limits.idleMs });
+  /** The app as an endpoint, per port: the endpoint layer keeps its connections per object. */
+  const appEndpoints = new Map<number, Endpoint>();
+  const appEndpoint = (port: number): Endpoint => {
+    let e = appEndpoints.get(port);
+    if (!e) {
+      e = { ip: appHost, port, protocolHint: 'http', labels: {} };
+      appEndpoints.set(port, e);
+    }
+    return e;
+  };
   const open = new Set<Socket>();
   // The TLS server wraps the raw socket in a new one; the app port travels by the peer's address.
   const pendingTls = new Map<string, number>();
@@ -111,11 +112,6 @@ export function createInbound(o: InboundOptions): Proxy {
     onHandOff: (socket) => front.http1(socket),
   });
 
-  function appUpstream(port: number): H1Upstream {
-    let up = appUpstreams.get(port);
-    if (!up) appUpstreams.set(port, up = { pool: appH1, key: `app/${port}`, dial: () => dialPlain(appHost, port, o.connectTimeoutMs) });
-    return up;
-  }
 
   /** The raw HTTP/1.1 path: from a peer proxy (ALPN http/1.1) or a plaintext client, to the app over a pooled keep-alive connection. */
   async function onH1Request(ex: ServerExchange): Promise<void> {
@@ -125,7 +121,7 @@ export function createInbound(o: InboundOptions): Proxy {
     const denied = refusal(ctx, ex);
     if (denied) { recordOutcome(m, sendError(ex, denied)); return; }
     const extra = appHeaders(ctx);
-    recordOutcome(m, await relayH1(ex, appUpstream(ctx.appPort), {
+    recordOutcome(m, await relayH1(ex, app.h1(appEndpoint(ctx.appPort)), {
       drop: ctx.clientId ? FROM_ANY_CLIENT : FROM_PLAINTEXT_CLIENT,
       ...(extra ? { extra } : {}),
     }));
@@ -170,13 +166,13 @@ export function createInbound(o: InboundOptions): Proxy {
     let outcome: Outcome;
     if (ctx.h2 && !wasH1) {
       try {
-        const session = await appSessions.get(`app/${ctx.appPort}`, () => dialPlain(appHost, ctx.appPort, o.connectTimeoutMs));
+        const session = await app.h2(appEndpoint(ctx.appPort));
         outcome = await relayOverH2(session, head, req, res);
       } catch (err) {
         outcome = sendProxyError(req, res, toProxyError(err));
       }
     } else {
-      outcome = await relayOverH1({ agent: appAgent, pool: appPool, host: appHost, port: ctx.appPort }, head, req, res);
+      outcome = await relayOverH1({ agent: appAgent, host: appHost, port: ctx.appPort }, head, req, res);
     }
     recordOutcome(m, outcome);
   }
@@ -258,10 +254,8 @@ export function createInbound(o: InboundOptions): Proxy {
     close() {
       front.destroy();
       h1.destroy();
-      appH1.close();
-      appSessions.close();
+      app.close();
       appAgent.destroy();
-      void appPool.destroy();
       for (const s of open) s.destroy();
     },
   };
