@@ -70,6 +70,7 @@ images:
 
 bench: deps binaries
 	@scripts/system-deps.sh bench
+	@scripts/bun.sh >/dev/null
 	node bench/proxy.ts
 	$(CLUSTER) run -- node bench/pod-startup.ts
 	$(CLUSTER) run -- node bench/inject.ts

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { Agent, request } from 'undici';
-import { createCsr, type Csr } from './identity.ts';
+import { createCsr, type Csr } from './csr.ts';
 
 export interface IdentityClientOptions {
   /** https URL of the identity service's /certify. */
@@ -56,7 +56,7 @@ export class IdentityClient {
 
   /** Resolves once the first certificate is in hand (retrying until then). */
   async start(): Promise<void> {
-    this.#csr ??= await createCsr(this.#o.identity);
+    this.#csr ??= createCsr(this.#o.identity);
     await new Promise<void>((resolve) => {
       const attempt = () => {
         void this.#renew().then((ok) => {

@@ -1,8 +1,6 @@
 // Workload identity: the names (a contract, see DESIGN.md) and the client
 // side of the certify protocol — a P-256 key that never leaves the process
 // and a CSR whose only name is the workload's identity.
-import { x509 } from './x509.ts';
-import { EC_P256, generateKeyPair, privateKeyPem } from './tls.ts';
 
 export const IDENTITY_NAMESPACE = 'skein-system';
 
@@ -14,19 +12,5 @@ export function spiffeId(serviceAccount: string, namespace: string, trustDomain:
   return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
 }
 
-export interface Csr {
-  csrPem: string;
-  keyPem: string;
-  keys: Awaited<ReturnType<typeof generateKeyPair>>;
-}
-
-export async function createCsr(identity: string): Promise<Csr> {
-  const keys = await generateKeyPair();
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: `CN=${identity}`,
-    keys,
-    signingAlgorithm: EC_P256,
-    extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: identity }])],
-  });
-  return { csrPem: csr.toString('pem'), keyPem: await privateKeyPem(keys.privateKey), keys };
-}
+/** The key and CSR live in csr.ts (node:crypto and a small DER writer, no @peculiar/x509 in the proxy). */
+export { createCsr, type Csr } from './csr.ts';
