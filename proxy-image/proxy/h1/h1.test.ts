@@ -186,3 +186,74 @@ test('an idle pooled connection the app closed is not used again: the next reque
   assert.deepEqual(statuses(r.text), [200]);
   assert.ok(dials > d, 'a new connection was dialled');
 });
+
+test('a drained connection reads nothing more: a request that crosses the close is not processed', BOUNDED, async () => {
+  let processed = 0;
+  let conn: H1ServerConnection | undefined;
+  const front = net.createServer((socket) => {
+    conn = new H1ServerConnection(socket, { ...DEFAULT_H1_LIMITS, headersTimeoutMs: 1_000, idleMs: 5_000 }, {
+      onRequest: (ex) => { processed++; void relayH1(ex, upstream); },
+      onHandOff: (s) => s.destroy(),
+      onMalformed: () => undefined,
+    });
+  });
+  const port = await listen(front);
+  const s = net.connect(port, '127.0.0.1');
+  await new Promise((r) => s.once('connect', r));
+  await new Promise((r) => setTimeout(r, 50));
+  conn?.drain();
+  s.write('POST /crossing HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi');
+  let text = '';
+  s.on('data', (c: Buffer) => { text += c.toString('latin1'); });
+  s.on('error', () => undefined);
+  await new Promise((r) => s.once('end', r));
+  s.destroy();
+  assert.equal(processed, 0);
+  assert.equal(text, '', 'no answer: the connection ended at the request boundary');
+});
+
+test('a reused connection the endpoint closes before answering: a POST goes to the retry gate as unprocessed; a GET is resent on a fresh connection', BOUNDED, async () => {
+  // An endpoint that answers the first request on a connection and closes on the second without reading it.
+  let served = 0;
+  const flaky = net.createServer((socket) => {
+    let n = 0;
+    socket.on('data', () => {
+      if (n++ === 0) { served++; socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'); } else socket.destroy();
+    });
+    socket.on('error', () => undefined);
+  });
+  const port = await listen(flaky);
+  const peers = new H1Pool({ idleMs: 5_000, limits: DEFAULT_H1_LIMITS });
+  closers.push(() => peers.close());
+  const up = { pool: peers, key: 'flaky', dial: () => new Promise<net.Socket>((resolve) => { const s = net.connect(port, '127.0.0.1', () => resolve(s)); }) };
+  let unsent = 0;
+  const gate = { shouldRetry: () => false, unsent: () => { unsent++; return true; } };
+  const outcomes: Awaited<ReturnType<typeof relayH1>>[] = [];
+  const front = net.createServer((socket) => {
+    new H1ServerConnection(socket, { ...DEFAULT_H1_LIMITS, headersTimeoutMs: 1_000, idleMs: 5_000 }, {
+      onRequest: (ex) => { void relayH1(ex, up, { retry: gate }).then((o) => { outcomes.push(o); if (o.retried) socket.destroy(); }); },
+      onHandOff: (s) => s.destroy(),
+      onMalformed: () => undefined,
+    });
+  });
+  const frontPort = await listen(front);
+  const send = (req: string) => new Promise<string>((resolve) => {
+    const s = net.connect(frontPort, '127.0.0.1');
+    let text = '';
+    s.on('data', (c: Buffer) => { text += c.toString('latin1'); });
+    s.on('close', () => resolve(text));
+    s.on('error', () => undefined);
+    s.write(req);
+  });
+  assert.deepEqual(statuses(await send('GET /1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')), [200]);
+  // A POST without a body (the outbound proxy buffers small bodies for exactly this, retries.ts).
+  assert.deepEqual(statuses(await send('POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')), []);
+  assert.equal(unsent, 1, 'the POST was handed back as unprocessed');
+  assert.equal(outcomes.at(-1)?.retried, true);
+  // The pooled connection is gone; warm one more, then a GET on it is resent on a fresh connection and answered.
+  await send('GET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  const before = served;
+  assert.deepEqual(statuses(await send('GET /4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')), [200]);
+  assert.equal(served - before, 1);
+  assert.equal(unsent, 1, 'the GET did not need the gate');
+});

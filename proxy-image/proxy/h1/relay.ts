@@ -78,9 +78,13 @@ export async function relayH1(ex: ServerExchange, up: H1Upstream, o: H1RelayOpti
     const reused = conn.uses > 0;
     const outcome = await exchange(ex, conn, head, o, streamed);
     // The endpoint had closed this idle connection as the request left: nothing reached it, so try a fresh one once.
-    if (outcome === STALE && attempt === 0 && reused && IDEMPOTENT.has(ex.method)) continue;
-    if (outcome === STALE) return sendError(ex, new ProxyError('connect-failed', 'the endpoint closed the connection before answering'));
-    return outcome;
+    if (outcome !== STALE) return outcome;
+    if (attempt === 0 && reused && IDEMPOTENT.has(ex.method)) continue;
+    // A peer proxy closes a keep-alive connection only while it is idle (drain, idle timeout) and reads nothing after:
+    // the request was not processed, so, like a refused h2 stream, it may go to another endpoint whatever its method.
+    const e = new ProxyError('connect-failed', 'the endpoint closed the connection before answering');
+    if (!streamed && o.retry?.unsent()) return { status: e.status, error: e, retried: true };
+    return sendError(ex, e);
   }
 }
 

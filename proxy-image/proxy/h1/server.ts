@@ -189,8 +189,16 @@ export class H1ServerConnection {
 
   /** Graceful shutdown: an idle connection closes now, a busy one after its answer. */
   drain(): void {
-    if (this.idle) this.socket.end();
+    if (this.idle) this.#close();
     else this.#closeAfter = true;
+  }
+
+  /** Ends the connection at a request boundary: nothing read after it is processed, so a request that crossed the close was not. */
+  #close(): void {
+    this.#state = enum_.Closed;
+    this.#disarm();
+    this.socket.off('data', this.#onData);
+    this.socket.end();
   }
 
   closeAfterResponse(): void { this.#closeAfter = true; }
@@ -301,8 +309,7 @@ export class H1ServerConnection {
     if (ex !== this.#current) return;
     if (!ex.bodyDone) {
       // Answered before the request body was read: its end cannot be found without reading it all, so close.
-      this.socket.end();
-      this.#state = enum_.Closed;
+      this.#close();
       return;
     }
     if (this.#state === enum_.Waiting) { this.#state = enum_.Head; this.#next(); }
@@ -311,7 +318,7 @@ export class H1ServerConnection {
   #next(): void {
     this.#current = undefined;
     this.#scanner = undefined;
-    if (this.#closeAfter) { this.socket.end(); this.#state = enum_.Closed; return; }
+    if (this.#closeAfter) { this.#close(); return; }
     this.resume();
     this.#parse();
   }
