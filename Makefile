@@ -70,6 +70,7 @@ images: deps
 # Benchmarks report numbers against references; they assert nothing and are not part of make test.
 bench: deps binaries
 	@scripts/system-deps.sh bench
+	@scripts/bun.sh >/dev/null
 	node bench/proxy.ts
 	$(CLUSTER) run -- node bench/pod-startup.ts
 	$(CLUSTER) run -- node bench/inject.ts

@@ -4,8 +4,8 @@
 // a certificate that is valid now and not about to expire.
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
-import { Agent, request } from 'undici';
-import { createCsr, type Csr } from './identity.ts';
+import https from 'node:https';
+import { createCsr, type Csr } from './csr.ts';
 
 export interface IdentityClientOptions {
   /** https URL of the identity service's /certify. */
@@ -56,7 +56,7 @@ export class IdentityClient {
 
   /** Resolves once the first certificate is in hand (retrying until then). */
   async start(): Promise<void> {
-    this.#csr ??= await createCsr(this.#o.identity);
+    this.#csr ??= createCsr(this.#o.identity);
     await new Promise<void>((resolve) => {
       const attempt = () => {
         void this.#renew().then((ok) => {
@@ -107,15 +107,18 @@ export class IdentityClient {
   async #renew(): Promise<boolean> {
     const csr = this.#csr;
     if (!csr) return false;
-    const dispatcher = new Agent({ connect: { ca: await this.#o.trustRoots(), ...(this.#o.serverName ? { servername: this.#o.serverName } : {}) } });
     try {
       const token = (await readFile(this.#o.tokenFile, 'utf8')).trim();
-      const res = await request(this.#o.url, {
-        method: 'POST', dispatcher, headersTimeout: 10_000, bodyTimeout: 10_000,
+      const res = await post(this.#o.url, {
+        ca: await this.#o.trustRoots(), ...(this.#o.serverName ? { servername: this.#o.serverName } : {}),
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ csr: csr.csrPem }),
-      });
-      const body = await res.body.json() as { certificate?: string; chain?: string[]; error?: string; message?: string };
+      }, JSON.stringify({ csr: csr.csrPem }));
+      let body: { certificate?: string; chain?: string[]; error?: string; message?: string };
+      try {
+        body = JSON.parse(res.text) as typeof body;
+      } catch {
+        throw new Error(`certify answered ${res.statusCode} with a body that is not JSON: ${res.text.slice(0, 200)}`);
+      }
       if (res.statusCode !== 200 || !body.certificate) throw new Error(`certify refused (${res.statusCode} ${body.error ?? ''}): ${body.message ?? ''}`);
       const x = new X509Certificate(body.certificate);
       if (!(x.subjectAltName ?? '').split(', ').includes(`DNS:${this.#o.identity}`)) throw new Error(`the certificate names ${x.subjectAltName ?? 'nothing'}, not ${this.#o.identity}`);
@@ -127,10 +130,29 @@ export class IdentityClient {
       this.#failures++;
       this.#o.onError?.(err);
       return false;
-    } finally {
-      await dispatcher.close();
     }
   }
+}
+
+/** Time allowed for a whole certify exchange. */
+const CERTIFY_TIMEOUT_MS = 10_000;
+
+/**
+ * One POST over node:https, no keep-alive (a certificate is fetched once a
+ * day or so): undici cost the proxy ~5 MiB to load for this one call.
+ */
+function post(url: string, o: https.RequestOptions, body: string): Promise<{ statusCode: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { ...o, method: 'POST', agent: false, timeout: CERTIFY_TIMEOUT_MS }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no certify answer within ${CERTIFY_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /**

@@ -16,3 +16,12 @@ export async function peakRssMiB(pid: number): Promise<number> {
   const m = /VmHWM:\s+(\d+) kB/.exec(status);
   return m?.[1] ? Number(m[1]) / 1024 : NaN;
 }
+
+/** Resident memory now, split as the kernel keeps it: anonymous (heap, stacks) and file-backed (the runtime's binary and libraries, shared page cache on a node). */
+export interface RssParts { anonMiB: number; fileMiB: number }
+
+export async function rssParts(pid: number): Promise<RssParts> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return { anonMiB: kib('RssAnon') / 1024, fileMiB: (kib('RssFile') + kib('RssShmem')) / 1024 };
+}

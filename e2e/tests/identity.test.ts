@@ -58,23 +58,23 @@ test('a pod\'s ServiceAccount token gets a certificate for exactly its identity;
   const web = identityName('web', ns, 'cluster.local');
   const webToken = await token(ns, 'web', [AUD]);
 
-  const ok = await call(webToken, (await createCsr(web)).csrPem);
+  const ok = await call(webToken, createCsr(web).csrPem);
   assert.equal(ok.status, 200, JSON.stringify(ok.body));
   assert.equal(ok.body.identity, web);
   assert.match(new X509Certificate(ok.body.certificate ?? '').subjectAltName ?? '', new RegExp(`URI:spiffe://cluster.local/ns/${ns}/sa/web`));
 
-  const asAdmin = await call(webToken, (await createCsr(identityName('admin', ns, 'cluster.local'))).csrPem);
+  const asAdmin = await call(webToken, (createCsr(identityName('admin', ns, 'cluster.local'))).csrPem);
   assert.deepEqual([asAdmin.status, asAdmin.body.error], [403, 'name_mismatch']);
 
-  const apiAudience = await call(await token(ns, 'web', []), (await createCsr(web)).csrPem);
+  const apiAudience = await call(await token(ns, 'web', []), createCsr(web).csrPem);
   assert.deepEqual([apiAudience.status, apiAudience.body.error], [401, 'token_invalid'], 'a token for the API server\'s own audience is no identity proof');
 
-  const garbage = await call('not-a-token', (await createCsr(web)).csrPem);
+  const garbage = await call('not-a-token', createCsr(web).csrPem);
   assert.deepEqual([garbage.status, garbage.body.error], [401, 'token_invalid']);
 
   const other = await testNamespace(t);
   await core.createNamespacedServiceAccount({ namespace: other, body: { metadata: { name: 'web' } } });
-  const replay = await call(await token(other, 'web', [AUD]), (await createCsr(web)).csrPem);
+  const replay = await call(await token(other, 'web', [AUD]), createCsr(web).csrPem);
   assert.deepEqual([replay.status, replay.body.error], [403, 'name_mismatch'], 'a token from another namespace cannot claim this one\'s identity');
 
   const malformed = await call(webToken, 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A');
@@ -90,13 +90,13 @@ test('a pod\'s ServiceAccount token gets a certificate for exactly its identity;
   // what this checks for real. Expiry's own message is covered by certify.test.ts with a fake review.
   const bound = await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'bound' } } });
   const boundToken = (await core.createNamespacedServiceAccountToken({ name: 'web', namespace: ns, body: { spec: { audiences: [AUD], expirationSeconds: 600, boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: 'bound', uid: bound.metadata?.uid ?? '' } } } })).status?.token ?? '';
-  const whileBound = await call(boundToken, (await createCsr(web)).csrPem);
+  const whileBound = await call(boundToken, createCsr(web).csrPem);
   assert.equal(whileBound.status, 200, 'a bound token works while its object exists');
   await core.deleteNamespacedSecret({ namespace: ns, name: 'bound' });
   // The API server reads the bound object from its cache, so it may take a moment to notice.
   let issuedMeanwhile = 0;
   const afterDelete = await eventually('the bound token to be refused', async () => {
-    const r = await call(boundToken, (await createCsr(web)).csrPem);
+    const r = await call(boundToken, createCsr(web).csrPem);
     if (r.status === 200) issuedMeanwhile++;
     return r.status === 200 ? undefined : r;
   }, 30_000);
@@ -120,7 +120,7 @@ test('no route to another ServiceAccount\'s identity: audience swap and CSR tric
   const refusedBefore = await refusedCount();
   const cases: [string, Promise<Awaited<ReturnType<typeof call>>>, number, string][] = [
     // A token the API server minted for another service (e.g. Vault's audience) proves nothing here.
-    ['audience swap (vault)', call(await token(ns, 'web', ['vault']), (await createCsr(web)).csrPem), 401, 'token_invalid'],
+    ['audience swap (vault)', call(await token(ns, 'web', ['vault']), createCsr(web).csrPem), 401, 'token_invalid'],
     ['CN of another ServiceAccount', call(webToken, await csrWith(admin, [{ type: 'dns', value: web }], 'P-256')), 403, 'name_mismatch'],
     ['URI SAN of another ServiceAccount', call(webToken, await csrWith(web, [{ type: 'dns', value: web }, { type: 'url', value: `spiffe://cluster.local/ns/${ns}/sa/admin` }], 'P-256')), 403, 'extra_names'],
     ['wildcard DNS SAN', call(webToken, await csrWith(web, [{ type: 'dns', value: `*.${ns}.serviceaccount.identity.skein-system.cluster.local` }], 'P-256')), 403, 'name_mismatch'],
@@ -183,7 +183,7 @@ test('issuer rotation under load: the Secret changes, certify calls keep succeed
   t.after(async () => { await agent.close(); });
   const webToken = await token(ns, 'default', [AUD]);
   const identity = identityName('default', ns, 'cluster.local');
-  const csr = JSON.stringify({ csr: (await createCsr(identity)).csrPem });
+  const csr = JSON.stringify({ csr: createCsr(identity).csrPem });
 
   let rotated = false;
   const results = { ok: 0, failed: 0, afterRotation: new Set<string>() };

@@ -87,7 +87,7 @@ test('MeshIdentity: status, trust roots in meshed namespaces, anchor rotation wi
 
   await core.createNamespacedServiceAccount({ namespace: app, body: { metadata: { name: 'web' } } });
   const token = (await core.createNamespacedServiceAccountToken({ name: 'web', namespace: app, body: { spec: { audiences: [AUD], expirationSeconds: 600 } } })).status?.token ?? '';
-  const csr = JSON.stringify({ csr: (await createCsr(identityName('web', app, 'cluster.local'))).csrPem });
+  const csr = JSON.stringify({ csr: (createCsr(identityName('web', app, 'cluster.local'))).csrPem });
   const certify = async (): Promise<{ leaf: string; chain: string }> => {
     const res = await request(url, { method: 'POST', dispatcher: agent, body: csr, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
     const body = await res.body.json() as { certificate?: string; chain?: string[]; message?: string };

@@ -15,17 +15,17 @@ const web = identityName('web', 'shop', 'cluster.local');
 const refused = (code: RefusalCode) => (err: unknown) => err instanceof CertifyRefused && err.code === code;
 
 test('a reviewed token for shop/web gets a leaf for web.shop and the chain', async () => {
-  const r = await certify('t', (await createCsr(web)).csrPem, deps({ authenticated: true, username: 'system:serviceaccount:shop:web', audiences: [AUD] }));
+  const r = await certify('t', (createCsr(web)).csrPem, deps({ authenticated: true, username: 'system:serviceaccount:shop:web', audiences: [AUD] }));
   assert.equal(r.identity, web);
   assert.ok(new X509Certificate(r.certificate).checkIssued(new X509Certificate(r.chain[0] ?? '')));
 });
 
 test('the identity comes from the review: a token for shop/web cannot get shop/admin', async () => {
-  await assert.rejects(certify('t', (await createCsr(identityName('admin', 'shop', 'cluster.local'))).csrPem, deps({ authenticated: true, username: 'system:serviceaccount:shop:web', audiences: [AUD] })), refused('name_mismatch'));
+  await assert.rejects(certify('t', (createCsr(identityName('admin', 'shop', 'cluster.local'))).csrPem, deps({ authenticated: true, username: 'system:serviceaccount:shop:web', audiences: [AUD] })), refused('name_mismatch'));
 });
 
 test('tokens that are missing, refused, for another audience, or not a ServiceAccount\'s get nothing', async () => {
-  const csr = (await createCsr(web)).csrPem;
+  const csr = (createCsr(web)).csrPem;
   await assert.rejects(certify('', csr, deps({ authenticated: true })), refused('token_missing'));
   await assert.rejects(certify('t', csr, deps({ authenticated: false, error: 'token has expired' })), (e: unknown) => refused('token_invalid')(e) && /expired/.test((e as Error).message));
   await assert.rejects(certify('t', csr, deps({ authenticated: true, username: 'system:serviceaccount:shop:web', audiences: ['https://kubernetes.default.svc.cluster.local'] })), refused('token_invalid'));

@@ -28,7 +28,7 @@ before(async () => {
   const ca = await createCa({ commonName: 'identity-fuzz', validForMs: 3_600_000 });
   const serving = await issueLeaf(ca, { subject: 'CN=skein-identity', ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: 3_600_000 });
   caPem = ca.cert.toString('pem');
-  validCsr = (await createCsr(identityName('web', 'shop', 'cluster.local'))).csrPem;
+  validCsr = (createCsr(identityName('web', 'shop', 'cluster.local'))).csrPem;
   app = buildIdentityServer({
     tls: { cert: serving.cert.toString('pem'), key: await privateKeyPem(serving.keys!.privateKey) },
     deps: {

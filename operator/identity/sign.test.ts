@@ -20,7 +20,7 @@ const anchor = await createCa({ commonName: 'skein-trust-anchor', validForMs: 24
 const issuer = await createIntermediateCa(anchor, { commonName: 'skein-issuer', validForMs: 24 * 30 * HOUR });
 
 async function certify(identity: string, sa = 'web', ns = 'shop') {
-  const csr = await createCsr(identity);
+  const csr = createCsr(identity);
   const key = await checkCsr(csr.csrPem, identityName(sa, ns, td));
   const leaf = await signLeaf(issuer, key, { identity, spiffeId: spiffeId(sa, ns, td), lifetimeMs: 24 * HOUR, clockSkewMs: 60_000 });
   return { leaf, keyPem: csr.keyPem };
@@ -105,7 +105,7 @@ test('a malformed or tampered CSR is refused', async () => {
   await assert.rejects(checkCsr('-----BEGIN CERTIFICATE REQUEST-----\nnot base64 at all\n-----END CERTIFICATE REQUEST-----\n', web), refused('csr_malformed'));
   await assert.rejects(checkCsr('', web), refused('csr_malformed'));
   // Swap the signature of one CSR into another: the signature no longer matches.
-  const a = new x509.Pkcs10CertificateRequest((await createCsr(web)).csrPem);
+  const a = new x509.Pkcs10CertificateRequest((createCsr(web)).csrPem);
   const der = new Uint8Array(a.rawData);
   der[der.length - 5] = (der[der.length - 5] ?? 0) ^ 0xff;
   const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${Buffer.from(der).toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
@@ -114,7 +114,7 @@ test('a malformed or tampered CSR is refused', async () => {
 
 test('a leaf never outlives its issuer', async () => {
   const shortIssuer = await createIntermediateCa(anchor, { commonName: 'short', validForMs: HOUR });
-  const csr = await createCsr(web);
+  const csr = createCsr(web);
   const leaf = await signLeaf(shortIssuer, await checkCsr(csr.csrPem, web), { identity: web, spiffeId: spiffeId('web', 'shop', td), lifetimeMs: 24 * HOUR, clockSkewMs: 0 });
   assert.ok(leaf.notAfter.getTime() <= shortIssuer.cert.notAfter.getTime());
 });
@@ -133,7 +133,7 @@ test('the leaf\'s extensions read as intended by openssl: not a CA, digitalSigna
 });
 
 test('every single-byte change of a CSR is refused (low, high and all bits of each byte), every truncation too, with a typed refusal', async () => {
-  const good = Buffer.from((await createCsr(web)).csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  const good = Buffer.from((createCsr(web)).csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
   const pem = (b: Buffer) => `-----BEGIN CERTIFICATE REQUEST-----\n${b.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
   const isTyped = (what: string) => (err: unknown) => {
     assert.ok(err instanceof CertifyRefused, `${what} threw ${String(err)}`);

@@ -4,7 +4,7 @@
 // Both run on raw DER (./der.ts) and node:crypto: this is the CA's hot path.
 import { createPublicKey, KeyObject, randomBytes, sign, verify } from 'node:crypto';
 import type { KeyedCertificate } from '../../shared/tls.ts';
-import { readTlv, children, expectTag, decodeOid, DerError, seq, set, octets, bitString, bool, explicit, utf8, integer, oid, time, tlv, type Tlv } from './der.ts';
+import { readTlv, children, expectTag, decodeOid, DerError, seq, set, octets, bitString, bool, explicit, utf8, integer, oid, time, tlv, type Tlv } from '../../shared/der.ts';
 import { SkeinError, messageOf } from '../../api/errors.ts';
 
 export type RefusalCode =

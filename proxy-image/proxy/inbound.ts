@@ -13,7 +13,6 @@ import http, { type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { Agent as UndiciAgent } from 'undici';
 import type { TrafficLabels } from './metrics.ts';
 import { admit, contextOf, countConnection, hostPort, recordOutcome, setContext, splice, type DirectionOptions, type Proxy } from './connection.ts';
 import { detect } from './detect.ts';
@@ -23,9 +22,12 @@ import { ROUTE_OVERRIDE } from './route-override.ts';
 import { authorityOf, CLIENT_ID, ORIG_PROTO } from './headers.ts';
 import { createHttpFront } from './http-front.ts';
 import { ALPN, identityOf } from './mesh-tls.ts';
-import { dialPlain } from './outbound.ts';
+import { dialPlain, EndpointLayer } from './endpoint.ts';
 import { relayOverH1, relayOverH2, requestHead, sendProxyError, type DownstreamRequest, type DownstreamResponse, type Outcome } from './relay.ts';
-import { SessionPool } from './sessions.ts';
+import type { Endpoint } from '../../api/discovery-protocol.ts';
+import { createH1Front } from './h1/front.ts';
+import { relayH1, sendError } from './h1/relay.ts';
+import type { ServerExchange } from './h1/server.ts';
 import { refuseUpgrade, relayUpgrade } from './upgrade.ts';
 
 /** How long an opaque port waits for a peer's ClientHello before piping plaintext. */
@@ -42,6 +44,11 @@ export interface InboundOptions extends DirectionOptions {
 
 const OPEN = defaultOnly('all-unauthenticated');
 
+/** Never forwarded to the app from a client: the proxy sets the verified identity itself. */
+const FROM_ANY_CLIENT = new Set([CLIENT_ID, ORIG_PROTO]);
+/** A plaintext client may not steer routing either (route-override.ts). */
+const FROM_PLAINTEXT_CLIENT = new Set([CLIENT_ID, ORIG_PROTO, ROUTE_OVERRIDE]);
+
 interface ConnectionContext {
   appPort: number;
   /** The verified peer identity; undefined for plaintext clients. */
@@ -53,17 +60,26 @@ interface ConnectionContext {
 
 export function createInbound(o: InboundOptions): Proxy {
   const appHost = o.appHost ?? '127.0.0.1';
+  // HTTP/1.1 to the app: the raw path's pooled connections; appAgent carries what it hands over (Upgrade, Expect) and h2 requests that were HTTP/1.1.
   const appAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: o.limits.idleMs });
-  // HTTP/1.1 to the app goes through undici (relay.ts H1Target.pool); appAgent carries what undici cannot (Expect).
-  const appPool = new UndiciAgent({ keepAliveTimeout: o.limits.idleMs, keepAliveMaxTimeout: o.limits.idleMs, headersTimeout: 0, bodyTimeout: 0 });
-  const appSessions = new SessionPool({ idleMs: o.limits.idleMs });
+  const app = new EndpointLayer({ connectTimeoutMs: o.connectTimeoutMs, idleMs: o.limits.idleMs });
+  /** The app as an endpoint, per port: the endpoint layer keeps its connections per object. */
+  const appEndpoints = new Map<number, Endpoint>();
+  const appEndpoint = (port: number): Endpoint => {
+    let e = appEndpoints.get(port);
+    if (!e) {
+      e = { ip: appHost, port, protocolHint: 'http', labels: {} };
+      appEndpoints.set(port, e);
+    }
+    return e;
+  };
   const open = new Set<Socket>();
   // The TLS server wraps the raw socket in a new one; the app port travels by the peer's address.
   const pendingTls = new Map<string, number>();
   const policy = o.policy ?? (() => OPEN);
 
   /** The refusal for this request, or undefined when admitted (counted in inbound_refused_total by reason). */
-  function refusal(ctx: ConnectionContext, req: IncomingMessage | DownstreamRequest): ProxyError | undefined {
+  function refusal(ctx: ConnectionContext, req: { method?: string | undefined; url?: string | undefined }): ProxyError | undefined {
     const p = policy();
     if (admitsEverything(p)) return undefined;
     const d = authorizeRequest(p, ctx.appPort, { identity: ctx.clientId, ip: ctx.clientIp }, req.method ?? 'GET', req.url ?? '/');
@@ -89,6 +105,27 @@ export function createInbound(o: InboundOptions): Proxy {
     onRequest: (req, res) => { void onRequest(req, res); },
     onUpgrade: (req, socket, head) => { void onUpgrade(req, socket, head); },
   });
+
+  const h1 = createH1Front({
+    direction: 'inbound', metrics: o.metrics, limits: o.limits,
+    onRequest: (ex) => { void onH1Request(ex); },
+    onHandOff: (socket) => front.http1(socket),
+  });
+
+
+  /** The raw HTTP/1.1 path: from a peer proxy (ALPN http/1.1) or a plaintext client, to the app over a pooled keep-alive connection. */
+  async function onH1Request(ex: ServerExchange): Promise<void> {
+    const ctx = contextOf<ConnectionContext>(ex.socket);
+    if (!ctx) { ex.destroy(); return; }
+    const m = o.metrics.request(labels(ex, ctx));
+    const denied = refusal(ctx, ex);
+    if (denied) { recordOutcome(m, sendError(ex, denied)); return; }
+    const extra = appHeaders(ctx);
+    recordOutcome(m, await relayH1(ex, app.h1(appEndpoint(ctx.appPort)), {
+      drop: ctx.clientId ? FROM_ANY_CLIENT : FROM_PLAINTEXT_CLIENT,
+      ...(extra ? { extra } : {}),
+    }));
+  }
 
   const tlsServer = o.tls.createServer((socket) => onSecure(socket), o.tlsHandshakeTimeoutMs);
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
@@ -129,13 +166,13 @@ export function createInbound(o: InboundOptions): Proxy {
     let outcome: Outcome;
     if (ctx.h2 && !wasH1) {
       try {
-        const session = await appSessions.get(`app/${ctx.appPort}`, () => dialPlain(appHost, ctx.appPort, o.connectTimeoutMs));
+        const session = await app.h2(appEndpoint(ctx.appPort));
         outcome = await relayOverH2(session, head, req, res);
       } catch (err) {
         outcome = sendProxyError(req, res, toProxyError(err));
       }
     } else {
-      outcome = await relayOverH1({ agent: appAgent, pool: appPool, host: appHost, port: ctx.appPort }, head, req, res);
+      outcome = await relayOverH1({ agent: appAgent, host: appHost, port: ctx.appPort }, head, req, res);
     }
     recordOutcome(m, outcome);
   }
@@ -179,7 +216,7 @@ export function createInbound(o: InboundOptions): Proxy {
     if (socket.alpnProtocol === ALPN.opaque) {
       toApp(socket, ctx);
     } else if (ctx.h2) front.http2(socket);
-    else front.http1(socket);
+    else h1.serve(socket);
   }
 
   async function accept(socket: Socket): Promise<void> {
@@ -207,18 +244,18 @@ export function createInbound(o: InboundOptions): Proxy {
     }
     setContext(socket, ctx);
     if (ctx.h2) front.http2(socket);
-    else front.http1(socket);
+    else h1.serve(socket);
   }
 
   return {
     accept(socket) { void accept(socket); },
-    drain() { front.drain(); },
+    drain() { front.drain(); h1.drain(); },
     get open() { return open.size; },
     close() {
       front.destroy();
-      appSessions.close();
+      h1.destroy();
+      app.close();
       appAgent.destroy();
-      void appPool.destroy();
       for (const s of open) s.destroy();
     },
   };

@@ -1,13 +1,14 @@
 // The outbound proxy (4140): every connection the app opens arrives here via
 // iptables. Its original destination names a discovery target; HTTP is then
 // balanced per request (opaque TCP per connection) over the target's
-// endpoints: mutual TLS over a shared HTTP/2 session to meshed endpoints,
-// plaintext to the others. Destinations discovery does not know (or does not
+// endpoints (balance.ts), reached by endpoint.ts: mutual TLS to meshed
+// endpoints (HTTP/1.1 over pooled keep-alive connections, HTTP/2 over one
+// shared session), plaintext to the others. Destinations discovery does not know (or does not
 // answer for in time) are passed through untouched.
-import http, { type IncomingMessage } from 'node:http';
-import net, { type Socket } from 'node:net';
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Endpoint, Update } from '../../api/discovery-protocol.ts';
+import type { Endpoint } from '../../api/discovery-protocol.ts';
 import type { OriginalDestination } from './original-dst.ts';
 import type { Pick } from './balancer.ts';
 import type { TrafficLabels } from './metrics.ts';
@@ -17,14 +18,18 @@ import type { Destination, Destinations } from './destinations.ts';
 import { ProxyError, toProxyError } from './errors.ts';
 import { authorityOf, isUpgradeRequest, ORIG_PROTO } from './headers.ts';
 import { createHttpFront, type HttpFront } from './http-front.ts';
-import { ALPN, type Alpn } from './mesh-tls.ts';
+import { ALPN } from './mesh-tls.ts';
 import { hasRequestBody, relayOverH1, relayOverH2, requestHead, sendProxyError, type DownstreamRequest, type DownstreamResponse, type Outcome, type RelayOptions } from './relay.ts';
 import { replayableBody, RequestRetries } from './retries.ts';
 import { DEFAULT_ROUTE, isFailure, matchRoute, type CompiledRoute } from './routes.ts';
 import { overrideTarget, parseRouteOverride, ROUTE_OVERRIDE } from './route-override.ts';
 import { drawBackend } from './split.ts';
 import type { Balancer } from './balancer.ts';
-import { SessionPool } from './sessions.ts';
+import { BalanceLayer } from './balance.ts';
+import { dialPlain, EndpointLayer } from './endpoint.ts';
+import { createH1Front } from './h1/front.ts';
+import { relayH1, sendError } from './h1/relay.ts';
+import type { ServerExchange } from './h1/server.ts';
 import { relayUpgrade, refuseUpgrade } from './upgrade.ts';
 
 export interface OutboundOptions extends DirectionOptions {
@@ -46,17 +51,21 @@ export interface OutboundOptions extends DirectionOptions {
   random?: () => number;
 }
 
-/**
- * How long an endpoint that refused a request unprocessed (its pod's proxy
- * could not reach the app, or nothing accepted the connection) is skipped by
- * new picks. A pod whose app has exited stays listed until the EndpointSlice
- * change reaches this proxy; during a scale-down several can refuse at once,
- * and without this each request could meet all of them (issue #7).
- */
-const REFUSING_MS = 2_000;
-
 /** Tells the far side the client spoke HTTP/1.1 (the request still rides the peers' h2 session). */
 const FROM_HTTP1 = { [ORIG_PROTO]: 'HTTP/1.1' } as const;
+
+/**
+ * What a request's protocol path gives the shared routing, balancing and
+ * retry logic: the raw HTTP/1.1 path (h1/) and node:http's (HTTP/2, and the
+ * Upgrade and 100-continue requests h1/ hands over) differ only here.
+ */
+interface Carrier {
+  req: { method?: string | undefined; url?: string | undefined; headers: IncomingHttpHeaders };
+  hasBody: boolean;
+  readBody(): Promise<Buffer>;
+  fail(err: ProxyError): Outcome;
+  forward(chosen: Pick<Endpoint>, options: RelayOptions, retries: RequestRetries): Promise<Outcome>;
+}
 
 interface ConnectionContext {
   destination: Destination;
@@ -66,64 +75,27 @@ interface ConnectionContext {
 }
 
 export function createOutbound(o: OutboundOptions): Proxy {
-  const dialAddress = o.dialAddress ?? ((e: Endpoint) => ({ host: e.ip, port: e.port }));
-  const sessions = new SessionPool({ idleMs: o.limits.idleMs });
+  const endpoints = new EndpointLayer({ tls: o.tls, connectTimeoutMs: o.connectTimeoutMs, idleMs: o.limits.idleMs, ...(o.dialAddress ? { dialAddress: o.dialAddress } : {}) });
+  const balance = new BalanceLayer();
   const plainAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: o.limits.idleMs });
   const open = new Set<Socket>();
   const relay: RelayOptions = o.responseTimeoutMs === undefined ? {} : { responseTimeoutMs: o.responseTimeoutMs };
   const random = o.random ?? Math.random;
   const clusterDomain = o.clusterDomain ?? 'cluster.local';
   const honourOverride = o.routeOverride ?? true;
-  // Session keys per endpoint object (discovery's objects live until the next update): no string built per request.
-  const sessionKeys = new WeakMap<Endpoint, string>();
-  /** Endpoint address → until when it is skipped (see REFUSING_MS). */
-  const refusing = new Map<string, number>();
-  const isRefusing = (e: Endpoint): boolean => {
-    if (refusing.size === 0) return false;
-    const key = hostPort(e.ip, e.port);
-    const until = refusing.get(key);
-    if (until === undefined) return false;
-    if (Date.now() < until) return true;
-    refusing.delete(key);
-    return false;
-  };
-  /** The latest expiry in `refusing` (every entry lasts REFUSING_MS, so the newest one's). */
-  let refusingUntil = 0;
-  const markRefusing = (e: Endpoint): void => {
-    const now = Date.now();
-    // Endpoints that left discovery are never looked up again: sweep so the map stays small.
-    if (refusing.size > 256) for (const [k, until] of refusing) if (until <= now) refusing.delete(k);
-    refusing.set(hostPort(e.ip, e.port), now + REFUSING_MS);
-    refusingUntil = now + REFUSING_MS;
-  };
-  /**
-   * The skip predicate for picks, only while some entry can still be live: an
-   * entry of an endpoint that left discovery would otherwise keep every pick
-   * on the balancer's slow path (and a string built per endpoint) for good.
-   */
-  const refusingNow = (): ((e: Endpoint) => boolean) | undefined => {
-    if (refusing.size === 0) return undefined;
-    if (Date.now() >= refusingUntil) { refusing.clear(); return undefined; }
-    return isRefusing;
-  };
-  const sessionKey = (e: Endpoint, make: () => string): string => {
-    let k = sessionKeys.get(e);
-    if (k === undefined) sessionKeys.set(e, k = make());
-    return k;
-  };
-
-  const dialMesh = (e: Endpoint & { identity: string }, alpn: Alpn) => {
-    const a = dialAddress(e);
-    return o.tls.connect({ ...a, identity: e.identity, alpn, timeoutMs: o.connectTimeoutMs });
-  };
 
   const front: HttpFront = createHttpFront({
     direction: 'outbound', metrics: o.metrics, limits: o.limits,
     onRequest: (req, res) => { void onRequest(req, res); },
     onUpgrade: (req, socket, head) => { void onUpgrade(req, socket, head); },
   });
+  const h1 = createH1Front({
+    direction: 'outbound', metrics: o.metrics, limits: o.limits,
+    onRequest: (ex) => { void onH1Request(ex); },
+    onHandOff: (socket) => front.http1(socket),
+  });
 
-  function labels(req: { headers: IncomingMessage['headers'] }, ctx: ConnectionContext, e: Endpoint | undefined, route?: string, dstService?: string): TrafficLabels {
+  function labels(req: { headers: IncomingHttpHeaders }, ctx: ConnectionContext, e: Endpoint | undefined, route?: string, dstService?: string): TrafficLabels {
     return {
       ...(route === undefined ? {} : { route }),
       ...(dstService === undefined ? {} : { dstService }),
@@ -137,23 +109,17 @@ export function createOutbound(o: OutboundOptions): Proxy {
   }
 
   /** The balancer a request uses: a split backend drawn by weight when the split applies to it, else the destination's own. */
-  function balancerFor(d: Destination, req: DownstreamRequest): { balancer: Balancer<Endpoint>; service: string | undefined } {
+  function balancerFor(d: Destination, req: Carrier['req']): { balancer: Balancer<Endpoint>; service: string | undefined } {
     if (d.backends.length === 0 || !d.splits(req.method ?? 'GET', req.url ?? '/', req.headers)) return { balancer: d.balancer, service: d.service };
     const i = drawBackend(d.backends, random);
     const b = i < 0 ? undefined : d.backends[i];
     return b ? { balancer: b.balancer, service: b.service } : { balancer: d.balancer, service: d.service };
   }
 
-  /** A balanced endpoint for one request, or the error the request gets instead. */
-  function choose(d: Destination, balancer: Balancer<Endpoint> = d.balancer, avoid?: Endpoint): Pick<Endpoint> | ProxyError {
-    const u = d.update;
-    if (!u?.exists) return new ProxyError('no_endpoint', `discovery knows nothing at ${d.target}`);
-    const pick = balancer.pick(avoid, refusingNow());
-    return pick ?? new ProxyError('no_ready_endpoint', `${serviceName(u) ?? d.target} has no ready endpoint`);
-  }
+  const choose = (d: Destination, balancer?: Balancer<Endpoint>, avoid?: Endpoint) => balance.choose(d, balancer, avoid);
 
   /** The destination `skein-route` names for this request, when it names this one's Service; released when the request ends. */
-  async function overridden(req: DownstreamRequest, d: Destination): Promise<{ destination: Destination; release: () => void } | undefined> {
+  async function overridden(req: Carrier['req'], d: Destination): Promise<{ destination: Destination; release: () => void } | undefined> {
     const parsed = parseRouteOverride(req.headers[ROUTE_OVERRIDE]);
     const target = parsed && overrideTarget(parsed, d.update, clusterDomain);
     if (!target) return undefined;
@@ -164,9 +130,37 @@ export function createOutbound(o: OutboundOptions): Proxy {
     return undefined;
   }
 
-  async function onRequest(req: DownstreamRequest, res: DownstreamResponse): Promise<void> {
+  function onRequest(req: DownstreamRequest, res: DownstreamResponse): Promise<void> {
     const ctx = contextOf<ConnectionContext>(req.socket);
-    if (!ctx) { req.socket.destroy(); return; }
+    if (!ctx) { req.socket.destroy(); return Promise.resolve(); }
+    return handle(ctx, {
+      req, hasBody: hasRequestBody(req),
+      readBody: () => readBody(req),
+      fail: (err) => sendProxyError(req, res, err),
+      forward: (chosen, options, retries) => forward(chosen, ctx, req, res, options, retries),
+    });
+  }
+
+  /** The raw HTTP/1.1 path: the request's head and body as bytes, to a pooled keep-alive connection. */
+  function onH1Request(ex: ServerExchange): Promise<void> {
+    const ctx = contextOf<ConnectionContext>(ex.socket);
+    if (!ctx) { ex.destroy(); return Promise.resolve(); }
+    return handle(ctx, {
+      req: ex, hasBody: ex.hasBody,
+      readBody: () => new Promise((resolve) => {
+        const chunks: Buffer[] = [];
+        ex.readBody((b) => { chunks.push(b); return true; }, () => resolve(Buffer.concat(chunks)));
+      }),
+      fail: (err) => sendError(ex, err),
+      forward: (chosen, options) => {
+        chosen.begin();
+        return relayH1(ex, endpoints.h1(chosen.endpoint), options);
+      },
+    });
+  }
+
+  async function handle(ctx: ConnectionContext, c: Carrier): Promise<void> {
+    const req = c.req;
     const override = honourOverride && req.headers[ROUTE_OVERRIDE] !== undefined ? await overridden(req, ctx.destination) : undefined;
     const d = override?.destination ?? ctx.destination;
     const route = d.profile ? matchRoute(d.profile, req.method ?? 'GET', req.url ?? '/') : undefined;
@@ -177,9 +171,9 @@ export function createOutbound(o: OutboundOptions): Proxy {
     const m = o.metrics.request(labels(req, ctx, endpoint, routeLabel, d.backends.length > 0 || override ? service : undefined));
     let outcome: Outcome;
     if (chosen instanceof ProxyError) {
-      outcome = sendProxyError(req, res, chosen);
+      outcome = c.fail(chosen);
     } else {
-      outcome = await attempts(chosen, balancer, d, route, routeLabel, ctx, req, res);
+      outcome = await attempts(chosen, balancer, d, route, routeLabel, c);
     }
     override?.release();
     recordOutcome(m, outcome, route ? failed(route, outcome) : undefined);
@@ -195,26 +189,26 @@ export function createOutbound(o: OutboundOptions): Proxy {
    * route, each retry paid from the destination's budget. Bodies are
    * buffered (≤ 64 KiB, declared length) only where a retry could need them.
    */
-  async function attempts(first: Pick<Endpoint>, balancer: Balancer<Endpoint>, d: Destination, route: CompiledRoute | undefined, routeLabel: string | undefined, ctx: ConnectionContext, req: DownstreamRequest, res: DownstreamResponse): Promise<Outcome> {
-    const replay = req.headers.expect === undefined ? replayableBody(req.headers, hasRequestBody(req)) : false;
+  async function attempts(first: Pick<Endpoint>, balancer: Balancer<Endpoint>, d: Destination, route: CompiledRoute | undefined, routeLabel: string | undefined, c: Carrier): Promise<Outcome> {
+    const replay = c.req.headers.expect === undefined ? replayableBody(c.req.headers, c.hasBody) : false;
     const retries = new RequestRetries(d.budget, route, replay !== false);
     // One options object per request, the same shape every time.
     const options: RelayOptions = {
       responseTimeoutMs: route?.timeoutMs ?? relay.responseTimeoutMs,
-      body: replay === 'buffer' ? await readBody(req) : undefined,
+      body: replay === 'buffer' ? await c.readBody() : undefined,
       retry: retries,
     };
     d.budget.deposit();
     let chosen = first;
     for (;;) {
-      const outcome = await forward(chosen, ctx, req, res, options, retries);
+      const outcome = await c.forward(chosen, options, retries);
       chosen.done({ ok: !failed(route, outcome) });
       if (retries.budgetExhausted) o.metrics.retry(d.service ?? d.target, routeLabel ?? DEFAULT_ROUTE, 'budget_exhausted');
       if (!outcome.retried || retries.cause === undefined) return outcome;
-      if (retries.cause === 'not-sent') markRefusing(chosen.endpoint);
+      if (retries.cause === 'not-sent') balance.refused(chosen.endpoint);
       o.metrics.retry(d.service ?? d.target, routeLabel ?? DEFAULT_ROUTE, 'retried');
       const next = choose(d, balancer, chosen.endpoint);
-      if (next instanceof ProxyError) return sendProxyError(req, res, next);
+      if (next instanceof ProxyError) return c.fail(next);
       chosen = next;
       retries.next();
     }
@@ -223,31 +217,20 @@ export function createOutbound(o: OutboundOptions): Proxy {
   /** `retries.unsent()` is asked when the connection to the endpoint failed before the request left: true means try elsewhere. */
   async function forward(chosen: Pick<Endpoint>, ctx: ConnectionContext, req: DownstreamRequest, res: DownstreamResponse, options: RelayOptions, retries: RequestRetries): Promise<Outcome> {
     const e = chosen.endpoint;
-    const identity = e.identity;
-    if (identity) {
-      // HTTP/1.1 rides the peers' h2 session too; the header tells the far side to speak HTTP/1.1 to its app.
+    // A meshed endpoint's proxy gets HTTP/1.1 here too (an Expect: 100-continue request) over the peers' h2 session; the header tells it to speak HTTP/1.1 to its app.
+    if (e.identity || ctx.h2) {
       const head = requestHead(req, ctx.h2 ? undefined : FROM_HTTP1);
       try {
-        const session = await sessions.get(sessionKey(e, () => `mtls/${hostPort(e.ip, e.port)}/${identity}`), () => dialMesh({ ...e, identity }, ALPN.http2));
+        const session = await endpoints.h2(e);
         chosen.begin();
         return await relayOverH2(session, head, req, res, options);
       } catch (err) {
         return unsent(req, res, toProxyError(err), retries);
       }
     }
-    const a = dialAddress(e);
-    const head = requestHead(req);
-    if (ctx.h2) {
-      try {
-        const session = await sessions.get(sessionKey(e, () => `plain/${hostPort(a.host, a.port)}`), () => dialPlain(a.host, a.port, o.connectTimeoutMs));
-        chosen.begin();
-        return await relayOverH2(session, head, req, res, options);
-      } catch (err) {
-        return unsent(req, res, toProxyError(err), retries);
-      }
-    }
-    return relayOverH1({ agent: plainAgent, ...a }, head, req, res, options);
+    return relayOverH1({ agent: plainAgent, ...(o.dialAddress?.(e) ?? { host: e.ip, port: e.port }) }, requestHead(req), req, res, options);
   }
+
 
   async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const ctx = contextOf<ConnectionContext>(req.socket);
@@ -258,9 +241,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
     if (chosen instanceof ProxyError) { m.respond(refuseUpgrade(socket, chosen), { error: chosen.code }); return; }
     const e = chosen.endpoint;
     try {
-      const identity = e.identity;
-      const a = dialAddress(e);
-      const upstream = identity ? await dialMesh({ ...e, identity }, ALPN.http1) : await dialPlain(a.host, a.port, o.connectTimeoutMs);
+      const upstream = await endpoints.connect(e, ALPN.http1);
       chosen.begin();
       const status = await relayUpgrade(req, socket, head, upstream, o.limits.idleMs);
       chosen.done({ ok: status < 500 });
@@ -282,9 +263,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
     const e = chosen.endpoint;
     countConnection(o.metrics, socket, labels({ headers: {} }, ctx, e));
     try {
-      const identity = e.identity;
-      const a = dialAddress(e);
-      const upstream = identity ? await dialMesh({ ...e, identity }, ALPN.opaque) : await dialPlain(a.host, a.port, o.connectTimeoutMs);
+      const upstream = await endpoints.connect(e, ALPN.opaque);
       chosen.done({ ok: true });
       splice(socket, upstream, o.limits.idleMs, unread);
     } catch (err) {
@@ -324,7 +303,7 @@ export function createOutbound(o: OutboundOptions): Proxy {
       const target = hostPort(original.ip, original.port);
       countConnection(o.metrics, socket, { direction: 'outbound', authority: target, targetAddr: target, tls: 'false' });
       if (ctx.h2) front.http2(socket);
-      else front.http1(socket);
+      else h1.serve(socket);
       return;
     }
     await forwardOpaque(socket, ctx, unread);
@@ -332,11 +311,12 @@ export function createOutbound(o: OutboundOptions): Proxy {
 
   return {
     accept(socket) { void accept(socket); },
-    drain() { front.drain(); },
+    drain() { front.drain(); h1.drain(); },
     get open() { return open.size; },
     close() {
       front.destroy();
-      sessions.close();
+      h1.destroy();
+      endpoints.close();
       plainAgent.destroy();
       for (const s of open) s.destroy();
     },
@@ -355,17 +335,3 @@ async function readBody(req: DownstreamRequest): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function serviceName(u: Update): string | undefined {
-  return u.service ? `${u.service.name}.${u.service.namespace}:${u.service.port}` : undefined;
-}
-
-/** A plaintext TCP connection with a bounded connect time. */
-export function dialPlain(host: string, port: number, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
-    const timer = setTimeout(() => { socket.destroy(); reject(new ProxyError('connect_timeout', `no connection to ${hostPort(host, port)} within ${timeoutMs} ms`)); }, timeoutMs);
-    socket.once('connect', () => { clearTimeout(timer); resolve(socket); });
-    // Stays attached: an error after connect (before the caller wires the socket) only destroys it.
-    socket.on('error', (err) => { clearTimeout(timer); socket.destroy(); reject(err); });
-  });
-}

@@ -8,7 +8,6 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttp
 import { Http2ServerResponse, constants as h2, type ClientHttp2Session, type ClientHttp2Stream, type Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { ProxyError, errorResponse, toProxyError } from './errors.ts';
 import { authorityOf, endToEndHeaders, PROXY_ERROR } from './headers.ts';
 
@@ -143,17 +142,9 @@ export interface H1Target {
   host: string;
   port: number;
   createConnection?: () => Socket;
-  /**
-   * An undici dispatcher (Agent or Pool) for this host: it carries every
-   * request but those with `Expect` (undici has no 100-continue), at less CPU
-   * per request than http.request and its Agent (no ClientRequest and
-   * IncomingMessage streams per request). See bench/proxy.ts.
-   */
-  pool?: Dispatcher;
 }
 
 export function relayOverH1(target: H1Target, head: RequestHead, req: DownstreamRequest, res: DownstreamResponse, o: RelayOptions = {}): Promise<Outcome> {
-  if (target.pool && head.headers.expect === undefined && !target.createConnection) return relayOverPool(target.pool, target, head, req, res, o);
   return new Promise((resolve) => {
     const up = http.request({
       agent: target.agent, host: target.host, port: target.port, method: head.method, path: head.path, setHost: false,
@@ -179,68 +170,6 @@ export function relayOverH1(target: H1Target, head: RequestHead, req: Downstream
       up.end();
     }
   });
-}
-
-function relayOverPool(pool: Dispatcher, target: H1Target, head: RequestHead, req: DownstreamRequest, res: DownstreamResponse, o: RelayOptions): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const handler = new PoolHandler(res);
-    const exchange = new Exchange(req, res, resolve, () => handler.abort(), o);
-    handler.exchange = exchange;
-    const body = o.body ?? (hasRequestBody(req) ? req : null);
-    if (body === null) req.resume();
-    if (head.authority) head.headers.host = head.authority;
-    try {
-      pool.dispatch({ origin: originOf(target), method: head.method, path: head.path, headers: head.headers as Record<string, string | string[]>, body }, handler);
-    } catch (err) {
-      // undici refuses some heads outright (e.g. an invalid header value) before any I/O.
-      exchange.fail(err);
-    }
-  });
-}
-
-function originOf(t: H1Target): string {
-  return t.host.includes(':') ? `http://[${t.host}]:${t.port}` : `http://${t.host}:${t.port}`;
-}
-
-/** undici's view of one request: its events handed to the Exchange, the response body written with backpressure. */
-class PoolHandler implements Dispatcher.DispatchHandler {
-  exchange: Exchange | undefined;
-  readonly #res: DownstreamResponse;
-  #controller: Dispatcher.DispatchController | undefined;
-  #aborted = false;
-
-  constructor(res: DownstreamResponse) {
-    this.#res = res;
-  }
-
-  abort(): void {
-    this.#aborted = true;
-    this.#controller?.abort(new ProxyError('upstream_reset', 'the request was given up'));
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
-    if (this.#aborted) controller.abort(new ProxyError('upstream_reset', 'the request was given up'));
-  }
-
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    if (!this.exchange?.head(statusCode, headers, false)) controller.abort(new ProxyError('upstream_reset', 'the answer was not wanted'));
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (writeChunk(this.#res, chunk)) return;
-    controller.pause();
-    this.#res.once('drain', () => controller.resume());
-  }
-
-  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
-    if (Object.keys(trailers).length > 0) this.exchange?.trailers(trailers);
-    this.exchange?.end();
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.exchange?.fail(err);
-  }
 }
 
 /** One request's state: exactly one outcome, whatever order the events come in. */

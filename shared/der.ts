@@ -1,6 +1,7 @@
-// Just enough DER for the identity CA's hot path: read a PKCS#10 request and
-// write the one certificate shape Skein issues. @peculiar/x509's JavaScript
-// ASN.1 made issuance ~5 ms a leaf; these bytes are assembled directly and
+// Just enough DER for the identity CA's hot path (read a PKCS#10 request and
+// write the one certificate shape Skein issues) and for the proxy's CSR
+// (csr.ts). @peculiar/x509's JavaScript ASN.1 made issuance ~5 ms a leaf and
+// costs the proxy ~7 MiB to load; these bytes are assembled directly and
 // signed by node:crypto. Every read is bounds-checked: the input is hostile.
 
 export class DerError extends Error {}
@@ -81,6 +82,8 @@ export const bitString = (b: Buffer, unused = 0) => tlv(0x03, Buffer.from([unuse
 export const bool = (v: boolean) => tlv(0x01, Buffer.from([v ? 0xff : 0]));
 export const explicit = (n: number, ...c: Buffer[]) => tlv(0xa0 | n, ...c);
 export const utf8 = (s: string) => tlv(0x0c, Buffer.from(s, 'utf8'));
+/** `[n] IMPLICIT` of a primitive: a GeneralName's dNSName is `implicitPrimitive(2, ascii)`. */
+export const implicitPrimitive = (n: number, b: Buffer) => tlv(0x80 | n, b);
 
 /** A positive INTEGER from big-endian bytes (a leading zero keeps it positive). */
 export function integer(b: Buffer): Buffer {

@@ -1,13 +1,13 @@
-// relayOverH1 with an undici pool (what the inbound proxy uses towards its
-// app), against a real HTTP/1.1 app on loopback: bodies both ways, trailers,
-// hop-by-hop headers, the Expect fallback to http.request, and an app that
+// relayOverH1 (node:http's path to an HTTP/1.1 app, which the inbound proxy
+// takes for requests the raw path hands over, and for HTTP/2 requests that
+// were HTTP/1.1 at their origin), against a real app on loopback: bodies
+// both ways, trailers, hop-by-hop headers, 100-continue, and an app that
 // drops the connection before answering.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { Agent as UndiciAgent } from 'undici';
 import { relayOverH1, requestHead, type Outcome } from './relay.ts';
 import { PROXY_ERROR } from './headers.ts';
 
@@ -21,13 +21,13 @@ async function listen(handler: (req: IncomingMessage, res: ServerResponse) => vo
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-/** A front that relays every request to the app through `pool`, and remembers each outcome. */
-async function front(appPort: number, pool: UndiciAgent): Promise<{ port: number; outcomes: Outcome[] }> {
+/** A front that relays every request to the app, and remembers each outcome. */
+async function front(appPort: number): Promise<{ port: number; outcomes: Outcome[] }> {
   const outcomes: Outcome[] = [];
   const agent = new http.Agent({ keepAlive: true });
   after(() => agent.destroy());
   const { port } = await listen((req, res) => {
-    void relayOverH1({ agent, pool, host: '127.0.0.1', port: appPort }, requestHead(req), req, res).then((o) => outcomes.push(o));
+    void relayOverH1({ agent, host: '127.0.0.1', port: appPort }, requestHead(req), req, res).then((o) => outcomes.push(o));
   }, true);
   return { port, outcomes };
 }
@@ -47,8 +47,6 @@ function send(port: number, o: http.RequestOptions, body?: string): Promise<{ re
   });
 }
 
-const pool = new UndiciAgent({ headersTimeout: 0, bodyTimeout: 0 });
-after(() => pool.destroy());
 const BOUNDED = { timeout: 10_000 };
 
 test('a request body reaches the app and its answer comes back, hop-by-hop headers dropped both ways', BOUNDED, async () => {
@@ -61,7 +59,7 @@ test('a request body reaches the app and its answer comes back, hop-by-hop heade
       res.end(`got ${body}`);
     });
   });
-  const f = await front(app.port, pool);
+  const f = await front(app.port);
   const { res, text } = await send(f.port, { method: 'POST', path: '/p?q=1', headers: { host: 'svc.example:80', 'x-mine': 'yes', 'x-hop': 'no', connection: 'x-hop' } }, 'hello');
   assert.equal(res.statusCode, 201);
   assert.equal(res.headers['x-seen'], 'POST /p?q=1 svc.example:80 yes -');
@@ -77,7 +75,7 @@ test('trailers from the app reach the client', BOUNDED, async () => {
     res.addTrailers({ 'x-checksum': 'abc' });
     res.end();
   });
-  const f = await front(app.port, pool);
+  const f = await front(app.port);
   const { res, text } = await send(f.port, { path: '/t' });
   assert.equal(text, 'part');
   assert.equal(res.trailers['x-checksum'], 'abc');
@@ -89,7 +87,7 @@ test('Expect: 100-continue goes through http.request (undici has none) and the c
     req.setEncoding('utf8').on('data', (d: string) => { body += d; });
     req.on('end', () => res.end(`got ${body}`));
   });
-  const f = await front(app.port, pool);
+  const f = await front(app.port);
   const { res, text, continued } = await send(f.port, { method: 'PUT', path: '/c', headers: { expect: '100-continue', 'content-length': '5' } }, 'hello');
   assert.equal(continued, true);
   assert.equal(res.statusCode, 200);
@@ -98,7 +96,7 @@ test('Expect: 100-continue goes through http.request (undici has none) and the c
 
 test('an app that drops the connection before answering gets the client a 502 from the proxy', BOUNDED, async () => {
   const app = await listen((req) => req.socket.destroy());
-  const f = await front(app.port, pool);
+  const f = await front(app.port);
   const { res } = await send(f.port, { path: '/drop' });
   assert.equal(res.statusCode, 502);
   assert.equal(res.headers[PROXY_ERROR], 'connect_failed');
@@ -112,7 +110,7 @@ test('a large answer is streamed with backpressure, whole and in order', BOUNDED
     const more = () => { while (n < 64) { n++; if (!res.write(chunk)) { res.once('drain', more); return; } } res.end(); };
     more();
   });
-  const f = await front(app.port, pool);
+  const f = await front(app.port);
   const { text } = await send(f.port, { path: '/big' });
   assert.equal(text.length, 64 * chunk.length);
 });

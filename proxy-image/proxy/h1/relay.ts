@@ -1,0 +1,158 @@
+// One HTTP/1.1 exchange on the raw path: a request read by server.ts goes to
+// an upstream connection from client.ts's pool and the answer comes back,
+// head rewritten (hop-by-hop headers out), body as the bytes it was, with
+// backpressure both ways. The same contract as ../relay.ts: one Outcome per
+// attempt; an error before the answer's head becomes the proxy's own answer
+// (or a retry when the gate says so), after it the client's connection is
+// closed (a status cannot change). A reused keep-alive connection that the
+// endpoint had closed is retried once on a new one when the request was not
+// streamed (nothing of it can have been processed by an endpoint that closed
+// before reading it).
+import type { Duplex } from 'node:stream';
+import { ProxyError, errorResponse, toProxyError } from '../errors.ts';
+import { PROXY_ERROR } from '../headers.ts';
+import type { Outcome, RetryGate } from '../relay.ts';
+import { forwardHeaders, requestHeadBytes, responseHeadBytes, type ResponseHead } from './codec.ts';
+import type { H1Pool, ResponseHandler, UpstreamConnection } from './client.ts';
+import type { ServerExchange } from './server.ts';
+
+export interface H1Upstream {
+  pool: H1Pool;
+  /** Pool key: one per endpoint (and identity, for mTLS). */
+  key: string;
+  dial: () => Promise<Duplex>;
+}
+
+export interface H1RelayOptions {
+  responseTimeoutMs?: number | undefined;
+  /** The whole body, read before (a replayable attempt). */
+  body?: Buffer | undefined;
+  retry?: RetryGate | undefined;
+  /** Headers the proxy adds for the next hop. */
+  extra?: Readonly<Record<string, string>> | undefined;
+  /** Lower-case names dropped on the way (beside the hop-by-hop ones). */
+  drop?: ReadonlySet<string> | undefined;
+}
+
+/** The request head for the next hop: the client's header block minus hop-by-hop headers. */
+export function upstreamHead(ex: ServerExchange, o: H1RelayOptions): Buffer {
+  const h = ex.head;
+  return requestHeadBytes(h.method, h.target, forwardHeaders(h.raw, h.headers.connection, { ...(o.extra ? { extra: o.extra } : {}), ...(o.drop ? { drop: o.drop } : {}) }));
+}
+
+/** The proxy's own answer (status, `skein-proxy-error`), or a closed connection if an answer already started. */
+export function sendError(ex: ServerExchange, err: ProxyError): Outcome {
+  if (ex.responded || ex.finished) {
+    ex.destroy();
+    return { status: 502, error: err };
+  }
+  const r = errorResponse(err, ex.headers);
+  const body = Buffer.from(r.body ?? '', 'utf8');
+  let block = '';
+  for (const k in r.headers) block += `${k}: ${r.headers[k]}\r\n`;
+  block += `content-length: ${body.length}\r\n`;
+  const close = !ex.bodyDone;
+  if (close) block += 'connection: close\r\n';
+  ex.respond(responseHeadBytes(r.status, '', block), close);
+  if (body.length > 0) ex.write(body);
+  ex.end();
+  return { status: r.status, error: err };
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+export async function relayH1(ex: ServerExchange, up: H1Upstream, o: H1RelayOptions = {}): Promise<Outcome> {
+  const head = upstreamHead(ex, o);
+  const streamed = o.body === undefined && ex.hasBody;
+  for (let attempt = 0; ; attempt++) {
+    let conn: UpstreamConnection;
+    try {
+      conn = await up.pool.acquire(up.key, up.dial);
+    } catch (err) {
+      const e = toProxyError(err);
+      // Nothing left this proxy (the body, if any, is still unread): any attempt elsewhere is safe.
+      if (o.retry?.unsent()) return { status: e.status, error: e, retried: true };
+      return sendError(ex, e);
+    }
+    if (ex.finished) { up.pool.release(up.key, conn); return { status: 499, error: new ProxyError('upstream_reset', 'the client closed the request') }; }
+    const reused = conn.uses > 0;
+    const outcome = await exchange(ex, conn, head, o, streamed);
+    // The endpoint had closed this idle connection as the request left: nothing reached it, so try a fresh one once.
+    if (outcome !== STALE) return outcome;
+    if (attempt === 0 && reused && IDEMPOTENT.has(ex.method)) continue;
+    // A peer proxy closes a keep-alive connection only while it is idle (drain, idle timeout) and reads nothing after:
+    // the request was not processed, so, like a refused h2 stream, it may go to another endpoint whatever its method.
+    const e = new ProxyError('connect_failed', 'the endpoint closed the connection before answering');
+    if (!streamed && o.retry?.unsent()) return { status: e.status, error: e, retried: true };
+    return sendError(ex, e);
+  }
+}
+
+/** A reused connection closed before any byte of an answer and before the body was streamed. */
+const STALE: Outcome = { status: 502 };
+
+function exchange(ex: ServerExchange, conn: UpstreamConnection, head: Buffer, o: H1RelayOptions, streamed: boolean): Promise<Outcome> {
+  return new Promise((resolve) => {
+    let done = false;
+    let status = 0;
+    let bodyStarted = false;
+    const timer = o.responseTimeoutMs === undefined ? undefined : setTimeout(() => fail(new ProxyError('response_timeout', `no response within ${o.responseTimeoutMs} ms`), false), o.responseTimeoutMs);
+    const finish = (out: Outcome) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      ex.onAbort = undefined;
+      resolve(out);
+    };
+    const fail = (err: unknown, received: boolean) => {
+      if (done) return;
+      conn.abort();
+      if (status !== 0) { ex.destroy(); finish({ status, error: toProxyError(err) }); return; }
+      if (!received && !bodyStarted && conn.uses > 0 && !(err instanceof ProxyError)) { finish(STALE); return; }
+      const e = toProxyError(err);
+      if (o.retry && !streamed && o.retry.shouldRetry(e.status, undefined, e)) { finish({ status: e.status, error: e, retried: true }); return; }
+      finish(sendError(ex, e));
+    };
+    ex.onAbort = () => {
+      conn.abort();
+      finish({ status: 499, error: new ProxyError('upstream_reset', 'the client closed the request') });
+    };
+    const handler: ResponseHandler = {
+      onHead(h: ResponseHead) {
+        clearTimeout(timer);
+        if (done) return false;
+        if (o.retry?.shouldRetry(h.status, h.headers, undefined)) {
+          const peerError = h.headers[PROXY_ERROR];
+          finish({ status: h.status, retried: true, ...(typeof peerError === 'string' ? { peerError } : {}) });
+          return false;
+        }
+        status = h.status;
+        // A body that runs to the close, or a client that asked to close, ends the client's connection after it.
+        const close = h.framing.kind === 'close' || !ex.head.keepAlive;
+        ex.respond(responseHeadBytes(h.status, h.reason, forwardHeaders(h.raw, h.headers.connection, { close })), close);
+        return true;
+      },
+      onData(b: Buffer) {
+        if (ex.write(b)) return true;
+        ex.onDrain(() => conn.resume());
+        return false;
+      },
+      onEnd() {
+        ex.end();
+        finish({ status });
+      },
+      onError(err: Error, received: boolean) { fail(err, received); },
+    };
+    if (!streamed) {
+      conn.request(head, ex.method, handler, o.body, true);
+      return;
+    }
+    conn.request(head, ex.method, handler, undefined, false);
+    ex.readBody((b) => {
+      bodyStarted = true;
+      if (conn.write(b)) return true;
+      conn.socket.once('drain', () => ex.resumeBody());
+      return false;
+    }, () => conn.endRequest());
+  });
+}
