@@ -1,5 +1,5 @@
 // One Skein proxy direction in a process of its own, for the proxy benchmark:
-// the same layers `skein-proxy` composes (detection, HTTP fronts, mTLS over
+// the layers `skein-proxy` composes, by the same composeProxy (detection, HTTP fronts, mTLS over
 // shared HTTP/2 sessions, balancer, golden metrics), with what the cluster
 // would supply made static — the workload certificate from files, discovery
 // answering one meshed endpoint, and the original destination that iptables
@@ -8,48 +8,41 @@
 //   skein-hop.ts inbound  <listen> <app-port> <certdir>
 // bench/proxy.ts starts it with the proxy's Node flags and environment
 // (proxy-image/proxy/node-runtime) and, with --profile, a CPU profile.
-import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../shared/log.ts';
 import type { Update } from '../../api/discovery-protocol.ts';
-import { p2cPeakEwma } from '../../proxy-image/proxy/balancer.ts';
-import { Destinations } from '../../proxy-image/proxy/destinations.ts';
-import { DEFAULT_HTTP_LIMITS } from '../../proxy-image/proxy/http-front.ts';
-import { createInbound } from '../../proxy-image/proxy/inbound.ts';
-import { createOutbound } from '../../proxy-image/proxy/outbound.ts';
+import { composeProxy } from '../../proxy-image/proxy/compose.ts';
+import type { Discovery } from '../../proxy-image/proxy/destinations.ts';
 import { MeshTls } from '../../proxy-image/proxy/mesh-tls.ts';
-import { ProxyMetrics } from '../../proxy-image/proxy/metrics.ts';
-import type { Proxy } from '../../proxy-image/proxy/connection.ts';
+import type { OriginalDestination } from '../../proxy-image/proxy/original-dst.ts';
 
 const [role, listenArg, targetArg, ...rest] = process.argv.slice(2);
 const certDir = rest.at(-1) ?? '';
 const read = (f: string) => readFileSync(join(certDir, f), 'utf8');
 const meshTls = new MeshTls(read('ca.pem'));
 meshTls.update({ certPem: read(`${role ?? ''}.crt`), chainPem: [], keyPem: read(`${role ?? ''}.key`) });
-const metrics = new ProxyMetrics(new Registry());
 const log = createLogger(`bench-${role ?? ''}`, 'warn');
-const common = { tls: meshTls, metrics, log, detectTimeoutMs: 10_000, limits: DEFAULT_HTTP_LIMITS, isOpaquePort: () => false };
 const target = Number(targetArg);
 
-let proxy: Proxy;
+let original: OriginalDestination;
+let discovery: Discovery = { watch: () => () => undefined };
 if (role === 'outbound') {
   const identity = rest[0] ?? '';
   const update: Update = { type: 'update', exists: true, opaque: false, endpoints: [{ ip: '127.0.0.1', port: target, identity, protocolHint: 'http', labels: {} }] };
-  const destinations = new Destinations({
-    discovery: { watch: (_t, onUpdate) => { queueMicrotask(() => onUpdate(update)); return () => undefined; } },
-    balancer: () => p2cPeakEwma((e) => `${e.ip}:${e.port}`), idleMs: 600_000,
-  });
+  discovery = { watch: (_t, onUpdate) => { queueMicrotask(() => onUpdate(update)); return () => undefined; } };
   // The app "dialled" a service address; discovery maps it to the inbound hop.
-  proxy = createOutbound({ ...common, destinations, connectTimeoutMs: 1_000, firstUpdateWaitMs: () => 1_000, originalDestination: () => ({ ip: '198.19.0.10', port: 80, family: 4 }) });
+  original = { ip: '198.19.0.10', port: 80, family: 4 };
 } else if (role === 'inbound') {
-  proxy = createInbound({ ...common, connectTimeoutMs: 300, originalDestination: () => ({ ip: '127.0.0.1', port: target, family: 4 }) });
+  original = { ip: '127.0.0.1', port: target, family: 4 };
 } else {
   console.error('usage: skein-hop.ts outbound <listen> <endpoint-port> <peer-identity> <certdir> | inbound <listen> <app-port> <certdir>');
   process.exit(2);
 }
-const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => proxy.accept(s));
+// No opaque ports: the benchmark's app speaks HTTP on whatever port it got.
+const proxy = composeProxy({ tls: meshTls, discovery, originalDestination: () => original, registry: new Registry(), log });
+const server = proxy.server(role);
 server.listen(Number(listenArg), '127.0.0.1');
 process.on('SIGTERM', () => { proxy.close(); server.close(); process.exit(0); });
 

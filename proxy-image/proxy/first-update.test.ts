@@ -1,5 +1,5 @@
 // A new destination's first connection waits for discovery, for as long as
-// the outbound's firstUpdateWaitMs says at that moment, and the outcome
+// compose.ts's wait says at that moment (longer while discovery is connected), and the outcome
 // lasts the connection's life: answered in time, its requests are balanced
 // over discovery's endpoints; too late, it goes to the address dialled. A
 // keep-alive client that lost that race stayed outside every TrafficSplit
@@ -7,22 +7,19 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
 import type { Update } from '../../api/discovery-protocol.ts';
-import { p2cPeakEwma } from './balancer.ts';
-import { Destinations } from './destinations.ts';
-import { DEFAULT_HTTP_LIMITS } from './http-front.ts';
+import { composeProxy } from './compose.ts';
 import { MeshTls } from './mesh-tls.ts';
-import { ProxyMetrics } from './metrics.ts';
-import { createOutbound } from './outbound.ts';
+import { TEST_TIMEOUTS } from './test-pair.ts';
 
 const closers: (() => void)[] = [];
 after(() => { for (const c of closers.reverse()) c(); });
 
-async function listen(server: net.Server): Promise<number> {
+async function listen(server: Server): Promise<number> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   closers.push(() => server.close());
@@ -31,8 +28,12 @@ async function listen(server: net.Server): Promise<number> {
 
 const app = (name: string) => http.createServer((_req, res) => res.end(name));
 
-/** An outbound proxy whose discovery answers every watch after `answerAfterMs`, naming the `balanced` app. */
-async function outboundWith(answerAfterMs: number, waitMs: () => number): Promise<number> {
+/**
+ * An outbound proxy whose discovery answers every watch after `answerAfterMs`,
+ * naming the `balanced` app; it waits 3 s for that answer while discovery is
+ * connected and 50 ms while it is away.
+ */
+async function outboundWith(answerAfterMs: number, discoveryConnected: boolean): Promise<number> {
   const directPort = await listen(app('direct'));
   const balancedPort = await listen(app('balanced'));
   const update: Update = {
@@ -45,14 +46,13 @@ async function outboundWith(answerAfterMs: number, waitMs: () => number): Promis
       return () => clearTimeout(t);
     },
   };
-  const destinations = new Destinations({ discovery, balancer: () => p2cPeakEwma((e) => `${e.ip}:${e.port}`), idleMs: 60_000 });
-  const outbound = createOutbound({
-    tls: new MeshTls(''), destinations, metrics: new ProxyMetrics(new Registry()), log: pino({ level: 'silent' }),
+  const proxy = composeProxy({
+    tls: new MeshTls(''), discovery, discoveryConnected: () => discoveryConnected, registry: new Registry(), log: pino({ level: 'silent' }),
     originalDestination: () => ({ ip: '127.0.0.1', port: directPort, family: 4 }),
-    isOpaquePort: () => false, detectTimeoutMs: 1_000, firstUpdateWaitMs: waitMs, connectTimeoutMs: 1_000, limits: DEFAULT_HTTP_LIMITS,
+    timeouts: { ...TEST_TIMEOUTS, firstUpdateWaitConnectedMs: 3_000, firstUpdateWaitDisconnectedMs: 50 },
   });
-  closers.push(() => { outbound.close(); destinations.close(); });
-  return listen(net.createServer({ allowHalfOpen: true }, (s) => outbound.accept(s)));
+  closers.push(() => proxy.close());
+  return listen(proxy.server('outbound'));
 }
 
 /** Three requests on one keep-alive connection: who answered each. */
@@ -71,12 +71,12 @@ async function threeOnOneConnection(port: number): Promise<string[]> {
   return answers;
 }
 
-test('discovery answering within the wait: the connection is meshed, every request on it balanced', async () => {
-  const port = await outboundWith(300, () => 3_000);
+test('discovery connected, answering within its longer wait: the connection is meshed, every request on it balanced', async () => {
+  const port = await outboundWith(300, true);
   assert.deepEqual(await threeOnOneConnection(port), ['balanced', 'balanced', 'balanced']);
 });
 
-test('discovery answering after the wait: the connection goes to the address dialled, and stays there', async () => {
-  const port = await outboundWith(300, () => 50);
+test('discovery away, answering after its shorter wait: the connection goes to the address dialled, and stays there', async () => {
+  const port = await outboundWith(300, false);
   assert.deepEqual(await threeOnOneConnection(port), ['direct', 'direct', 'direct']);
 });

@@ -3,42 +3,22 @@
 // (the postStart hook of classic sidecars). Everything else is in the modules.
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
-import net, { type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { IdentityClient } from '../../shared/identity-client.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { runAwait } from './await.ts';
 import { proxyReadiness, startAdmin } from './admin.ts';
 import { compileInbound, defaultOnly, type InboundPolicy } from './authz.ts';
-import { p2cPeakEwma } from './balancer.ts';
 import { ConfigError, loadConfig, type ProxyConfig } from './config.ts';
-import { inPortRanges } from '../../api/port-ranges.ts';
 import type { HostPort } from '../../api/sidecar.ts';
-import { hostPort, type Proxy } from './connection.ts';
-import { Destinations, type Discovery } from './destinations.ts';
-import { createInbound } from './inbound.ts';
+import { composeProxy, type Direction } from './compose.ts';
+import { hostPort } from './connection.ts';
+import type { Discovery } from './destinations.ts';
 import { MeshTls } from './mesh-tls.ts';
-import { ProxyMetrics } from './metrics.ts';
 import { originalDestination, OriginalDstError, type OriginalDestination } from './original-dst.ts';
-import { createOutbound } from './outbound.ts';
 import { DiscoveryClient } from '../../shared/discovery-client.ts';
-import type { Endpoint } from '../../api/discovery-protocol.ts';
 
-/** Linkerd's detection timeout (linkerd-facts §8.6): after it a silent client is opaque TCP. */
-const DETECT_TIMEOUT_MS = 10_000;
-/**
- * How long a new destination waits for discovery before its connection is
- * passed through untouched: briefly while discovery is away (the app must not
- * hang on a dead control plane), longer while it is connected, where a late
- * answer only means a busy controller and passing through would leave a
- * keep-alive connection un-meshed, outside every split and policy, for good.
- */
-const FIRST_UPDATE_WAIT_DISCONNECTED_MS = 1_000;
-const FIRST_UPDATE_WAIT_CONNECTED_MS = 10_000;
-/** Linkerd's connect timeouts: 1 s to another pod, less to the app on loopback. */
-const OUTBOUND_CONNECT_TIMEOUT_MS = 1_000;
-const INBOUND_CONNECT_TIMEOUT_MS = 300;
-const DESTINATION_IDLE_MS = 60_000;
 const DRAIN_POLL_MS = 100;
 
 /** How often the mounted trust roots are re-read: the kubelet refreshes ConfigMap volumes about once a minute. */
@@ -67,15 +47,12 @@ async function readTrustRoots(file: string): Promise<string> {
 
 const url = (scheme: string, a: HostPort, path = '') => `${scheme}://${hostPort(a.host, a.port)}${path}`;
 
-async function listen(proxy: Proxy, port: number, log: Logger, name: 'inbound' | 'outbound', o: { maxConnections: number; metrics: ProxyMetrics }): Promise<net.Server> {
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => proxy.accept(s));
-  server.maxConnections = o.maxConnections;
-  server.on('drop', () => o.metrics.refused(name, 'max_connections'));
+async function listen(server: Server, port: number, log: Logger, name: Direction): Promise<Server> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '0.0.0.0', () => { server.off('error', reject); resolve(); });
   });
-  log.info({ port, maxConnections: o.maxConnections }, `${name} listening`);
+  log.info({ port, maxConnections: server.maxConnections }, `${name} listening`);
   return server;
 }
 
@@ -106,7 +83,6 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const metrics = new ProxyMetrics(registry);
 
   // Set once the certificate is in: the client authenticates with it.
   const live: { discovery?: DiscoveryClient } = {};
@@ -129,27 +105,17 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
     ready: () => proxyReadiness({ certificateValid: identity.ready(), discoveryEverConnected: (live.discovery?.sessions ?? 0) > 0 }),
   });
 
-  const endpointKey = (e: { ip: string; port: number }) => hostPort(e.ip, e.port);
-  const newBalancer = (service: string) => p2cPeakEwma<Endpoint>(endpointKey, { onEject: (e) => metrics.ejected(service, endpointKey(e)) });
   // The environment's default (and the app's probes) until discovery sends this pod's policy; kept as it was while discovery is away.
   let inboundPolicy: InboundPolicy = defaultOnly(config.defaultInboundPolicy, config.probes);
-  const destinations = new Destinations({ discovery: lazyDiscovery, balancer: newBalancer, idleMs: DESTINATION_IDLE_MS });
-  const common = { tls: meshTls, metrics, originalDestination: redirectedDestination, detectTimeoutMs: DETECT_TIMEOUT_MS, limits: config.limits };
-  const outbound = createOutbound({
-    ...common, log: log.child({ direction: 'outbound' }), destinations, connectTimeoutMs: OUTBOUND_CONNECT_TIMEOUT_MS,
-    firstUpdateWaitMs: () => (live.discovery?.connected ? FIRST_UPDATE_WAIT_CONNECTED_MS : FIRST_UPDATE_WAIT_DISCONNECTED_MS),
-    isOpaquePort: (p) => inPortRanges(p, config.opaquePorts),
+  const proxy = composeProxy({
+    tls: meshTls, discovery: lazyDiscovery, discoveryConnected: () => live.discovery?.connected ?? false,
+    originalDestination: redirectedDestination, policy: () => inboundPolicy,
+    limits: config.limits, opaquePorts: config.opaquePorts,
     // An app reached around the proxy (skipped inbound ports) could forward an outsider's skein-route.
     routeOverride: config.skipInboundPorts.length === 0,
+    log, registry,
   });
-  const inbound = createInbound({
-    ...common, log: log.child({ direction: 'inbound' }), connectTimeoutMs: INBOUND_CONNECT_TIMEOUT_MS,
-    isOpaquePort: (p) => inPortRanges(p, config.opaquePorts),
-    policy: () => inboundPolicy,
-    tlsHandshakeTimeoutMs: config.limits.tlsHandshakeTimeoutMs,
-  });
-  const caps = { maxConnections: config.limits.maxConnectionsPerListener, metrics };
-  const listeners = [await listen(outbound, config.ports.outbound, log, 'outbound', caps), await listen(inbound, config.ports.inbound, log, 'inbound', caps)];
+  const listeners = [await listen(proxy.server('outbound'), config.ports.outbound, log, 'outbound'), await listen(proxy.server('inbound'), config.ports.inbound, log, 'inbound')];
 
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
@@ -178,15 +144,12 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
     log.info({ why, gracePeriodMs: config.shutdownGracePeriodMs }, 'draining');
     for (const l of listeners) l.close();
     const deadline = Date.now() + config.shutdownGracePeriodMs;
-    while (Date.now() < deadline && outbound.open + inbound.open > 0) {
-      outbound.drain();
-      inbound.drain();
+    while (Date.now() < deadline && proxy.open > 0) {
+      proxy.drain();
       await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
     }
-    log.info({ abandoned: outbound.open + inbound.open }, 'drained; exiting');
-    outbound.close();
-    inbound.close();
-    destinations.close();
+    log.info({ abandoned: proxy.open }, 'drained; exiting');
+    proxy.close();
     identity.stop();
     clearInterval(rootsPoll);
     live.discovery?.close();

@@ -14,14 +14,9 @@ import { Registry } from 'prom-client';
 import { pino } from 'pino';
 import { createCa, issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tls.ts';
 import type { Update } from '../../api/discovery-protocol.ts';
-import { p2cPeakEwma } from './balancer.ts';
-import { Destinations } from './destinations.ts';
-import { DEFAULT_HTTP_LIMITS } from './http-front.ts';
-import { createInbound } from './inbound.ts';
+import { composeProxy } from './compose.ts';
 import { MeshTls, type WorkloadCertificate } from './mesh-tls.ts';
-import { ProxyMetrics } from './metrics.ts';
-import { createOutbound } from './outbound.ts';
-import type { Proxy } from './connection.ts';
+import { silentDiscovery, TEST_TIMEOUTS } from './test-pair.ts';
 import { compileInbound, type InboundPolicy } from './authz.ts';
 
 const log = pino({ level: 'silent' });
@@ -85,22 +80,20 @@ function grpcApp(): http2.Http2Server {
   return s;
 }
 
-interface Pod { inboundPort: number; metrics: Registry; proxy: Proxy }
+interface Pod { inboundPort: number; metrics: Registry }
 
 async function podFor(appPort: number, ca: KeyedCertificate, caPem: string, identity: string, policy?: () => InboundPolicy): Promise<Pod> {
   const meshTls = new MeshTls(caPem);
   meshTls.update(await leaf(ca, identity));
   const registry = new Registry();
-  const proxy = createInbound({
-    tls: meshTls, metrics: new ProxyMetrics(registry), log,
+  const proxy = composeProxy({
+    tls: meshTls, discovery: silentDiscovery, registry, log, timeouts: TEST_TIMEOUTS,
     originalDestination: () => ({ ip: '127.0.0.1', port: appPort, family: 4 }),
-    isOpaquePort: () => false, detectTimeoutMs: 1_000, connectTimeoutMs: 1_000, limits: DEFAULT_HTTP_LIMITS,
     ...(policy ? { policy } : {}),
   });
-  const server = net.createServer({ allowHalfOpen: true }, (s) => proxy.accept(s));
-  const inboundPort = await listen(server);
+  const inboundPort = await listen(proxy.server('inbound'));
   servers.push({ close: () => proxy.close() });
-  return { inboundPort, metrics: registry, proxy };
+  return { inboundPort, metrics: registry };
 }
 
 const meshed = (port: number, identity = SERVER_ID, app = '') => ({ ip: '127.0.0.1', port, identity, protocolHint: 'http' as const, labels: app ? { pod: app } : {} });
@@ -160,15 +153,13 @@ before(async () => {
   const meshTls = new MeshTls(caPem);
   meshTls.update(await leaf(ca, CLIENT_ID));
   outMetrics = new Registry();
-  const destinations = new Destinations({ discovery, balancer: () => p2cPeakEwma((e) => `${e.ip}:${e.port}`, { decayMs: 20 }), idleMs: 60_000 });
-  const outbound = createOutbound({
-    tls: meshTls, destinations, metrics: new ProxyMetrics(outMetrics), log,
+  const outbound = composeProxy({
+    tls: meshTls, discovery, registry: outMetrics, log, timeouts: TEST_TIMEOUTS, balancer: { decayMs: 20 },
     originalDestination: (s) => ({ ...DIALLED[s.remoteAddress ?? '']!, family: 4 }),
-    isOpaquePort: () => false, detectTimeoutMs: 1_000, firstUpdateWaitMs: () => 1_000, connectTimeoutMs: 1_000, limits: DEFAULT_HTTP_LIMITS,
   });
-  outPort = await listen(net.createServer({ allowHalfOpen: true }, (s) => outbound.accept(s)));
+  outPort = await listen(outbound.server('outbound'));
   await setUpPolicyTargets();
-  servers.push({ close: () => { outbound.close(); destinations.close(); } });
+  servers.push({ close: () => outbound.close() });
 });
 
 after(() => { for (const s of servers.reverse()) s.close(); });

@@ -1,29 +1,27 @@
 // An outbound proxy and inbound proxies in one process on loopback, composed
-// as proxy-image/proxy/main.ts composes them, for the fuzz and security
+// by compose.ts as main.ts is (shorter timeouts only), for the fuzz and security
 // tests: real mutual TLS, a fake discovery table, and the "address the
 // client dialled" chosen by its source address (127.0.0.x), as conntrack would.
 import http from 'node:http';
 import http2 from 'node:http2';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
 import { createCa, issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tls.ts';
 import type { Update } from '../../api/discovery-protocol.ts';
-import { p2cPeakEwma } from './balancer.ts';
-import { Destinations } from './destinations.ts';
+import { composeProxy, type ProxyTimeouts } from './compose.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './http-front.ts';
-import { createInbound } from './inbound.ts';
 import { MeshTls, type WorkloadCertificate } from './mesh-tls.ts';
-import { ProxyMetrics } from './metrics.ts';
-import { createOutbound } from './outbound.ts';
 
 export const CLIENT_ID = 'web.shop.serviceaccount.identity.skein-system.cluster.local';
 export const SERVER_ID = 'api.shop.serviceaccount.identity.skein-system.cluster.local';
 const HOUR = 3_600_000;
 const log = pino({ level: 'silent' });
+/** Shorter than production's, so a test of a silent client or a dead endpoint ends in a second. */
+export const TEST_TIMEOUTS: Partial<ProxyTimeouts> = { detectMs: 1_000, inboundConnectMs: 1_000, outboundConnectMs: 1_000, firstUpdateWaitDisconnectedMs: 1_000 };
 
-export async function listen(server: net.Server, closers: (() => void)[]): Promise<number> {
+export async function listen(server: Server, closers: (() => void)[]): Promise<number> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   closers.push(() => server.close());
@@ -74,17 +72,19 @@ export interface PairOptions {
   closers: (() => void)[];
 }
 
+/** Discovery for a pod whose outbound side the test does not use: it never answers. */
+export const silentDiscovery = { watch: () => () => undefined };
+
 export async function inboundPod(appPort: number, trustPem: string, cert: WorkloadCertificate, o: PairOptions): Promise<InboundPod> {
   const meshTls = new MeshTls(trustPem);
   meshTls.update(cert);
   const metrics = new Registry();
-  const proxy = createInbound({
-    tls: meshTls, metrics: new ProxyMetrics(metrics), log,
+  const proxy = composeProxy({
+    tls: meshTls, discovery: silentDiscovery, registry: metrics, log,
     originalDestination: () => ({ ip: '127.0.0.1', port: appPort, family: 4 }),
-    isOpaquePort: () => false, detectTimeoutMs: 1_000, connectTimeoutMs: 1_000, limits: o.limits ?? DEFAULT_HTTP_LIMITS,
-    ...(o.tlsHandshakeTimeoutMs === undefined ? {} : { tlsHandshakeTimeoutMs: o.tlsHandshakeTimeoutMs }),
+    timeouts: TEST_TIMEOUTS, limits: { ...(o.limits ?? DEFAULT_HTTP_LIMITS), ...(o.tlsHandshakeTimeoutMs === undefined ? {} : { tlsHandshakeTimeoutMs: o.tlsHandshakeTimeoutMs }) },
   });
-  const port = await listen(net.createServer({ allowHalfOpen: true }, (s) => proxy.accept(s)), o.closers);
+  const port = await listen(proxy.server('inbound'), o.closers);
   o.closers.push(() => proxy.close());
   return { port, metrics };
 }
@@ -149,14 +149,13 @@ export async function startMesh(limits: HttpLimits = DEFAULT_HTTP_LIMITS): Promi
   const meshTls = new MeshTls(trustPem);
   meshTls.update(await workloadCert(ca, { identity: CLIENT_ID }));
   const outboundMetrics = new Registry();
-  const destinations = new Destinations({ discovery, balancer: () => p2cPeakEwma((e) => `${e.ip}:${e.port}`, { decayMs: 20 }), idleMs: 60_000 });
-  const outbound = createOutbound({
-    tls: meshTls, destinations, metrics: new ProxyMetrics(outboundMetrics), log,
+  const proxy = composeProxy({
+    tls: meshTls, discovery, registry: outboundMetrics, log,
     originalDestination: (s) => ({ ...dialled(s.remoteAddress ?? ''), family: 4 }),
-    isOpaquePort: () => false, detectTimeoutMs: 1_000, firstUpdateWaitMs: () => 1_000, connectTimeoutMs: 1_000, limits,
+    timeouts: TEST_TIMEOUTS, limits, balancer: { decayMs: 20 },
   });
-  const outboundPort = await listen(net.createServer({ allowHalfOpen: true }, (s) => outbound.accept(s)), closers);
-  closers.push(() => { outbound.close(); destinations.close(); });
+  const outboundPort = await listen(proxy.server('outbound'), closers);
+  closers.push(() => proxy.close());
   return {
     outboundPort, outboundMetrics, h1Pod, h2Pod, apps, ca, trustPem,
     close: () => { for (const c of closers.reverse()) c(); },
