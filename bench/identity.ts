@@ -4,7 +4,7 @@
 import { Agent, request } from 'undici';
 import { KubeConfig, CoreV1Api } from '@kubernetes/client-node';
 import { createCa, createIntermediateCa, issueLeaf, privateKeyPem } from '../shared/tls.ts';
-import { createCsr } from '../shared/identity.ts';
+import { createCsr } from '../shared/csr.ts';
 import { identityName, spiffeId } from '../api/identity-names.ts';
 import { createLogger } from '../shared/log.ts';
 import { checkCsr, signLeaf } from '../operator/identity/sign.ts';

@@ -12,7 +12,7 @@ import { kubeConfig, testNamespace, kubectl, eventually } from '../support/kube.
 import { IdentityClient } from '../../shared/identity-client.ts';
 import { bootstrapIdentity, renderIdentityObjects } from '../../operator/identity/bootstrap.ts';
 import { createCa, createIntermediateCa, issueLeaf, privateKeyPem } from '../../shared/tls.ts';
-import { createCsr } from '../../shared/identity.ts';
+import { createCsr } from '../../shared/csr.ts';
 import { identityName } from '../../api/identity-names.ts';
 import { createLogger } from '../../shared/log.ts';
 import { buildIdentityServer, identityMetrics, tokenReviewer } from '../../operator/identity/server.ts';

@@ -16,7 +16,7 @@ import { Agent, request } from 'undici';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type CoreV1Event } from '@kubernetes/client-node';
 import { kubeConfig, testNamespace, kubectl, eventually } from '../support/kube.ts';
 import { createCa, createIntermediateCa, issueLeaf, privateKeyPem, toPemPair, type KeyedCertificate } from '../../shared/tls.ts';
-import { createCsr } from '../../shared/identity.ts';
+import { createCsr } from '../../shared/csr.ts';
 import { identityName } from '../../api/identity-names.ts';
 import { createLogger } from '../../shared/log.ts';
 import { MeshIdentitySpec, type MeshIdentityStatusValue } from '../../api/crds/meshidentity.ts';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { createCa, createIntermediateCa } from '../../shared/tls.ts';
-import { createCsr } from '../../shared/identity.ts';
+import { createCsr } from '../../shared/csr.ts';
 import { identityName } from '../../api/identity-names.ts';
 import { certify, serviceAccountOf, type CertifyDeps, type Review } from './certify.ts';
 import { CertifyRefused, type RefusalCode } from './sign.ts';

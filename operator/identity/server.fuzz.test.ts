@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { createCa, issueLeaf, privateKeyPem } from '../../shared/tls.ts';
-import { createCsr } from '../../shared/identity.ts';
+import { createCsr } from '../../shared/csr.ts';
 import { identityName } from '../../api/identity-names.ts';
 import { createLogger } from '../../shared/log.ts';
 import { baseSeed, forEachCase, type Random } from '../../testkit/fuzz/random.ts';

@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import { X509Certificate, webcrypto } from 'node:crypto';
 import { x509 } from '../../shared/x509.ts';
 import { createCa, createIntermediateCa } from '../../shared/tls.ts';
-import { createCsr } from '../../shared/identity.ts';
+import { createCsr } from '../../shared/csr.ts';
 import { identityName, spiffeId } from '../../api/identity-names.ts';
 import { checkCsr, signLeaf, CertifyRefused, type RefusalCode } from './sign.ts';
 
