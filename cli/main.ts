@@ -6,6 +6,7 @@ import { HELP } from './help.ts';
 import { CLI_VERSION } from './version.ts';
 import { kustomize } from './kubectl.ts';
 import { CRDS_DIR, OVERLAYS, overlayDir, type Overlay } from './manifests.ts';
+import { cidrProblem } from '../api/crds/authorizationpolicy.ts';
 import { composeInstall, identityObjects, isDnsName, DEFAULT_TRUST_DOMAIN } from './install.ts';
 import { checkImageSource, DEFAULT_SOURCE } from '../shared/images.ts';
 import { composeUninstall, TRUST_ROOTS_NOTE } from './uninstall.ts';
@@ -38,8 +39,11 @@ function overlayOf(value: unknown, command: string): Overlay {
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 
 async function install(args: string[]): Promise<number> {
-  const { values } = parse('install', args, { overlay: { type: 'string' }, 'trust-domain': { type: 'string' }, 'identity-issuer-dir': { type: 'string' }, registry: { type: 'string' }, tag: { type: 'string' } });
+  const { values } = parse('install', args, { overlay: { type: 'string' }, 'trust-domain': { type: 'string' }, 'identity-issuer-dir': { type: 'string' }, registry: { type: 'string' }, tag: { type: 'string' }, 'cluster-networks': { type: 'string' } });
   if (values.help) return help('install');
+  const clusterNetworks = values['cluster-networks']?.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  const cidrError = clusterNetworks?.map(cidrProblem).find((p) => p !== undefined);
+  if (clusterNetworks?.length === 0 || cidrError) throw usageError(`--cluster-networks must be comma-separated CIDRs such as 10.0.0.0/8,192.168.0.0/16${cidrError ? `: ${cidrError}` : ''}`, 'install');
   const images = { registry: values.registry ?? DEFAULT_SOURCE.registry, tag: values.tag ?? DEFAULT_SOURCE.tag };
   const imageProblem = checkImageSource(images)[0];
   if (imageProblem) throw usageError(`--${imageProblem.field} ${imageProblem.message}`, 'install');
@@ -49,7 +53,7 @@ async function install(args: string[]): Promise<number> {
   const [crds, controlPlane, identity] = await Promise.all([
     kustomize(CRDS_DIR), kustomize(overlayDir(overlay)), identityObjects({ overlay, trustDomain, issuerDir: values['identity-issuer-dir'] }),
   ]);
-  out(composeInstall(crds, controlPlane, identity, trustDomain, images));
+  out(composeInstall(crds, controlPlane, identity, trustDomain, images, clusterNetworks));
   return 0;
 }
 

@@ -14,6 +14,8 @@ import { identityName } from '../../api/identity-names.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const BASE = join(REPO, 'manifests/base');
+/** manifests/base with the test bed's cluster network (198.18.0.0/15). */
+export const TESTBED = join(REPO, 'e2e/testbed');
 export const CRDS = join(REPO, 'crds');
 
 const DEPLOYMENTS = ['skein-webhook', 'skein-identity', 'skein-controller'];
@@ -29,7 +31,7 @@ export async function installSkein(t: TestContext, trustDomain = 'cluster.local'
   // A fresh trust anchor over a leftover install would strand certificates the old issuer signed.
   await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found');
   await kubectl('apply', '--server-side', '-f', CRDS);
-  await kubectl('apply', '-k', BASE);
+  await kubectl('apply', '-k', TESTBED);
   const trust = await bootstrapIdentity(trustDomain);
   writeFileSync(join(dir, 'identity.yaml'), renderIdentityObjects(trust));
   await kubectl('apply', '-f', join(dir, 'identity.yaml'));
