@@ -22,7 +22,8 @@ const DEPLOYMENTS = ['skein-webhook', 'skein-identity', 'skein-controller'];
 
 export interface Installed { trust: Bootstrap }
 
-export async function installSkein(t: TestContext, trustDomain = 'cluster.local'): Promise<Installed> {
+/** `kustomization`: the test bed's (the default), or an overlay as shipped, e.g. manifests/overlays/ha. */
+export async function installSkein(t: TestContext, trustDomain = 'cluster.local', kustomization = TESTBED): Promise<Installed> {
   const dir = mkdtempSync(join(tmpdir(), 'skein-install-'));
   t.after(async () => {
     await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found');
@@ -31,7 +32,7 @@ export async function installSkein(t: TestContext, trustDomain = 'cluster.local'
   // A fresh trust anchor over a leftover install would strand certificates the old issuer signed.
   await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found');
   await kubectl('apply', '--server-side', '-f', CRDS);
-  await kubectl('apply', '-k', TESTBED);
+  await kubectl('apply', '-k', kustomization);
   const trust = await bootstrapIdentity(trustDomain);
   writeFileSync(join(dir, 'identity.yaml'), renderIdentityObjects(trust));
   await kubectl('apply', '-f', join(dir, 'identity.yaml'));
