@@ -2,8 +2,9 @@
 // verdicts come from checks.ts. Nothing here writes: the webhook probe is a
 // server-side dry run.
 import {
-  AdmissionregistrationV1Api, ApiException, ApiextensionsV1Api, AppsV1Api, AuthorizationV1Api, CoreV1Api, KubeConfig, VersionApi, type V1Pod,
+  AdmissionregistrationV1Api, ApiException, ApiextensionsV1Api, AppsV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, VersionApi, type V1Pod,
 } from '@kubernetes/client-node';
+import { checkTrustDomain } from './trust-domain.ts';
 import { ALL_CRDS } from '../../api/crds/all.ts';
 import { meshedNamespaces } from '../../webhook/audit.ts';
 import {
@@ -79,7 +80,10 @@ async function postInstall(kc: KubeConfig, opts: CheckOptions, report: (r: Check
     report(checkCrd(name, await orMissing(ext.readCustomResourceDefinition({ name }))));
   }
   const apps = kc.makeApiClient(AppsV1Api);
-  for (const name of CONTROL_PLANE_DEPLOYMENTS) report(checkDeployment(name, await orMissing(apps.readNamespacedDeployment({ name, namespace: NS }))));
+  const deployments = await Promise.all(CONTROL_PLANE_DEPLOYMENTS.map((name) => orMissing(apps.readNamespacedDeployment({ name, namespace: NS }))));
+  CONTROL_PLANE_DEPLOYMENTS.forEach((name, i) => report(checkDeployment(name, deployments[i])));
+  const meshIdentity = await orMissing(kc.makeApiClient(CustomObjectsApi).getClusterCustomObject({ group: 'skein.dev', version: 'v1alpha1', plural: 'meshidentities', name: 'default' })) as { spec?: { trustDomain?: string } } | undefined;
+  report(checkTrustDomain(deployments.filter((d) => d !== undefined), meshIdentity?.spec?.trustDomain));
 
   const core = kc.makeApiClient(CoreV1Api);
   const probed = await core.createNamespacedPod({ namespace: opts.namespace, body: probePod(), dryRun: 'All' })
