@@ -1,7 +1,9 @@
 // Skein installed on the test cluster the way a user installs it: the CRDs,
 // `kubectl apply -k manifests/base`, and a trust anchor and issuer made by
 // the bootstrap helper. Removed again when the test ends.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -19,6 +21,22 @@ export const TESTBED = join(REPO, 'e2e/testbed');
 export const CRDS = join(REPO, 'crds');
 
 const DEPLOYMENTS = ['skein-webhook', 'skein-identity', 'skein-controller'];
+const run = promisify(execFile);
+export const CLI = join(REPO, 'cli/bin/kubectl-skein');
+
+/** The cluster's kubectl binary; the CLI renders with the same one. */
+export async function kubectlBin(): Promise<string> {
+  const bin = process.env.SKEIN_K8S_BIN ?? (await run(join(REPO, 'e2e/cluster/build-binaries.sh'))).stdout.trim().split('\n').pop() ?? '';
+  return join(bin, 'kubectl');
+}
+
+/** `kubectl skein <args> | kubectl <then...>` in bash with pipefail: either side failing fails the pipe. */
+export async function pipeSkein(args: string, then: string): Promise<string> {
+  const k = await kubectlBin();
+  const env = { ...process.env, SKEIN_KUBECTL: k, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` };
+  const { stdout } = await run('bash', ['-o', 'pipefail', '-c', `"${CLI}" ${args} | "${k}" --kubeconfig "${process.env.KUBECONFIG ?? ''}" ${then}`], { env, maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
 
 export interface Installed { trust: Bootstrap }
 

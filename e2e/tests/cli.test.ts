@@ -13,27 +13,14 @@ import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { ApiextensionsV1Api, AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { eventually, isNotFound, kubeConfig, kubectl } from '../support/kube.ts';
-import { REPO, BASE, CRDS } from '../support/skein.ts';
+import { REPO, BASE, CRDS, CLI, pipeSkein } from '../support/skein.ts';
 import { bootstrapIdentity } from '../../operator/identity/bootstrap.ts';
 import type { CheckResult } from '../../cli/check/checks.ts';
 import type { StatRow } from '../../cli/stat/aggregate.ts';
 
 const run = promisify(execFile);
-const CLI = join(REPO, 'cli/bin/kubectl-skein');
 
-/** The cluster's kubectl binary; the CLI renders with the same one. */
-async function kubectlBin(): Promise<string> {
-  const bin = process.env.SKEIN_K8S_BIN ?? (await run(join(REPO, 'e2e/cluster/build-binaries.sh'))).stdout.trim().split('\n').pop() ?? '';
-  return join(bin, 'kubectl');
-}
-
-/** `kubectl skein <args> | kubectl <then...>` in bash with pipefail: either side failing fails the pipe. */
-async function pipe(args: string, then: string): Promise<string> {
-  const k = await kubectlBin();
-  const env = { ...process.env, SKEIN_KUBECTL: k, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` };
-  const { stdout } = await run('bash', ['-o', 'pipefail', '-c', `"${CLI}" ${args} | "${k}" --kubeconfig "${process.env.KUBECONFIG ?? ''}" ${then}`], { env, maxBuffer: 16 * 1024 * 1024 });
-  return stdout;
-}
+const pipe = pipeSkein;
 
 /** `kubectl skein stat <args> -o json`: its rows. */
 async function stat(...args: string[]): Promise<StatRow[]> {
