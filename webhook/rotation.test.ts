@@ -90,3 +90,12 @@ test('the Secret round-trips the state; a broken Secret is refused with what is 
   assert.throws(() => fromSecretData({ ...data, 'ca.crt': data['next-ca.crt']! }), { code: 'serving_secret_invalid', message: /current certificate was not signed by the current CA/ });
   assert.throws(() => fromSecretData({ ...data, 'tls.key': data['next-tls.key']! }), { code: 'serving_secret_invalid', message: /current key does not belong/ });
 });
+
+test('a validity lowered after the state was made: due at once, and the new next has the new validity', async () => {
+  const clock = { now: Date.now() };
+  const long = (await advance(undefined, 'create', () => generateServingCert(['skein-webhook.skein-system.svc'], [], 100 * V)))!;
+  assert.equal(nextStep(long, clock.now, V), 'rotate');
+  const rotated = (await advance(long, 'rotate', generator(clock)))!;
+  assert.equal(nextStep(rotated, clock.now, V), 'keep');
+  assert.ok(Math.abs(rotationDue(rotated, V) - (clock.now + V / 3)) <= HOUR);
+});

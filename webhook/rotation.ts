@@ -50,6 +50,9 @@ export function rotationDue(state: ServingState, validityMs: number): number {
 export function nextStep(state: ServingState | undefined, now: number, validityMs: number): Step {
   if (!state) return 'create';
   if (validTo(state.current.cert) <= now || validTo(state.next.cert) <= now) return 'create';
+  // A `next` made under a longer validity than the one configured now: rotate at once, so a
+  // lowered setting takes effect within one rotation rather than when the old one was due.
+  if (validTo(state.next.ca) > now + validityMs + 60_000) return 'rotate';
   return now >= rotationDue(state, validityMs) ? 'rotate' : 'keep';
 }
 

@@ -17,7 +17,7 @@ import { identityName } from '../../api/identity-names.ts';
 export const REPO = resolve(import.meta.dirname, '../..');
 export const BASE = join(REPO, 'manifests/base');
 /** manifests/base with the test bed's cluster network (198.18.0.0/15). */
-export const TESTBED = join(REPO, 'e2e/testbed');
+export const TESTBED = join(REPO, 'e2e/testbed/base');
 export const CRDS = join(REPO, 'crds');
 
 const DEPLOYMENTS = ['skein-webhook', 'skein-identity', 'skein-controller'];

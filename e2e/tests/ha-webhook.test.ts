@@ -19,6 +19,7 @@ import { IMAGES } from '../support/images.ts';
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const HA = join(REPO, 'manifests/overlays/ha');
+const FAST_ROTATION = join(REPO, 'e2e/testbed/fast-rotation');
 const WEBHOOK = 'app.kubernetes.io/name=skein-webhook';
 
 /** The bounds of the burst: it stops by itself at whichever comes first. */
@@ -38,6 +39,46 @@ function servedCertificate(ip: string): Promise<string> {
 
 async function webhookPods(): Promise<V1Pod[]> {
   return (await core.listNamespacedPod({ namespace: 'skein-system', labelSelector: WEBHOOK })).items.filter((p) => !p.metadata?.deletionTimestamp);
+}
+
+/**
+ * Creates pods in `ns` at a steady pace while `during` runs (and at least
+ * `minPods`), bounded by BURST; returns how many it created and every refusal.
+ */
+async function burstWhile(ns: string, minPods: number, during: () => Promise<void>): Promise<{ created: number; rejected: string[] }> {
+  const rejected: string[] = [];
+  let created = 0;
+  let done = false;
+  const started = Date.now();
+  const burst = (async () => {
+    const inFlight = new Set<Promise<void>>();
+    for (let i = 0; i < BURST.maxPods && Date.now() - started < BURST.maxMs; i++) {
+      if (done && i >= minPods) break;
+      const p = core.createNamespacedPod({ namespace: ns, body: burstPod(i) }).then(() => undefined, (err: unknown) => {
+        rejected.push(`burst-${i}: ${err instanceof Error ? err.message.slice(0, 300) : String(err)}`);
+      }).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      created++;
+      if (inFlight.size >= BURST.concurrency) await Promise.race(inFlight);
+      await sleep(BURST.everyMs);
+    }
+    await Promise.all(inFlight);
+  })();
+  try {
+    await during();
+  } finally {
+    done = true;
+    await burst;
+  }
+  return { created, rejected };
+}
+
+/** Every pod in `ns` stored and injected. */
+async function assertAllInjected(ns: string, created: number): Promise<void> {
+  const pods = (await core.listNamespacedPod({ namespace: ns })).items;
+  assert.equal(pods.length, created, 'every creation stored a pod');
+  const unmeshed = pods.filter((p) => !meshed(p) || p.metadata?.annotations?.['skein.dev/injection'] !== 'injected').map((p) => p.metadata?.name);
+  assert.deepEqual(unmeshed, [], 'every pod was injected');
 }
 
 /** A pod no node may run (a nodeSelector nothing has): admission and storage are real, the machine's two cores are spared. */
@@ -72,49 +113,49 @@ test('HA overlay as shipped: one serving certificate on every replica, and no po
 
   await t.test(`a burst of up to ${BURST.maxPods} pods while one replica is killed and the Deployment rolled: every one admitted and injected`, async (t) => {
     const ns = await meshedNamespace(t);
-    const rejected: string[] = [];
-    let created = 0;
-    let rolled = false;
     const started = Date.now();
-    const createOne = async (i: number) => {
-      try {
-        await core.createNamespacedPod({ namespace: ns, body: burstPod(i) });
-      } catch (err) {
-        rejected.push(`burst-${i}: ${err instanceof Error ? err.message.slice(0, 300) : String(err)}`);
-      }
-    };
-    const burst = (async () => {
-      const inFlight = new Set<Promise<void>>();
-      for (let i = 0; i < BURST.maxPods && Date.now() - started < BURST.maxMs; i++) {
-        if (rolled && i >= BURST.minPods) break;
-        const p = createOne(i).finally(() => inFlight.delete(p));
-        inFlight.add(p);
-        created++;
-        if (inFlight.size >= BURST.concurrency) await Promise.race(inFlight);
-        await sleep(BURST.everyMs);
-      }
-      await Promise.all(inFlight);
-    })();
-
-    // While the burst runs: kill one replica outright, then roll the Deployment and wait for the rollout.
-    await sleep(3_000);
-    const [victim] = await webhookPods();
-    await kubectl('-n', 'skein-system', 'delete', 'pod', victim?.metadata?.name ?? '', '--grace-period=0', '--force', '--wait=false');
-    t.diagnostic(`killed ${victim?.metadata?.name ?? ''} after ${created} pods`);
-    await eventually('three ready replicas again', async () => ((await webhookPods()).filter(isReady).length === 3 ? true : undefined), 180_000);
-    await kubectl('-n', 'skein-system', 'rollout', 'restart', 'deployment/skein-webhook');
-    t.diagnostic(`rollout restarted after ${created} pods`);
-    await kubectl('-n', 'skein-system', 'rollout', 'status', 'deployment/skein-webhook', '--timeout=240s');
-    rolled = true;
-    t.diagnostic(`rollout done after ${created} pods`);
-    await burst;
-
+    const { created, rejected } = await burstWhile(ns, BURST.minPods, async () => {
+      // While the burst runs: kill one replica outright, then roll the Deployment and wait for the rollout.
+      await sleep(3_000);
+      const [victim] = await webhookPods();
+      await kubectl('-n', 'skein-system', 'delete', 'pod', victim?.metadata?.name ?? '', '--grace-period=0', '--force', '--wait=false');
+      t.diagnostic(`killed ${victim?.metadata?.name ?? ''}`);
+      await eventually('three ready replicas again', async () => ((await webhookPods()).filter(isReady).length === 3 ? true : undefined), 180_000);
+      await kubectl('-n', 'skein-system', 'rollout', 'restart', 'deployment/skein-webhook');
+      await kubectl('-n', 'skein-system', 'rollout', 'status', 'deployment/skein-webhook', '--timeout=240s');
+      t.diagnostic(`rollout done after ${Math.round((Date.now() - started) / 1000)} s`);
+    });
     t.diagnostic(`${created} pod creations in ${Math.round((Date.now() - started) / 1000)} s, ${rejected.length} rejected`);
     assert.deepEqual(rejected, [], 'no pod creation was rejected');
-    const pods = (await core.listNamespacedPod({ namespace: ns })).items;
-    assert.equal(pods.length, created, 'every creation stored a pod');
-    const unmeshed = pods.filter((p) => !meshed(p) || p.metadata?.annotations?.['skein.dev/injection'] !== 'injected').map((p) => p.metadata?.name);
-    assert.deepEqual(unmeshed, [], 'every pod was injected');
+    await assertAllInjected(ns, created);
     assert.ok(created >= BURST.minPods, `the burst spanned the kill and the rollout (${created} pods)`);
   });
+});
+
+test('a serving certificate that rotates every 30 s (two replicas, failurePolicy Fail): two rotations under a burst of pod creations, none rejected', { timeout: 600_000 }, async (t) => {
+  await installSkein(t, 'cluster.local', FAST_ROTATION);
+  await eventually('two ready webhook replicas', async () => ((await webhookPods()).filter(isReady).length === 2 ? true : undefined), 180_000);
+  const serving = async () => (await core.readNamespacedSecret({ namespace: 'skein-system', name: 'skein-webhook-serving' })).data?.['tls.crt'] ?? '';
+  const seen = [await serving()];
+  const ns = await meshedNamespace(t);
+  const started = Date.now();
+  const { created, rejected } = await burstWhile(ns, 0, async () => {
+    await eventually('two rotations of the shared certificate', async () => {
+      const now = await serving();
+      if (now !== seen.at(-1)) { seen.push(now); t.diagnostic(`rotated after ${Math.round((Date.now() - started) / 1000)} s`); }
+      return seen.length >= 3 ? true : undefined;
+    }, 150_000);
+  });
+  t.diagnostic(`${created} pod creations in ${Math.round((Date.now() - started) / 1000)} s across ${seen.length - 1} rotations, ${rejected.length} rejected`);
+  assert.deepEqual(rejected, [], 'no pod creation was rejected');
+  await assertAllInjected(ns, created);
+  // Both replicas serve the latest certificate once they have seen it.
+  const latest = new X509Certificate(Buffer.from(seen.at(-1) ?? '', 'base64')).fingerprint256;
+  const pods = (await webhookPods()).filter(isReady);
+  for (const pod of pods) {
+    await eventually(`${pod.metadata?.name ?? ''} serves the rotated certificate`, async () => {
+      const now = await servedCertificate(pod.status?.podIP ?? '');
+      return now === latest || now === new X509Certificate(Buffer.from(await serving(), 'base64')).fingerprint256 ? true : undefined;
+    }, 30_000);
+  }
 });
