@@ -163,9 +163,10 @@ export async function main(argv: string[]): Promise<number> {
   return run(rest);
 }
 
-if (import.meta.main) {
+/** Runs one command line and sets the exit code; every error becomes one line on stderr. */
+export async function runCli(argv: string[]): Promise<void> {
   try {
-    process.exitCode = await main(process.argv.slice(2));
+    process.exitCode = await main(argv);
   } catch (err) {
     if (err instanceof CliError) {
       process.stderr.write(`kubectl skein: ${err.code}: ${err.message}\n`);
@@ -176,3 +177,6 @@ if (import.meta.main) {
     }
   }
 }
+
+// No top-level await: the single executable (cli/sea/) bundles this module as CommonJS.
+if (import.meta.main) void runCli(process.argv.slice(2));
