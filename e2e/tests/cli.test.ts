@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { ApiextensionsV1Api, AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { eventually, isNotFound, kubeConfig, kubectl } from '../support/kube.ts';
-import { REPO, BASE, CRDS } from '../support/skein.ts';
+import { REPO, BASE, CRDS, skeinLeftovers } from '../support/skein.ts';
 import { bootstrapIdentity } from '../../operator/identity/bootstrap.ts';
 import type { JsonReport } from '../../cli/check/format.ts';
 import { CLI_VERSION } from '../../cli/version.ts';
@@ -42,17 +42,6 @@ async function stat(...args: string[]): Promise<StatRow[]> {
   const { stdout, stderr } = await run(CLI, ['stat', ...args, '-o', 'json'], { env });
   assert.equal(stderr, '', 'no progress on stderr with -o json');
   return (JSON.parse(stdout) as { rows: StatRow[] }).rows;
-}
-
-/** Skein-made objects still in the cluster, by kind/name; CRDs and Events are meant to stay. */
-async function skeinLeftovers(): Promise<string[]> {
-  const named = (await kubectl('get', 'mutatingwebhookconfigurations,validatingwebhookconfigurations,clusterroles,clusterrolebindings,namespaces', '-o', 'name'))
-    .split('\n').filter((n) => /\/skein-/.test(n));
-  const namespaced = (await kubectl('get', 'roles,rolebindings,leases,serviceaccounts,secrets,configmaps,services,deployments', '-A', '-o', 'custom-columns=KIND:.kind,NS:.metadata.namespace,NAME:.metadata.name', '--no-headers'))
-        // The local cluster's nodes are named skein-node-N: their heartbeat Leases are not Skein's.
-    .split('\n').filter((l) => !/^Lease\s+kube-node-lease\s/.test(l) && (/\sskein-/.test(l) || /^\S+\s+skein-system\s/.test(l)));
-  const trustRoots = (await kubectl('get', 'configmaps', '-A', '-l', 'app.kubernetes.io/managed-by=skein-identity', '-o', 'name')).split('\n');
-  return [...named, ...namespaced, ...trustRoots].map((l) => l.trim()).filter(Boolean);
 }
 
 /** `kubectl skein check`: its exit code and output, without throwing on failure. */
