@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { CRDS_DIR, overlayDir, parseObjects, type KubeObject } from '../cli/manifests.ts';
 import { kustomize } from '../cli/kubectl.ts';
-import { CHARTS_DIR, generateCharts, KEEP_ANNOTATION, type ChartFiles } from './generate.ts';
+import { CHARTS_DIR, generateCharts, haValuesOf, KEEP_ANNOTATION, type ChartFiles } from './generate.ts';
 import { helm } from './helm.ts';
 
 const run = promisify(execFile);
@@ -134,4 +134,14 @@ test('bad values are refused by the chart\'s schema, naming the value, before an
 
 test('helm lint passes for both charts', async () => {
   for (const chart of [CRDS_CHART, CONTROL_PLANE]) await helm(['lint', '--strict', chart]);
+});
+
+test('an ha overlay difference the chart has no value for stops the generator, naming the object', () => {
+  const deployment = (extra: Record<string, unknown> = {}): KubeObject => ({
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'skein-webhook', namespace: 'skein-system', labels: { 'skein.dev/control-plane-component': 'webhook' } },
+    spec: { replicas: 1, template: { spec: { containers: [{ name: 'webhook', image: 'x', ...extra }] } } },
+  });
+  assert.deepEqual(haValuesOf([deployment()], [{ ...deployment(), spec: { replicas: 3, template: { spec: { containers: [{ name: 'webhook', image: 'x' }] } } } }]).replicas, { webhook: 3 });
+  assert.throws(() => haValuesOf([deployment()], [deployment({ args: ['--ha'] })]), /the ha overlay changes Deployment\/skein-system\/skein-webhook beyond replicas/);
+  assert.throws(() => haValuesOf([deployment()], [deployment(), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ha-only', namespace: 'skein-system' } }]), /adds ConfigMap\/skein-system\/ha-only/);
 });
