@@ -5,7 +5,7 @@
 // http/1.1, because an upgraded stream cannot ride an HTTP/2 session.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { errorResponse, type ProxyError } from './errors.ts';
+import { errorResponse, toProxyError, type ProxyError } from './errors.ts';
 import { authorityOf, endToEndHeaders } from './headers.ts';
 import { splice } from './connection.ts';
 
@@ -60,4 +60,18 @@ export function refuseUpgrade(client: Duplex, err: ProxyError): number {
   const body = r.body ?? '';
   client.end(`HTTP/1.1 ${r.status} ${err.code}\r\n${headers}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   return r.status;
+}
+
+/**
+ * An upgrade over a connection of its own from `dial`: the status the client
+ * got (the upstream's, the splice going on), or the proxy's refusal and why.
+ */
+export async function upgradeOver(req: IncomingMessage, client: Duplex, head: Buffer, dial: () => Promise<Duplex>, idleMs: number, extra?: OutgoingHttpHeaders): Promise<{ status: number; error?: ProxyError }> {
+  try {
+    const upstream = await dial();
+    return { status: await relayUpgrade(req, client, head, upstream, idleMs, extra) };
+  } catch (err) {
+    const error = toProxyError(err);
+    return { status: refuseUpgrade(client, error), error };
+  }
 }
