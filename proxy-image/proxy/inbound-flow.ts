@@ -3,8 +3,7 @@
 // is authorized and goes to the app at the port the client dialled (HTTP/1.1
 // unless it arrived as HTTP/2 and was HTTP/2 at its origin: no
 // `skein-orig-proto: HTTP/1.1` from the client's proxy), counted; an
-// Upgrade gets a connection of its own; opaque TCP is admitted once.
-import type { IncomingMessage } from 'node:http';
+// Upgrade gets a connection of its own and a tunnel; opaque TCP is admitted once.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Endpoint } from '../../api/discovery-protocol.ts';
@@ -18,7 +17,7 @@ import { appHeaders, droppedFrom, inboundLabels, type InboundAuthorizer, type In
 import type { ProxyMetrics } from './metrics.ts';
 import { relayOverH1, relayOverH2, requestHead, sendProxyError, type DownstreamRequest, type DownstreamResponse, type Outcome } from './relay.ts';
 import { ROUTE_OVERRIDE } from './route-override.ts';
-import { refuseUpgrade, upgradeOver } from './upgrade.ts';
+import { tunnel } from './h1/tunnel.ts';
 
 export interface InboundFlowParts {
   authz: InboundAuthorizer;
@@ -74,14 +73,13 @@ export class InboundFlow {
     recordOutcome(m, outcome);
   }
 
-  async upgrade(ctx: InboundConnection, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const m = this.#p.metrics.request(inboundLabels(req, ctx, this.#p.appHost));
-    const denied = this.#p.authz.request(ctx, req);
-    if (denied) { m.respond(refuseUpgrade(socket, denied), { error: denied.code }); return; }
-    delete req.headers[CLIENT_ID];
-    if (!ctx.clientId) delete req.headers[ROUTE_OVERRIDE];
-    const r = await upgradeOver(req, socket, head, () => this.#dialApp(ctx), this.#p.idleMs, appHeaders(ctx));
-    m.respond(r.status, r.error ? { error: r.error.code } : undefined);
+  /** An Upgrade from a peer proxy or a plaintext client: its own connection to the app, a tunnel after the 101. */
+  async upgrade(ctx: InboundConnection, ex: ServerExchange): Promise<void> {
+    const m = this.#p.metrics.request(inboundLabels(ex, ctx, this.#p.appHost));
+    const denied = this.#p.authz.request(ctx, ex);
+    if (denied) { recordOutcome(m, sendError(ex, denied)); return; }
+    const extra = appHeaders(ctx);
+    recordOutcome(m, await tunnel(ex, () => this.#dialApp(ctx), { idleMs: this.#p.idleMs, drop: droppedFrom(ctx), ...(extra ? { extra } : {}) }));
   }
 
   /** Opaque TCP to the app, if the policy admits the connection. */

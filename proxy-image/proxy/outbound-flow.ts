@@ -3,9 +3,7 @@
 // goes route → balance (with its attempts) → endpoint and is counted; an
 // Upgrade and an opaque connection are balanced once and spliced; an
 // address discovery does not know is passed through untouched.
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Logger } from '../../shared/log.ts';
 import { failed, type BalanceLayer, type Carrier } from './balance.ts';
 import { countConnection, hostPort, recordOutcome, spliceTo } from './connection.ts';
@@ -15,7 +13,9 @@ import { ALPN } from './mesh-tls.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { OriginalDestination } from './original-dst.ts';
 import { outboundLabels, type OutboundConnection, type OutboundRouter } from './route.ts';
-import { refuseUpgrade, upgradeOver } from './upgrade.ts';
+import { sendError } from './h1/relay.ts';
+import type { ServerExchange } from './h1/server.ts';
+import { tunnel } from './h1/tunnel.ts';
 
 export interface OutboundFlowParts {
   router: OutboundRouter;
@@ -46,15 +46,15 @@ export class OutboundFlow {
     if (outcome.error && outcome.status !== 499) log.debug({ target: r.destination.target, code: outcome.error.code, err: outcome.error.message }, 'outbound request failed');
   }
 
-  /** An Upgrade: balanced once, then its own connection (ALPN http/1.1 between proxies) spliced. */
-  async upgrade(ctx: OutboundConnection, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  /** An Upgrade: balanced once, then its own connection (ALPN http/1.1 between proxies), a tunnel after the 101. */
+  async upgrade(ctx: OutboundConnection, ex: ServerExchange): Promise<void> {
     const { balance, endpoints, metrics } = this.#p;
     const chosen = balance.choose(ctx.destination);
-    const m = metrics.request(outboundLabels(req, ctx, chosen instanceof ProxyError ? undefined : chosen.endpoint));
-    if (chosen instanceof ProxyError) { m.respond(refuseUpgrade(socket, chosen), { error: chosen.code }); return; }
-    const r = await upgradeOver(req, socket, head, async () => { const s = await endpoints.connect(chosen.endpoint, ALPN.http1); chosen.begin(); return s; }, this.#p.idleMs);
-    chosen.done({ ok: r.error === undefined && r.status < 500 });
-    m.respond(r.status, r.error ? { error: r.error.code } : undefined);
+    const m = metrics.request(outboundLabels(ex, ctx, chosen instanceof ProxyError ? undefined : chosen.endpoint));
+    if (chosen instanceof ProxyError) { recordOutcome(m, sendError(ex, chosen)); return; }
+    const outcome = await tunnel(ex, async () => { const s = await endpoints.connect(chosen.endpoint, ALPN.http1); chosen.begin(); return s; }, { idleMs: this.#p.idleMs });
+    chosen.done({ ok: outcome.error === undefined && outcome.status < 500 });
+    recordOutcome(m, outcome);
   }
 
   /** Opaque TCP, balanced per connection. */

@@ -1,9 +1,8 @@
 // The HTTP servers below detection in both stacks (stack.ts): a connection
 // detected as HTTP/1.x goes to Skein's own HTTP/1.1 server (h1/front.ts),
-// which hands Upgrade and Expect: 100-continue requests on to node:http; one
-// detected or negotiated as HTTP/2 goes to node:http2 (http-front.ts). The
-// servers turn bytes into requests; what to do with each is the handlers'.
-import type { IncomingMessage } from 'node:http';
+// Upgrade and Expect: 100-continue requests included; one detected or
+// negotiated as HTTP/2 goes to node:http2 (http-front.ts). The servers turn
+// bytes into requests; what to do with each is the handlers'.
 import type { Duplex } from 'node:stream';
 import { createHttpFront, type HttpFront, type HttpLimits } from './http-front.ts';
 import { createH1Front, type H1Front } from './h1/front.ts';
@@ -12,12 +11,10 @@ import type { Direction, ProxyMetrics } from './metrics.ts';
 import type { DownstreamRequest, DownstreamResponse } from './relay.ts';
 
 export interface HttpHandlers {
-  /** A request read by the raw HTTP/1.1 server. */
+  /** A request read by the raw HTTP/1.1 server (`ex.upgrade`: an Upgrade). */
   h1: (ex: ServerExchange) => void;
-  /** A request read by node:http or node:http2. */
+  /** A request read by node:http2. */
   node: (req: DownstreamRequest, res: DownstreamResponse) => void;
-  /** An Upgrade request (node:http's 'upgrade'): the socket is the handler's from here on. */
-  upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
 export interface HttpServersOptions {
@@ -31,9 +28,8 @@ export class HttpServers {
   readonly #h1: H1Front;
 
   constructor(o: HttpServersOptions, handlers: HttpHandlers) {
-    this.#node = createHttpFront({ ...o, onRequest: handlers.node, onUpgrade: handlers.upgrade });
-    const node = this.#node;
-    this.#h1 = createH1Front({ ...o, onRequest: handlers.h1, onHandOff: (socket) => node.http1(socket) });
+    this.#node = createHttpFront({ ...o, onRequest: handlers.node });
+    this.#h1 = createH1Front({ ...o, onRequest: handlers.h1 });
   }
 
   /** Serves a connection whose first bytes are HTTP/1.x (`h2` false) or HTTP/2. */

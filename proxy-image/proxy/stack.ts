@@ -19,7 +19,6 @@ import { contextOf, setContext, type DirectionOptions, type Proxy } from './conn
 import type { Destinations } from './destinations.ts';
 import { detect } from './detect.ts';
 import { EndpointLayer } from './endpoint.ts';
-import { isUpgradeRequest } from './headers.ts';
 import { InboundFlow } from './inbound-flow.ts';
 import { InboundAuthorizer, type InboundConnection } from './inbound-route.ts';
 import { OutboundFlow } from './outbound-flow.ts';
@@ -42,9 +41,8 @@ export function outboundStack(o: OutboundStackOptions): Proxy {
   const router = new OutboundRouter({ destinations: o.destinations, firstUpdateWaitMs: o.firstUpdateWaitMs, honourOverride: o.routeOverride, clusterDomain: 'cluster.local', random: Math.random, log });
   const flow = new OutboundFlow({ router, balance, endpoints, metrics, log, idleMs: limits.idleMs, connectTimeoutMs: o.connectTimeoutMs });
   const servers = new HttpServers({ direction: 'outbound', metrics, limits }, {
-    h1: (ex) => withContext<OutboundConnection>(ex.socket, (ctx) => flow.request(ctx, h1Carrier(ex, endpoints)), () => ex.destroy()),
+    h1: (ex) => withContext<OutboundConnection>(ex.socket, (ctx) => (ex.upgrade ? flow.upgrade(ctx, ex) : flow.request(ctx, h1Carrier(ex, endpoints))), () => ex.destroy()),
     node: (req, res) => withContext<OutboundConnection>(req.socket, (ctx) => flow.request(ctx, nodeCarrier(req, res, ctx.h2, endpoints)), () => req.socket.destroy()),
-    upgrade: (req, socket, head) => withContext<OutboundConnection>(isUpgradeRequest(req.headers) ? req.socket : undefined, (ctx) => flow.upgrade(ctx, req, socket, head), () => socket.destroy()),
   });
   const accept = new AcceptLayer({ direction: 'outbound', metrics, log, originalDestination: o.originalDestination }, (socket, original) => void (async () => {
     const destination = await router.destination(socket, original);
@@ -86,9 +84,8 @@ export function inboundStack(o: InboundStackOptions): Proxy {
   const authz = new InboundAuthorizer(metrics, o.policy);
   const flow = new InboundFlow({ authz, app, appHost: o.appHost ?? '127.0.0.1', metrics, idleMs: limits.idleMs, connectTimeoutMs: o.connectTimeoutMs });
   const servers = new HttpServers({ direction: 'inbound', metrics, limits }, {
-    h1: (ex) => withContext<InboundConnection>(ex.socket, (ctx) => flow.h1(ctx, ex), () => ex.destroy()),
+    h1: (ex) => withContext<InboundConnection>(ex.socket, (ctx) => (ex.upgrade ? flow.upgrade(ctx, ex) : flow.h1(ctx, ex)), () => ex.destroy()),
     node: (req, res) => withContext<InboundConnection>(req.socket, (ctx) => flow.node(ctx, req, res), () => req.socket.destroy()),
-    upgrade: (req, socket, head) => withContext<InboundConnection>(req.socket, (ctx) => flow.upgrade(ctx, req, socket, head), () => socket.destroy()),
   });
   const mtls = new MtlsTerminator({ tls: o.tls, metrics, log, handshakeTimeoutMs: o.tlsHandshakeTimeoutMs }, (t) => {
     const ctx: InboundConnection = { appPort: t.appPort, clientId: t.clientId, clientIp: t.socket.remoteAddress ?? '', h2: t.protocol === 'http2' };
