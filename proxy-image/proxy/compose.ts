@@ -62,7 +62,7 @@ export interface ProxyParts {
   /** Absent ones are the defaults of an unset environment. */
   limits?: Partial<ProxyLimits>;
   opaquePorts?: readonly PortRange[];
-  /** Act on `skein-route` (outbound.ts); main turns it off for pods with skipped inbound ports. Default true. */
+  /** Act on `skein-route` (route.ts); main turns it off for pods with skipped inbound ports. Default true. */
   routeOverride?: boolean;
   /** Absent ones are PRODUCTION_TIMEOUTS. */
   timeouts?: Partial<ProxyTimeouts>;
