@@ -94,7 +94,7 @@ async function run(dir: string): Promise<void> {
   await setupHost();
   const t0 = Date.now();
   const built = await buildImages(CATALOG.map((d) => d.name), DEFAULT_SOURCE, join(dir, 'images'), { k8sBinDir: layout.binDir });
-  log(`built ${built.length} images in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  log(`${built.length} images (${built.filter((b) => b.fromCache).length} unchanged, from the cache) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   const relay = await relayApiServer(layout.ports.apiserver);
   let ready = false;
   let stopping = false;
