@@ -8,17 +8,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { CoreV1Api, type V1Container, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
-import { eventually, isReady, kubeConfig, kubectl, testNamespace, waitForPod } from '../support/kube.ts';
+import { eventually, isReady, kubeConfig, kubectl, realNodes, testNamespace, waitForPod } from '../support/kube.ts';
 import { DEFAULTS } from '../../webhook/inject/config.ts';
 import { DEFAULT_MESH, initContainer, proxyContainer } from '../../webhook/inject/sidecar.ts';
 import { imageRef } from '../../shared/images.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
-
-async function realNodes(): Promise<boolean> {
-  const nodes = await kubeConfig().makeApiClient(CoreV1Api).listNode();
-  return nodes.items.length > 0 && nodes.items.every((n) => n.status?.nodeInfo?.containerRuntimeVersion.startsWith('containerd://'));
-}
 
 /** Printed by Node in the image: who it runs as and what the kernel allows it. */
 const REPORT = `const s = require('fs').readFileSync('/proc/self/status', 'utf8');
