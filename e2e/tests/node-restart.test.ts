@@ -18,7 +18,7 @@ import { IMAGES } from '../support/images.ts';
 const run = promisify(execFile);
 const CLUSTER = resolve(import.meta.dirname, '../cluster/cluster.ts');
 const clusterDir = dirname(process.env.KUBECONFIG ?? '');
-const cluster = (...args: string[]) => run(process.execPath, [CLUSTER, ...args], { env: { ...process.env, SKEIN_CLUSTER_DIR: clusterDir }, timeout: 180_000 });
+const cluster = (...args: string[]) => run(process.execPath, [CLUSTER, ...args], { env: { ...process.env, SKEIN_CLUSTER_DIR: clusterDir }, timeout: 330_000 });
 
 async function hostIsClean(): Promise<void> {
   assert.deepEqual(leftoverNetns(), [], 'no pod network namespace is left');
