@@ -45,13 +45,16 @@ test('helm install, upgrade and uninstall of skein-crds and skein-control-plane'
   // release adopt them, as a cluster moving from `kubectl apply` to Helm would.
   await h('install', 'skein-crds', CRDS_CHART, '--take-ownership');
   for (const d of ALL_CRDS) await kubectl('wait', '--for=condition=Established', `crd/${d.names.plural}.${d.group}`, '--timeout=60s');
-  await h('install', 'skein', CONTROL_PLANE);
+  // The test bed's pod and Service range as the cluster networks, as e2e/testbed/base sets them for kustomize.
+  await h('install', 'skein', CONTROL_PLANE, '--set', 'clusterNetworks={198.18.0.0/15}');
   // The per-install identity, as the chart's NOTES say: generated here, applied beside the release.
   const dir = mkdtempSync(join(home, 'identity-'));
   writeFileSync(join(dir, 'identity.yaml'), renderIdentityObjects(await bootstrapIdentity('cluster.local')));
   await kubectl('apply', '-f', join(dir, 'identity.yaml'));
   for (const d of DEPLOYMENTS) await kubectl('-n', 'skein-system', 'rollout', 'status', `deployment/${d}`, '--timeout=240s');
   assert.match(await h('status', 'skein'), /STATUS: deployed/);
+  const controllerEnv = (await apps.readNamespacedDeployment({ name: 'skein-controller', namespace: 'skein-system' })).spec?.template.spec?.containers[0]?.env ?? [];
+  assert.equal(controllerEnv.find((e) => e.name === 'SKEIN_CLUSTER_NETWORKS')?.value, '198.18.0.0/15');
 
   // A meshed app: every pod injected, and echo's proxies see the client's requests over mutual TLS.
   await kubectl('apply', '-f', join(REPO, 'e2e/demo/echo.yaml'));
