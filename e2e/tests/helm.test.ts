@@ -44,7 +44,14 @@ test('helm install, upgrade and uninstall of skein-crds and skein-control-plane'
   // CRDs first. Earlier tests applied them with kubectl; --take-ownership lets this
   // release adopt them, as a cluster moving from `kubectl apply` to Helm would.
   await h('install', 'skein-crds', CRDS_CHART, '--take-ownership');
-  for (const d of ALL_CRDS) await kubectl('wait', '--for=condition=Established', `crd/${d.names.plural}.${d.group}`, '--timeout=60s');
+  // Read, not `kubectl wait`: a CRD created a moment ago has no conditions yet, which kubectl wait reports as an error.
+  const ext = kubeConfig().makeApiClient(ApiextensionsV1Api);
+  for (const d of ALL_CRDS) {
+    await eventually(`CRD ${d.names.plural}.${d.group} Established`, async () => {
+      const crd = await ext.readCustomResourceDefinition({ name: `${d.names.plural}.${d.group}` });
+      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+    }, 60_000);
+  }
   // The test bed's pod and Service range as the cluster networks, as e2e/testbed/base sets them for kustomize.
   await h('install', 'skein', CONTROL_PLANE, '--set', 'clusterNetworks={198.18.0.0/15}');
   // The per-install identity, as the chart's NOTES say: generated here, applied beside the release.
@@ -90,5 +97,5 @@ test('helm install, upgrade and uninstall of skein-crds and skein-control-plane'
   await eventually('namespace skein-system gone', async () => core.readNamespace({ name: 'skein-system' }).then(() => undefined, (err: unknown) => (isNotFound(err) ? true : undefined)), 180_000);
   assert.deepEqual(await skeinLeftovers(), []);
   assert.equal((await h('list', '--all', '-q')).split('\n').filter((r) => r === 'skein' || r === 'skein-crds').length, 0, 'no release record left');
-  for (const d of ALL_CRDS) await kubeConfig().makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name: `${d.names.plural}.${d.group}` });
+  for (const d of ALL_CRDS) await ext.readCustomResourceDefinition({ name: `${d.names.plural}.${d.group}` });
 });
