@@ -13,7 +13,7 @@ Commands:
   completion  print a bash or zsh completion script
   version     print the CLI version
   help        this text; \`kubectl skein <command> --help\` for a command`,
-  install: `Usage: kubectl skein install [--overlay base|ha|cert-manager] [--trust-domain D] [--identity-issuer-dir DIR] [--registry R] [--tag T] | kubectl apply --server-side -f -
+  install: `Usage: kubectl skein install [--overlay base|ha|cert-manager] [--trust-domain D] [--identity-issuer-dir DIR] [--registry R] [--tag T] [--cluster-networks CIDRS] | kubectl apply --server-side -f -
 
 Prints the CRDs, then manifests/ rendered by \`kubectl kustomize\` (kubectl from $SKEIN_KUBECTL, PATH, or
 ~/.cache/skein/k8s/<version>/), then the identity objects for this install.
@@ -26,7 +26,9 @@ Prints the CRDs, then manifests/ rendered by \`kubectl kustomize\` (kubectl from
                          Without it, a trust anchor and issuer are generated on this machine.
   --registry             where the images come from (default ghcr.io/skein-dev): R/controller and R/proxy,
                          the proxy image being what the webhook injects into every meshed pod
-  --tag                  the images' tag (default v<this CLI's version>)`,
+  --tag                  the images' tag (default v<this CLI's version>)
+  --cluster-networks     the pod and node CIDRs cluster-authenticated admits without mTLS, comma-separated
+                         (default 10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16)`,
   uninstall: `Usage: kubectl skein uninstall [--overlay base|ha|cert-manager] [--crds] | kubectl delete --ignore-not-found -f -
 
 Prints the control plane's objects, webhook configurations first. CRDs (and every object of their kinds)
@@ -42,13 +44,18 @@ through untouched. What was done goes to stderr.
 
   -f, --filename  a file, a directory of .yaml/.yml/.json files, or - for stdin (default: stdin)
   --manual        write the init container, proxy and volumes the webhook would add (its defaults)`,
-  check: `Usage: kubectl skein check [--pre] [--output text|json] [--namespace NS] [--kubeconfig FILE] [--context NAME]
+  check: `Usage: kubectl skein check [--pre | --proxy] [--wait DURATION] [--output text|json] [--namespace NS] [--kubeconfig FILE] [--context NAME]
 
-Checks the cluster and prints a line per check, ✓ or ×, with a hint under each failure. Exits 1 when any
-check fails.
+Checks the cluster and prints the checks grouped by category, as \`linkerd check\` does: ✓ passed, ‼ warning
+(the mesh works for now: a certificate close to expiry, proxies at another version), × failed, with a hint
+under each warning and failure. Exits 1 when any check fails; warnings alone exit 0.
 
   --pre         before installing: API server and version, permissions, no existing install
-  --output      text (default) or json
+  --proxy       also each meshed namespace's data plane: proxies up, certificates valid (the proxy's /ready),
+                trust roots matching the control plane's anchors, proxy versions (needs get on pods/proxy)
+  --wait        run the checks again until none fails or DURATION (e.g. 5m) has passed; the last run is printed
+  --output      text (default) or json ({"success", "categories": [{"categoryName", "checks": [{"description",
+                "result": success|warning|error, "error", "hint"}]}]}, as \`linkerd check -o json\`)
   --namespace   where the dry-run probe pod is created (default: default)`,
   stat: `Usage: kubectl skein stat deploy|pod|route [NAME] [-n NS | -A] [--from deploy/X | --to deploy/Y] [--window 30s]
                          [--prometheus URL] [--output table|json]

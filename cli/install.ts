@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootstrapIdentity, renderIdentityObjects } from '../operator/identity/bootstrap.ts';
 import { IssuerInvalid, loadIssuer } from '../operator/identity/issuer.ts';
-import { CONTROL_PLANE_NAMESPACE } from '../api/mesh-names.ts';
+import { CONTROL_PLANE_NAMESPACE, identityAudience } from '../api/mesh-names.ts';
 import { createCa, toPemPair } from '../shared/tls.ts';
 import { DEFAULT_SOURCE, imageRef, PROXY_IMAGE_ENV, repositoryOf, type ImageSource } from '../shared/images.ts';
 import { CliError } from './errors.ts';
@@ -20,21 +20,49 @@ export function isDnsName(name: string): boolean {
 }
 
 interface Container { name: string; image?: string; env?: { name: string; value?: string }[] }
+interface TokenSource { serviceAccountToken?: { audience?: string } }
+type PodTemplated = KubeObject & { spec?: { template?: { spec?: { containers?: Container[]; volumes?: { projected?: { sources?: TokenSource[] } }[] } } } };
 
-/** Every control-plane container gets SKEIN_TRUST_DOMAIN, so the webhook and identity agree on names. */
-export function withTrustDomain(objects: readonly KubeObject[], trustDomain: string): KubeObject[] {
+/** Sets `name` on every container of every control-plane Deployment that `only` accepts (all by default). */
+function withEnv(objects: readonly KubeObject[], name: string, value: string, only: (c: Container) => boolean = () => true): KubeObject[] {
   return objects.map((o) => {
     if (o.kind !== 'Deployment' || o.metadata.labels?.[CONTROL_PLANE_LABEL] === undefined) return o;
-    const copy = structuredClone(o) as KubeObject & { spec?: { template?: { spec?: { containers?: Container[] } } } };
-    for (const c of copy.spec?.template?.spec?.containers ?? []) {
+    const copy = structuredClone(o) as PodTemplated;
+    for (const c of (copy.spec?.template?.spec?.containers ?? []).filter(only)) {
       const env = c.env ?? [];
-      const existing = env.find((e) => e.name === TRUST_DOMAIN_ENV);
-      if (existing) existing.value = trustDomain;
-      else env.push({ name: TRUST_DOMAIN_ENV, value: trustDomain });
+      const existing = env.find((e) => e.name === name);
+      if (existing) existing.value = value;
+      else env.push({ name, value });
       c.env = env;
     }
     return copy;
   });
+}
+
+/**
+ * The trust domain, from this one flag to every place that spells it: every
+ * control-plane container's SKEIN_TRUST_DOMAIN (identity names, SPIFFE IDs,
+ * the webhook's injected token audience) and the audience of every projected
+ * token a control-plane pod presents to skein-identity (the controller's).
+ */
+export function withTrustDomain(objects: readonly KubeObject[], trustDomain: string): KubeObject[] {
+  const audiencePrefix = `identity.${CONTROL_PLANE_NAMESPACE}.`;
+  return withEnv(objects, TRUST_DOMAIN_ENV, trustDomain).map((o) => {
+    if (o.kind !== 'Deployment' || o.metadata.labels?.[CONTROL_PLANE_LABEL] === undefined) return o;
+    const volumes = (o as PodTemplated).spec?.template?.spec?.volumes ?? [];
+    for (const source of volumes.flatMap((v) => v.projected?.sources ?? [])) {
+      const token = source.serviceAccountToken;
+      if (token?.audience?.startsWith(audiencePrefix)) token.audience = identityAudience(trustDomain);
+    }
+    return o;
+  });
+}
+
+const CLUSTER_NETWORKS_ENV = 'SKEIN_CLUSTER_NETWORKS';
+
+/** `--cluster-networks`: the pod and node CIDRs cluster-authenticated admits, where the manifests read them. */
+export function withClusterNetworks(objects: readonly KubeObject[], cidrs: readonly string[]): KubeObject[] {
+  return withEnv(objects, CLUSTER_NETWORKS_ENV, cidrs.join(','), (c) => (c.env ?? []).some((e) => e.name === CLUSTER_NETWORKS_ENV));
 }
 
 /**
@@ -126,7 +154,9 @@ export function withSecretData(objects: readonly KubeObject[]): KubeObject[] {
 }
 
 /** The whole install stream: CRDs first (the rest may use them), the control plane, then its identity. */
-export function composeInstall(crds: string, controlPlane: string, identity: string, trustDomain: string, images: ImageSource = DEFAULT_SOURCE): string {
-  return joinStreams([crds, toStream(withImages(withTrustDomain(parseObjects(controlPlane), trustDomain), images)), toStream(withSecretData(parseObjects(identity)))]);
+export function composeInstall(crds: string, controlPlane: string, identity: string, trustDomain: string, images: ImageSource = DEFAULT_SOURCE, clusterNetworks?: readonly string[]): string {
+  let objects = withImages(withTrustDomain(parseObjects(controlPlane), trustDomain), images);
+  if (clusterNetworks) objects = withClusterNetworks(objects, clusterNetworks);
+  return joinStreams([crds, toStream(objects), toStream(withSecretData(parseObjects(identity)))]);
 }
 

@@ -16,7 +16,8 @@ echo
 echo "== kubectl skein install | kubectl apply --server-side -f -"
 # A leftover control plane from an earlier demo would keep certificates of an older trust anchor.
 $kubectl delete namespace skein-system --ignore-not-found --wait=true >/dev/null
-$skein install | $kubectl apply --server-side -f - >/dev/null
+# The local cluster's pods and Services live in 198.18.0.0/15 (not a range real clusters use).
+$skein install --cluster-networks 198.18.0.0/15 | $kubectl apply --server-side -f - >/dev/null
 for d in skein-identity skein-controller skein-webhook; do
   $kubectl -n skein-system rollout status "deployment/$d" --timeout=180s
 done

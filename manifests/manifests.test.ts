@@ -12,6 +12,10 @@ import { promisify } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
 import type { KubernetesObject, V1Deployment, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import { imageRef, repositoryOf } from '../shared/images.ts';
+import { withClusterNetworks, withTrustDomain } from '../cli/install.ts';
+import { parseObjects, type KubeObject } from '../cli/manifests.ts';
+import { identityAudience } from '../api/mesh-names.ts';
+import { DEFAULT_CLUSTER_NETWORKS } from '../operator/policy/inbound.ts';
 
 const run = promisify(execFile);
 const REPO = join(import.meta.dirname, '..');
@@ -92,4 +96,24 @@ test('a kustomize `images:` entry moves every control-plane container to another
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('the trust domain reaches every place the base spells it: SKEIN_TRUST_DOMAIN and every identity token audience', async () => {
+  const shipped = parseObjects(await render('manifests/base'));
+  const audiences = (objects: KubeObject[]) => objects.flatMap((o) => JSON.stringify(o).match(/"audience":"[^"]*"/g) ?? []);
+  assert.deepEqual(new Set(audiences(shipped)), new Set([`"audience":"${identityAudience('cluster.local')}"`]), 'the base as shipped: the default trust domain');
+  const moved = withTrustDomain(shipped, 'example.org');
+  assert.deepEqual(new Set(audiences(moved)), new Set([`"audience":"${identityAudience('example.org')}"`]));
+  const trustDomains = moved.filter((o) => o.kind === 'Deployment').flatMap((o) => (o as unknown as V1Deployment).spec?.template.spec?.containers ?? [])
+    .map((c) => c.env?.find((e) => e.name === 'SKEIN_TRUST_DOMAIN')?.value);
+  assert.deepEqual(trustDomains, ['example.org', 'example.org', 'example.org']);
+});
+
+test('cluster networks: the base defaults to the ranges real clusters use (as the code does), not the test bed\'s; --cluster-networks replaces them', async () => {
+  const shipped = parseObjects(await render('manifests/base'));
+  const networks = (objects: KubeObject[]) => objects.flatMap((o) => (o.kind === 'Deployment' ? (o as unknown as V1Deployment).spec?.template.spec?.containers ?? [] : []))
+    .flatMap((c) => c.env?.filter((e) => e.name === 'SKEIN_CLUSTER_NETWORKS').map((e) => e.value) ?? []);
+  assert.deepEqual(networks(shipped), [DEFAULT_CLUSTER_NETWORKS.join(',')]);
+  assert.ok(!DEFAULT_CLUSTER_NETWORKS.includes('198.18.0.0/15'));
+  assert.deepEqual(networks(withClusterNetworks(shipped, ['198.18.0.0/15'])), ['198.18.0.0/15']);
 });

@@ -10,8 +10,8 @@
 //                                 AuthorizationPolicy targets: all-unauthenticated (default),
 //                                 all-authenticated, cluster-authenticated or deny
 //   SKEIN_CLUSTER_NETWORKS        comma-separated CIDRs of the cluster's pods and nodes, for
-//                                 cluster-authenticated (default 10.0.0.0/8,172.16.0.0/12,
-//                                 192.168.0.0/16,198.18.0.0/15)
+//                                 cluster-authenticated (default 10.0.0.0/8,100.64.0.0/10,
+//                                 172.16.0.0/12,192.168.0.0/16)
 import { createServer as createHttpServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import type { KubernetesObject, V1EndpointSlice, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';

@@ -1,10 +1,16 @@
 // A list+watch cache that does not give up. The client library's own informer
 // stops on any error but a 410 and never relists on its own (see
-// ecosystem-notes §2), so this one:
-//  - resumes a watch that ended or broke from the last resourceVersion seen,
-//  - relists when the server says the version is gone (410) or on any list
-//    failure, with capped exponential backoff and jitter,
-//  - relists every `resyncMs` anyway, which heals a watch that went silent,
+// ecosystem-notes §2), so this one, with client-go's semantics:
+//  - lists in pages (`limit` and `continue`), each page with its own timeout,
+//    so a cluster's worth of pods is never one request that must finish in
+//    30 s; when a continue token expires (410) it falls back, as client-go's
+//    pager does, to one list without a limit and a longer timeout,
+//  - keeps the resume point (the last resourceVersion seen, bookmarks
+//    included) and resumes a watch that ended or broke from it, with capped
+//    exponential backoff and jitter when it broke,
+//  - relists only when the server says that version is gone (410 Gone /
+//    Expired), never on a timer: a relist of every pod is the most expensive
+//    thing an informer can ask of the API server,
 //  - reports every object change to one callback, and the whole cache is
 //    always readable, so consumers can be level-triggered.
 import { Watch, RequestContext, HttpMethod, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
@@ -22,8 +28,11 @@ export interface InformerOptions<T extends KubernetesObject> {
   /** Called after every successful list, with the complete cache. */
   onSync?: (objects: T[]) => void;
   onError?: (err: unknown) => void;
-  resyncMs?: number;
   maxBackoffMs?: number;
+  /** Objects per list page (client-go's default is 500). */
+  pageSize?: number;
+  /** Each list page (and each watch's connection) must answer within this. */
+  requestTimeoutMs?: number;
 }
 
 export function keyOf(obj: KubernetesObject): string {
@@ -33,8 +42,13 @@ export function keyOf(obj: KubernetesObject): string {
 
 interface ListResponse<T> {
   items?: T[];
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; continue?: string };
 }
+
+/** How long the unpaginated fallback list may take: what an expired continue token leaves. */
+const FULL_LIST_TIMEOUT_MS = 300_000;
+
+const isGone = (err: unknown) => (err as { statusCode?: number } | null)?.statusCode === 410;
 
 export class Informer<T extends KubernetesObject> {
   readonly #opts: InformerOptions<T>;
@@ -45,7 +59,6 @@ export class Informer<T extends KubernetesObject> {
   #stopped = true;
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
-  #lastList = 0;
   #synced!: Promise<void>;
   #markSynced!: () => void;
 
@@ -111,13 +124,10 @@ export class Informer<T extends KubernetesObject> {
   async #relist(): Promise<void> {
     if (this.#stopped) return;
     try {
-      const url = new URL(this.#opts.path, 'http://x');
-      for (const [k, v] of Object.entries(this.#query())) url.searchParams.set(k, v);
-      const list = await getJson<ListResponse<T>>(this.#opts.kubeConfig, url.pathname + url.search);
+      const list = await this.#listAll();
       if (this.#stopped) return;
-      this.#replace(list.items ?? []);
-      this.#resourceVersion = list.metadata?.resourceVersion ?? '';
-      this.#lastList = Date.now();
+      this.#replace(list.items);
+      this.#resourceVersion = list.resourceVersion;
       this.#failures = 0;
       this.#opts.onSync?.(this.list());
       this.#markSynced();
@@ -125,6 +135,31 @@ export class Informer<T extends KubernetesObject> {
     } catch (err) {
       this.#opts.onError?.(err);
       this.#schedule(this.#backoff(), true);
+    }
+  }
+
+  /** One consistent snapshot, page by page; an expired continue token falls back to one unpaginated list. */
+  async #listAll(): Promise<{ items: T[]; resourceVersion: string }> {
+    const url = (extra: Record<string, string>) => {
+      const u = new URL(this.#opts.path, 'http://x');
+      for (const [k, v] of Object.entries({ ...this.#query(), ...extra })) u.searchParams.set(k, v);
+      return u.pathname + u.search;
+    };
+    const pageTimeout = this.#opts.requestTimeoutMs ?? 30_000;
+    const items: T[] = [];
+    let token = '';
+    for (;;) {
+      let page: ListResponse<T>;
+      try {
+        page = await getJson<ListResponse<T>>(this.#opts.kubeConfig, url({ limit: String(this.#opts.pageSize ?? 500), ...(token ? { continue: token } : {}) }), pageTimeout);
+      } catch (err) {
+        if (!token || !isGone(err)) throw err;
+        const full = await getJson<ListResponse<T>>(this.#opts.kubeConfig, url({}), FULL_LIST_TIMEOUT_MS);
+        return { items: full.items ?? [], resourceVersion: full.metadata?.resourceVersion ?? '' };
+      }
+      items.push(...(page.items ?? []));
+      token = page.metadata?.continue ?? '';
+      if (!token) return { items, resourceVersion: page.metadata?.resourceVersion ?? '' };
     }
   }
 
@@ -144,7 +179,6 @@ export class Informer<T extends KubernetesObject> {
 
   async #startWatch(): Promise<void> {
     if (this.#stopped) return;
-    if (Date.now() - this.#lastList > (this.#opts.resyncMs ?? 300_000)) { this.#schedule(0, true); return; }
     let gone = false;
     const query = { ...this.#query(), resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 240 + Math.floor(Math.random() * 60) };
     try {
@@ -152,6 +186,7 @@ export class Informer<T extends KubernetesObject> {
         if (phase === 'ERROR') { gone = obj.code === 410; return; }
         const rv = obj.metadata?.resourceVersion;
         if (rv) this.#resourceVersion = rv;
+        this.#failures = 0;
         if (phase === 'BOOKMARK') return;
         const key = keyOf(obj);
         if (phase === 'DELETED') {
@@ -165,31 +200,33 @@ export class Informer<T extends KubernetesObject> {
       }, (err: unknown) => {
         this.#abort = undefined;
         if (this.#stopped) return;
-        const status = (err as { statusCode?: number } | null)?.statusCode;
-        if (gone || status === 410) { this.#schedule(0, true); return; }
-        // A clean end (server timeout, inactivity) resumes at once; a failure backs off and relists.
+        // The resume point is gone: only now is the whole collection listed again.
+        if (gone || isGone(err)) { this.#schedule(0, true); return; }
+        // A clean end (server timeout, inactivity) resumes at once; a failure backs off, then resumes.
         const timedOut = err instanceof Error && err.name === 'TimeoutError';
         if (err && !timedOut) {
           this.#opts.onError?.(err);
-          this.#schedule(this.#backoff(), true);
+          this.#schedule(this.#backoff(), false);
         } else {
+          this.#failures = 0;
           this.#schedule(0, false);
         }
       });
     } catch (err) {
+      if (isGone(err)) { this.#schedule(0, true); return; }
       this.#opts.onError?.(err);
-      this.#schedule(this.#backoff(), true);
+      this.#schedule(this.#backoff(), false);
     }
   }
 }
 
 /** A GET through the kubeconfig's credentials, for paths the typed clients do not cover generically. */
-export async function getJson<R>(kc: KubeConfig, path: string): Promise<R> {
+export async function getJson<R>(kc: KubeConfig, path: string, timeoutMs = 30_000): Promise<R> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
   const ctx = new RequestContext(cluster.server + path, HttpMethod.GET);
   await kc.applySecurityAuthentication(ctx);
-  const res = await fetch(ctx.getUrl(), { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() as never, signal: AbortSignal.timeout(30_000) });
+  const res = await fetch(ctx.getUrl(), { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() as never, signal: AbortSignal.timeout(timeoutMs) });
   if (!res.ok) {
     const err = new Error(`GET ${path}: ${res.status} ${await res.text()}`) as Error & { statusCode: number };
     err.statusCode = res.status;

@@ -2,7 +2,7 @@
 // time, with server-side apply under a field manager of its own: the
 // manifests carry no caBundle, GitOps tools see no drift on the fields they
 // own, and they can be told to ignore exactly this one (docs/gitops.md).
-import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 
 export const FIELD_MANAGER = 'skein-webhook-cabundle';
 
@@ -37,4 +37,15 @@ export function crdCaBundlePatch(crdName: string, caPem: string): KubernetesObje
 export async function applyCaBundle(kc: KubeConfig, body: KubernetesObject): Promise<void> {
   const client = KubernetesObjectApi.makeApiClient(kc);
   await client.patch(body, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+}
+
+/** Whether every webhook of `ref` already trusts `caPem`: a replica is ready only once the API server can verify what it serves. */
+export async function caBundleTrusts(kc: KubeConfig, ref: WebhookConfigRef, caPem: string): Promise<boolean> {
+  const api = kc.makeApiClient(AdmissionregistrationV1Api);
+  const config = ref.kind === 'MutatingWebhookConfiguration'
+    ? await api.readMutatingWebhookConfiguration({ name: ref.name })
+    : await api.readValidatingWebhookConfiguration({ name: ref.name });
+  const wanted = caPem.trim();
+  const ours = (config.webhooks ?? []).filter((w) => ref.webhooks.includes(w.name));
+  return ours.length === ref.webhooks.length && ours.every((w) => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8').includes(wanted));
 }

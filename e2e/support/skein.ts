@@ -1,7 +1,9 @@
 // Skein installed on the test cluster the way a user installs it: the CRDs,
 // `kubectl apply -k manifests/base`, and a trust anchor and issuer made by
 // the bootstrap helper. Removed again when the test ends.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -14,13 +16,32 @@ import { identityName } from '../../api/identity-names.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const BASE = join(REPO, 'manifests/base');
+/** manifests/base with the test bed's cluster network (198.18.0.0/15). */
+export const TESTBED = join(REPO, 'e2e/testbed/base');
 export const CRDS = join(REPO, 'crds');
 
 const DEPLOYMENTS = ['skein-webhook', 'skein-identity', 'skein-controller'];
+const run = promisify(execFile);
+export const CLI = join(REPO, 'cli/bin/kubectl-skein');
+
+/** The cluster's kubectl binary; the CLI renders with the same one. */
+export async function kubectlBin(): Promise<string> {
+  const bin = process.env.SKEIN_K8S_BIN ?? (await run(join(REPO, 'e2e/cluster/build-binaries.sh'))).stdout.trim().split('\n').pop() ?? '';
+  return join(bin, 'kubectl');
+}
+
+/** `kubectl skein <args> | kubectl <then...>` in bash with pipefail: either side failing fails the pipe. */
+export async function pipeSkein(args: string, then: string): Promise<string> {
+  const k = await kubectlBin();
+  const env = { ...process.env, SKEIN_KUBECTL: k, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` };
+  const { stdout } = await run('bash', ['-o', 'pipefail', '-c', `"${CLI}" ${args} | "${k}" --kubeconfig "${process.env.KUBECONFIG ?? ''}" ${then}`], { env, maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
 
 export interface Installed { trust: Bootstrap }
 
-export async function installSkein(t: TestContext, trustDomain = 'cluster.local'): Promise<Installed> {
+/** `kustomization`: the test bed's (the default), or an overlay as shipped, e.g. manifests/overlays/ha. */
+export async function installSkein(t: TestContext, trustDomain = 'cluster.local', kustomization = TESTBED): Promise<Installed> {
   const dir = mkdtempSync(join(tmpdir(), 'skein-install-'));
   t.after(async () => {
     await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found');
@@ -29,7 +50,7 @@ export async function installSkein(t: TestContext, trustDomain = 'cluster.local'
   // A fresh trust anchor over a leftover install would strand certificates the old issuer signed.
   await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found');
   await kubectl('apply', '--server-side', '-f', CRDS);
-  await kubectl('apply', '-k', BASE);
+  await kubectl('apply', '-k', kustomization);
   const trust = await bootstrapIdentity(trustDomain);
   writeFileSync(join(dir, 'identity.yaml'), renderIdentityObjects(trust));
   await kubectl('apply', '-f', join(dir, 'identity.yaml'));
@@ -77,4 +98,15 @@ export async function discoveryClient(t: TestContext, trust: Bootstrap, identity
   });
   t.after(() => client.close());
   return client;
+}
+
+/** Skein-made objects still in the cluster, by kind/name; CRDs and Events are meant to stay. */
+export async function skeinLeftovers(): Promise<string[]> {
+  const named = (await kubectl('get', 'mutatingwebhookconfigurations,validatingwebhookconfigurations,clusterroles,clusterrolebindings,namespaces', '-o', 'name'))
+    .split('\n').filter((n) => /\/skein-/.test(n));
+  const namespaced = (await kubectl('get', 'roles,rolebindings,leases,serviceaccounts,secrets,configmaps,services,deployments', '-A', '-o', 'custom-columns=KIND:.kind,NS:.metadata.namespace,NAME:.metadata.name', '--no-headers'))
+        // The local cluster's nodes are named skein-node-N: their heartbeat Leases are not Skein's.
+    .split('\n').filter((l) => !/^Lease\s+kube-node-lease\s/.test(l) && (/\sskein-/.test(l) || /^\S+\s+skein-system\s/.test(l)));
+  const trustRoots = (await kubectl('get', 'configmaps', '-A', '-l', 'app.kubernetes.io/managed-by=skein-identity', '-o', 'name')).split('\n');
+  return [...named, ...namespaced, ...trustRoots].map((l) => l.trim()).filter(Boolean);
 }

@@ -36,7 +36,11 @@ export const CONTRACT: Record<string, readonly Grant[]> = {
     { group: 'apps', resource: 'replicasets', verbs: ['get'] },
     { group: 'batch', resource: 'jobs', verbs: ['get'] },
     { group: '', resource: 'events', verbs: ['create'] },
-    { group: '', resource: 'pods', verbs: ['list'] },
+    { group: '', resource: 'pods', verbs: ['list', 'watch'] },
+    // The serving certificate every replica shares; only the Lease holder writes it (create cannot be narrowed by name).
+    { group: '', resource: 'secrets', verbs: ['create'], namespaces: [NS] },
+    { group: '', resource: 'secrets', verbs: ['get', 'list', 'watch', 'update'], names: ['skein-webhook-serving'], namespaces: [NS] },
+    ...leaderElection('skein-webhook'),
     { group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', verbs: ['get', 'patch'], names: ['skein-webhook'] },
     { group: 'admissionregistration.k8s.io', resource: 'validatingwebhookconfigurations', verbs: ['get', 'patch'], names: ['skein-validate'] },
     { group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions', verbs: ['get', 'patch'], names: ['trafficsplits.split.smi-spec.io'] },
@@ -47,7 +51,8 @@ export const CONTRACT: Record<string, readonly Grant[]> = {
     { group: 'skein.dev', resource: 'meshidentities/status', verbs: ['patch'] },
     { group: '', resource: 'namespaces', verbs: ['get', 'list', 'watch'] },
     { group: '', resource: 'pods', verbs: ['get', 'list', 'watch'] },
-    // The trust roots in every meshed namespace: RBAC cannot name one ConfigMap in all namespaces.
+    // The trust roots in every meshed namespace: RBAC cannot name one ConfigMap in all namespaces,
+    // so ValidatingAdmissionPolicy skein-identity-configmaps does (the test below).
     { group: '', resource: 'configmaps', verbs: ['get', 'list', 'watch', 'create', 'patch'] },
     { group: '', resource: 'secrets', verbs: ['get', 'list', 'watch'], names: ['skein-issuer'], namespaces: [NS] },
     { group: '', resource: 'events', verbs: ['create', 'patch'], namespaces: ['default'] },
@@ -133,4 +138,32 @@ test('each component\'s ServiceAccount can do what its contract says, nothing mo
       assert.deepEqual(denied, [], `${pod.metadata?.name}/${c.name} was refused by the API server`);
     }
   }
+});
+
+test('skein-identity may write ConfigMap skein-trust-roots and no other: the API server refuses the rest (ValidatingAdmissionPolicy)', async (t) => {
+  await installSkein(t);
+  const identity = `--as=system:serviceaccount:${NS}:skein-identity`;
+  const workload = await testNamespace(t, 'vap');
+  const dir = mkdtempSync(join(tmpdir(), 'skein-vap-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const configMap = (namespace: string, name: string) => {
+    const file = join(dir, `${namespace}-${name}.json`);
+    writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data: { 'ca-bundle.crt': 'x' } }));
+    return file;
+  };
+  const write = (...args: string[]) => kubectl(...args, identity).then((out) => ({ ok: true, out }), (err: { stderr?: string }) => ({ ok: false, out: err.stderr ?? '' }));
+  // RBAC alone would allow all of these: the grant is on every ConfigMap in every namespace.
+  assert.equal((await kubectl('auth', 'can-i', 'create', 'configmaps', '-n', 'kube-system', identity)).trim(), 'yes');
+  // The policy takes a moment to reach the API server's admission chain after it is created.
+  const refused = await eventually('the write of kube-system/aws-auth refused', async () => {
+    const r = await write('create', '-f', configMap('kube-system', 'aws-auth'));
+    return r.ok ? (await kubectl('-n', 'kube-system', 'delete', 'configmap', 'aws-auth'), undefined) : r;
+  }, 30_000);
+  assert.match(refused.out, /skein-identity may write only ConfigMaps named skein-trust-roots, not kube-system\/aws-auth/);
+  assert.match((await write('create', '-f', configMap(workload, 'other'))).out, /not .*\/other/);
+  assert.match((await write('apply', '--server-side', '--field-manager=skein-identity', '-f', configMap(workload, 'other'))).out, /may write only ConfigMaps named skein-trust-roots/);
+  const allowed = await write('apply', '--server-side', '--field-manager=skein-identity', '-f', configMap(workload, 'skein-trust-roots'));
+  assert.ok(allowed.ok, `skein-trust-roots is still written: ${allowed.out}`);
+  // Anyone else is untouched by the policy.
+  assert.ok((await kubectl('-n', workload, 'create', 'configmap', 'other', '--from-literal=a=b').then(() => true)), 'the admin writes any ConfigMap');
 });

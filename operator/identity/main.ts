@@ -30,6 +30,7 @@ const config = {
   // What `kubectl skein install` sets on every control-plane container; the
   // trust domain until a MeshIdentity says otherwise, and the one a created MeshIdentity gets.
   trustDomain: cp.settings.SKEIN_TRUST_DOMAIN,
+  clusterDomain: cp.settings.SKEIN_CLUSTER_DOMAIN,
 };
 const metrics = identityMetrics();
 
@@ -52,7 +53,7 @@ async function servingTls(issuer: KeyedCertificate): Promise<{ cert: string; key
   const { trustDomain, leafLifetime } = settings();
   const self = identityName(config.serviceAccount, config.namespace, trustDomain);
   const leaf = await issueLeaf(issuer, {
-    subject: `CN=${self}`, dnsNames: [self, `${IDENTITY_SERVICE}.${config.namespace}.svc`, `${IDENTITY_SERVICE}.${config.namespace}.svc.cluster.local`],
+    subject: `CN=${self}`, dnsNames: [self, `${IDENTITY_SERVICE}.${config.namespace}.svc`, `${IDENTITY_SERVICE}.${config.namespace}.svc.${config.clusterDomain}`],
     uris: [spiffeId(config.serviceAccount, config.namespace, trustDomain)], usages: ['server'], validForMs: durationMs(leafLifetime),
   });
   return { cert: leaf.cert.toString('pem') + '\n' + issuer.cert.toString('pem') + '\n', key: await privateKeyPem(leaf.keys!.privateKey) };

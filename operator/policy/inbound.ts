@@ -17,8 +17,12 @@ export interface InboundConfig {
   clusterNetworks: string[];
 }
 
-/** SKEIN_CLUSTER_NETWORKS when unset: the private ranges and the benchmarking range pods come from. */
-export const DEFAULT_CLUSTER_NETWORKS = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '198.18.0.0/15'];
+/**
+ * SKEIN_CLUSTER_NETWORKS when unset: the ranges real clusters take pods and
+ * nodes from (RFC 1918 and RFC 6598 shared space, Linkerd's default). The test
+ * bed's 198.18.0.0/15 is not among them; it sets its own.
+ */
+export const DEFAULT_CLUSTER_NETWORKS = ['10.0.0.0/8', '100.64.0.0/10', '172.16.0.0/12', '192.168.0.0/16'];
 
 const parsedPolicies = new WeakMap<object, Parsed<AuthorizationPolicySpecValue>>();
 

@@ -41,3 +41,13 @@ test('every bad variable is refused by name with what to write (a bare Number() 
     return true;
   });
 });
+
+test('durations: Go syntax to milliseconds, the default when unset, a clear refusal otherwise', () => {
+  const shape = { SKEIN_VALIDITY: setting.duration('8760h') };
+  assert.equal(readSettings('skein-test', shape, {}).SKEIN_VALIDITY, 8760 * 3_600_000);
+  assert.equal(readSettings('skein-test', shape, { SKEIN_VALIDITY: '1m30s' }).SKEIN_VALIDITY, 90_000);
+  for (const bad of ['a year', '0s', '30']) {
+    assert.throws(() => readSettings('skein-test', shape, { SKEIN_VALIDITY: bad }), (err: unknown) => err instanceof SettingsError
+      && err.problems[0]?.variable === 'SKEIN_VALIDITY' && /must be a duration such as 30s, 5m or 8760h/.test(err.problems[0].message));
+  }
+});

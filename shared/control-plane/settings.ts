@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DefaultInboundPolicy } from '../../api/discovery-protocol.ts';
 import { CONTROL_PLANE_NAMESPACE } from '../../api/mesh-names.ts';
 import { SkeinError } from '../../api/errors.ts';
+import { parseDurationMs } from '../../api/duration.ts';
 
 export class SettingsError extends SkeinError {
   readonly code = 'invalid_settings';
@@ -30,6 +31,15 @@ export const setting = {
     String(fallback),
   ),
   dnsName: (fallback: string): Setting<string> => withDefault(z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a DNS name such as cluster.local'), fallback),
+  /** A Go-style duration (30s, 2m, 8760h), in milliseconds. */
+  duration: (fallback: string): Setting<number> => withDefault(
+    z.string().transform((v, ctx) => {
+      const ms = parseDurationMs(v);
+      if (ms === undefined || ms <= 0) { ctx.addIssue({ code: 'custom', message: `must be a duration such as 30s, 5m or 8760h, not "${v.slice(0, 64)}"` }); return z.NEVER; }
+      return ms;
+    }),
+    fallback,
+  ),
   defaultInboundPolicy: (fallback: DefaultInboundPolicy): Setting<DefaultInboundPolicy> => withDefault(DefaultInboundPolicy, fallback),
   /** A comma-separated list, each item checked by `problem` (undefined when it is fine). */
   list: (fallback: readonly string[], problem: (item: string) => string | undefined): Setting<string[]> => withDefault(
