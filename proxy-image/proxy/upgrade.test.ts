@@ -46,6 +46,12 @@ before(async () => {
   });
   const wss = new WebSocketServer({ noServer: true });
   app.on('upgrade', (req, socket, head) => {
+    if (req.url === '/early') {
+      // The 101 and the app's first tunnel bytes in one write; then an echo of whatever the client sent (its early bytes first).
+      socket.write(Buffer.concat([Buffer.from('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\nhi:'), head]));
+      socket.pipe(socket);
+      return;
+    }
     if (req.url !== '/chat') { socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno'); return; }
     upgrades.push(req.headers['skein-client-id']);
     wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })));
@@ -110,6 +116,17 @@ async function raw(send: (s: net.Socket, got: () => string) => Promise<void>): P
 }
 
 const until = async (f: () => boolean) => { for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10)); };
+
+test('early bytes both ways: the client\'s sent before the 101, the app\'s in the 101\'s own packet, all arrive in order', async () => {
+  const r = await raw(async (s, got) => {
+    s.write('GET /early HTTP/1.1\r\nhost: chat\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\nfirst;');
+    await until(() => got().endsWith('hi:first;'));
+    s.write('second;');
+    await until(() => got().endsWith('second;'));
+  });
+  assert.match(r.text, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+  assert.ok(r.text.endsWith('\r\n\r\nhi:first;second;'), JSON.stringify(r.text));
+});
 
 test('an upgrade the app refuses: its answer reaches the client whole, and the connection closes', async () => {
   const r = await raw(async (s, got) => {
