@@ -124,6 +124,8 @@ test('the mesh: apps talk through skein proxies over mTLS with no code change', 
     await run(ns, { name: 'b', image: IMAGES.echo, sa: 'b', port: 8080 });
     const [b] = await readyPods(ns, 'b', 1);
     const ip = b?.status?.podIP ?? '';
+    // Ready is the proxy's readiness: the echo app has no probe, so it may not listen yet. It must answer before the bad input, or a 502 after it proves nothing.
+    await eventually('b answers through its proxy', async () => ((await fetch(`http://${ip}:8080/before`).catch(() => undefined))?.status === 200 ? true : undefined), 60_000);
     const noCert = await new Promise<string>((res) => {
       const s = tls.connect({ host: ip, port: 4143, rejectUnauthorized: false, ALPNProtocols: ['h2'] }, () => {
         s.write('GET / HTTP/1.1\r\nhost: b\r\n\r\n');
