@@ -112,7 +112,9 @@ async function confirmTrusted(ca: string): Promise<void> {
   for (let attempt = 0; servingCa === ca; attempt++) {
     try {
       // Only an answer changes readiness: a rotation's new certificate is trusted already, and no replica blinks.
-      trusted = await caBundleTrusts(kc, mutating, ca);
+      const answer = await caBundleTrusts(kc, mutating, ca);
+      if (servingCa !== ca) return;
+      trusted = answer;
       if (trusted) return;
     } catch (err) {
       if (attempt % 10 === 0) log.warn({ err }, `cannot read ${mutating.kind} ${mutating.name} to confirm its caBundle; retrying`);
