@@ -9,7 +9,7 @@ NODE := $(shell scripts/node.sh)
 export PATH := $(dir $(NODE)):$(CURDIR)/node_modules/.bin:$(PATH)
 CLUSTER := node e2e/cluster/cluster.ts
 
-.PHONY: images help deps binaries cluster-up cluster-down cluster-status demo test typecheck lint unit e2e bench
+.PHONY: standalone charts images help deps binaries cluster-up cluster-down cluster-status demo test typecheck lint unit e2e bench
 
 help:
 	@echo "make demo            bring up the local cluster and show Skein on it"
@@ -19,6 +19,8 @@ help:
 	@echo "make cluster-down    stop the local cluster and remove its state"
 	@echo "make cluster-status  show what runs"
 	@echo "make images          build the controller and proxy images as OCI archives in .cache/images (offline, no Docker)"
+	@echo "make standalone      kubectl-skein as one executable (no Node needed), its krew archive and plugin.yaml in .cache/sea"
+	@echo "make charts          regenerate charts/ (Helm) from crds/ and manifests/"
 
 # npm packages, installed exactly as package-lock.json pins them.
 node_modules/.package-lock.json: package.json package-lock.json
@@ -76,3 +78,11 @@ bench: deps binaries
 	$(CLUSTER) run -- node bench/inject.ts
 	$(CLUSTER) run -- node bench/identity.ts
 	$(CLUSTER) run -- node bench/soak.ts --minutes $${SOAK_MINUTES:-3}
+
+# kubectl-skein as a single executable (Node's SEA), packed for krew with plugin.yaml (cli/sea/build.ts).
+standalone: deps
+	node cli/sea/build.ts
+
+# The Helm charts are generated from the kustomizations; charts/charts.test.ts fails when they are stale.
+charts: deps
+	node charts/generate.ts

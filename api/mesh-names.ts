@@ -38,6 +38,9 @@ export const TOKEN_MOUNT = '/var/run/secrets/skein';
 export const TRUST_ROOTS_VOLUME = 'skein-trust-roots';
 export const TRUST_ROOTS_CONFIGMAP = 'skein-trust-roots';
 export const TRUST_ROOTS_MOUNT = '/var/run/skein/trust-roots';
+/** skein-init's writable /run (an emptyDir) under its read-only root: iptables-legacy takes its lock at /run/xtables.lock. */
+export const INIT_RUN_VOLUME = 'skein-init-run';
+export const INIT_RUN_MOUNT = '/run';
 
 export function identityAudience(trustDomain: string): string {
   return `identity.${CONTROL_PLANE_NAMESPACE}.${trustDomain}`;

@@ -44,13 +44,18 @@ through untouched. What was done goes to stderr.
 
   -f, --filename  a file, a directory of .yaml/.yml/.json files, or - for stdin (default: stdin)
   --manual        write the init container, proxy and volumes the webhook would add (its defaults)`,
-  check: `Usage: kubectl skein check [--pre] [--output text|json] [--namespace NS] [--kubeconfig FILE] [--context NAME]
+  check: `Usage: kubectl skein check [--pre | --proxy] [--wait DURATION] [--output text|json] [--namespace NS] [--kubeconfig FILE] [--context NAME]
 
-Checks the cluster and prints a line per check, ✓ or ×, with a hint under each failure. Exits 1 when any
-check fails.
+Checks the cluster and prints the checks grouped by category, as \`linkerd check\` does: ✓ passed, ‼ warning
+(the mesh works for now: a certificate close to expiry, proxies at another version), × failed, with a hint
+under each warning and failure. Exits 1 when any check fails; warnings alone exit 0.
 
   --pre         before installing: API server and version, permissions, no existing install
-  --output      text (default) or json
+  --proxy       also each meshed namespace's data plane: proxies up, certificates valid (the proxy's /ready),
+                trust roots matching the control plane's anchors, proxy versions (needs get on pods/proxy)
+  --wait        run the checks again until none fails or DURATION (e.g. 5m) has passed; the last run is printed
+  --output      text (default) or json ({"success", "categories": [{"categoryName", "checks": [{"description",
+                "result": success|warning|error, "error", "hint"}]}]}, as \`linkerd check -o json\`)
   --namespace   where the dry-run probe pod is created (default: default)`,
   stat: `Usage: kubectl skein stat deploy|pod|route [NAME] [-n NS | -A] [--from deploy/X | --to deploy/Y] [--window 30s]
                          [--prometheus URL] [--output table|json]

@@ -1,7 +1,8 @@
 // kubectl-skein: parses the command line, runs one command, maps errors to
 // exit codes. Each command's logic lives in its own module.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CliError, usageError } from './errors.ts';
+import { CliError, describeUnexpected, usageError } from './errors.ts';
+import { parseDurationMs } from '../api/duration.ts';
 import { HELP } from './help.ts';
 import { CLI_VERSION } from './version.ts';
 import { kustomize } from './kubectl.ts';
@@ -12,8 +13,8 @@ import { checkImageSource, DEFAULT_SOURCE } from '../shared/images.ts';
 import { composeUninstall, TRUST_ROOTS_NOTE } from './uninstall.ts';
 import { injectYaml } from './inject/inject.ts';
 import { readInputs } from './inject/read.ts';
-import { loadKubeConfig, runChecks } from './check/run.ts';
-import { formatJson, formatLine, formatSummary } from './check/format.ts';
+import { loadKubeConfig, runChecks, runChecksUntil } from './check/run.ts';
+import { formatJson, formatSummary, linePrinter, passed } from './check/format.ts';
 import { parseEdge, parseResource, parseWindow, type StatQuery } from './stat/query.ts';
 import { assertNamespacesExist, meshedPods, statFromPrometheus, statFromProxies } from './stat/run.ts';
 import { formatStatJson, formatTable } from './stat/format.ts';
@@ -78,17 +79,24 @@ async function inject(args: string[]): Promise<number> {
 
 async function check(args: string[]): Promise<number> {
   const { values } = parse('check', args, {
-    pre: { type: 'boolean' }, output: { type: 'string', short: 'o' }, namespace: { type: 'string', short: 'n' },
+    pre: { type: 'boolean' }, proxy: { type: 'boolean' }, wait: { type: 'string' }, output: { type: 'string', short: 'o' }, namespace: { type: 'string', short: 'n' },
     kubeconfig: { type: 'string' }, context: { type: 'string' },
   });
   if (values.help) return help('check');
   const output = values.output ?? 'text';
   if (output !== 'text' && output !== 'json') throw usageError(`--output must be text or json, not "${output}"`, 'check');
+  if (values.pre && values.proxy) throw usageError('--pre checks a cluster before the install, --proxy its meshed pods after: give one', 'check');
+  const waitMs = values.wait === undefined ? 0 : parseDurationMs(values.wait);
+  if (waitMs === undefined) throw usageError(`--wait "${values.wait ?? ''}" is not a duration such as 30s, 5m or 1m30s`, 'check');
   const kc = loadKubeConfig({ kubeconfig: values.kubeconfig, context: values.context });
-  const results = await runChecks(kc, { pre: values.pre ?? false, cliVersion: CLI_VERSION, namespace: values.namespace ?? 'default' },
-    (r) => { if (output === 'text') out(formatLine(r)); });
+  const opts = { pre: values.pre ?? false, proxy: values.proxy ?? false, cliVersion: CLI_VERSION, namespace: values.namespace ?? 'default' };
+  const print = linePrinter(out);
+  const results = waitMs > 0
+    ? await runChecksUntil(kc, opts, waitMs, (failing) => process.stderr.write(`waiting for ${failing.length} check(s) to pass: ${failing.map((r) => r.name).join('; ')}\n`))
+    : await runChecks(kc, opts, (r) => { if (output === 'text') print(r); });
+  if (waitMs > 0 && output === 'text') results.forEach(print);
   out(output === 'json' ? formatJson(results) : `\n${formatSummary(results)}`);
-  return results.every((r) => r.ok) ? 0 : 1;
+  return passed(results) ? 0 : 1;
 }
 
 async function stat(args: string[]): Promise<number> {
@@ -102,11 +110,12 @@ async function stat(args: string[]): Promise<number> {
   const output = values.output ?? 'table';
   if (output !== 'table' && output !== 'json') throw usageError(`--output must be table or json, not "${output}"`, 'stat');
   if (values.from && values.to) throw usageError('give --from or --to, not both', 'stat');
+  const { kind, name } = parseResource(positionals);
+  const windowSeconds = parseWindow(values.window ?? '30s');
   const kc = loadKubeConfig({ kubeconfig: values.kubeconfig, context: values.context });
   const current = values.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
-  const { kind, name } = parseResource(positionals);
   const query: StatQuery = {
-    kind, name, namespace: values['all-namespaces'] ? undefined : current, windowSeconds: parseWindow(values.window ?? '30s'),
+    kind, name, namespace: values['all-namespaces'] ? undefined : current, windowSeconds,
     from: values.from ? parseEdge('--from', values.from, values['from-namespace'] ?? current) : undefined,
     to: values.to ? parseEdge('--to', values.to, values['to-namespace'] ?? current) : undefined,
   };
@@ -158,12 +167,20 @@ export async function main(argv: string[]): Promise<number> {
   return run(rest);
 }
 
-if (import.meta.main) {
+/** Runs one command line and sets the exit code; every error becomes one line on stderr. */
+export async function runCli(argv: string[]): Promise<void> {
   try {
-    process.exitCode = await main(process.argv.slice(2));
+    process.exitCode = await main(argv);
   } catch (err) {
-    if (!(err instanceof CliError)) throw err;
-    process.stderr.write(`kubectl skein: ${err.code}: ${err.message}\n`);
-    process.exitCode = err.exitCode;
+    if (err instanceof CliError) {
+      process.stderr.write(`kubectl skein: ${err.code}: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+    } else {
+      process.stderr.write(`kubectl skein: unexpected_error: ${describeUnexpected(err)}${process.env.SKEIN_DEBUG ? `\n${(err as Error).stack ?? ''}` : ' (SKEIN_DEBUG=1 shows where)'}\n`);
+      process.exitCode = 1;
+    }
   }
 }
+
+// No top-level await: the single executable (cli/sea/) bundles this module as CommonJS.
+if (import.meta.main) void runCli(process.argv.slice(2));

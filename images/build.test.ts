@@ -12,7 +12,7 @@ const source = { registry: 'registry.test/skein', tag: 'repro' };
 test('two builds of the same checkout give the same image digest, which skopeo reads back with its config', async () => {
   const dirs = [await mkdtemp(join(tmpdir(), 'skein-images-a-')), await mkdtemp(join(tmpdir(), 'skein-images-b-'))];
   try {
-    const [a, b] = [await buildImages(['e2e/shell'], source, dirs[0]!), await buildImages(['e2e/shell'], source, dirs[1]!)];
+    const [a, b] = [await buildImages(['e2e/shell'], source, dirs[0]!, { cacheDir: null }), await buildImages(['e2e/shell'], source, dirs[1]!, { cacheDir: null })];
     assert.deepEqual(a.map((x) => x.digest), b.map((x) => x.digest));
     assert.equal(a[0]!.ref, 'registry.test/skein/e2e/shell:repro');
     // skopeo reads the archive as any registry client would, and sees the config we wrote.
@@ -28,4 +28,23 @@ test('two builds of the same checkout give the same image digest, which skopeo r
 
 test('a bad registry is refused before anything is built', async () => {
   await assert.rejects(buildImages(['proxy'], { registry: 'Not A Registry', tag: 'x' }, tmpdir()), /--registry: "Not A Registry" is not a registry path/);
+});
+
+test('an unchanged image comes from the cache the second time, with the same digest and a loadable archive', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'skein-images-cache-'));
+  try {
+    const opts = { cacheDir: join(dir, 'cache') };
+    const [first] = await buildImages(['e2e/shell'], source, join(dir, 'a'), opts);
+    const [second] = await buildImages(['e2e/shell'], source, join(dir, 'b'), opts);
+    assert.equal(first!.fromCache, false);
+    assert.equal(second!.fromCache, true);
+    assert.equal(second!.digest, first!.digest);
+    const inspected = JSON.parse(execFileSync('skopeo', ['inspect', `oci-archive:${second!.archive}`], { encoding: 'utf8' })) as { Digest: string };
+    assert.equal(inspected.Digest, first!.digest);
+    // Another tag is another image: built, not taken.
+    const [retagged] = await buildImages(['e2e/shell'], { ...source, tag: 'other' }, join(dir, 'c'), opts);
+    assert.equal(retagged!.fromCache, false);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -3,7 +3,9 @@
 // import`, `docker load`, `kind load image-archive` or `skopeo copy
 // oci-archive:...`. The same inputs (this checkout, its node_modules, the
 // Node binary and the host's Debian packages) give the same digests.
-//   node images/build.ts [--registry R] [--tag T] [--out DIR] [--k8s-bin DIR] [--all | NAME...]
+//   node images/build.ts [--registry R] [--tag T] [--out DIR] [--k8s-bin DIR] [--no-cache] [--all | NAME...]
+// An image whose inputs have not changed since a build is taken from the
+// cache (images/cache.ts, ~/.cache/skein/images) instead of being built.
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +13,7 @@ import { join, posix, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkImageSource, DEFAULT_SOURCE, imageRef, type ImageSource } from '../shared/images.ts';
 import { bundle, REPO_ROOT } from './bundle.ts';
+import { builderHash, DEFAULT_CACHE_DIR, fileHasher, ImageCache, imageKey } from './cache.ts';
 import { CATALOG, SHIPPED, type ImageDef, type SystemLayer } from './catalog.ts';
 import { blobPath, describe, dockerManifest, imageConfig, imageIndex, imageManifest, MEDIA, OCI_LAYOUT, type Descriptor } from './oci.ts';
 import { goBinary, iptables, nodeBase, shellBase } from './system.ts';
@@ -18,7 +21,7 @@ import { ImageBuildError, packLayer, relativeLink, smokeTest, without, type Laye
 
 export const DEFAULT_OUT = join(REPO_ROOT, '.cache', 'images');
 
-export interface Built { name: string; ref: string; archive: string; digest: string; archiveBytes: number; layers: { digest: string; bytes: number }[] }
+export interface Built { name: string; ref: string; archive: string; digest: string; archiveBytes: number; layers: { digest: string; bytes: number }[]; fromCache: boolean }
 
 /** An archive's file name: `ghcr.io/skein-dev/e2e/echo` is `e2e-echo.oci.tar`. */
 export const archiveName = (name: string): string => `${name.replace(/\//g, '-')}.oci.tar`;
@@ -26,6 +29,8 @@ export const archiveName = (name: string): string => `${name.replace(/\//g, '-')
 export interface BuildOptions {
   /** Where e2e/cluster/build-binaries.sh put pause and CoreDNS; needed only for their images. */
   k8sBinDir?: string;
+  /** Where built images are kept between builds (images/cache.ts); null builds everything afresh. */
+  cacheDir?: string | null;
 }
 
 export async function buildImages(names: readonly string[], source: ImageSource, outDir: string, opts: BuildOptions = {}): Promise<Built[]> {
@@ -45,33 +50,47 @@ export async function buildImages(names: readonly string[], source: ImageSource,
   });
   // A layer is packed once per build and shared by every image that has it (the Node base).
   const packed = new Map<string, Promise<Layer>>();
-  const pack = (key: string, tree: () => Tree): Promise<Layer> => {
-    if (!packed.has(key)) packed.set(key, packLayer(tree()));
+  const pack = (key: string, tree: Tree): Promise<Layer> => {
+    if (!packed.has(key)) packed.set(key, packLayer(tree));
     return packed.get(key)!;
   };
+  const cache = opts.cacheDir === null ? undefined : new ImageCache(opts.cacheDir ?? DEFAULT_CACHE_DIR);
+  const hashFile = fileHasher();
+  const builder = builderHash();
+  const smokeTested = process.getuid?.() === 0;
   await mkdir(outDir, { recursive: true });
   const built: Built[] = [];
   for (const def of CATALOG.filter((d) => names.includes(d.name))) {
     const ref = imageRef(def.name, source);
-    process.stderr.write(`images: building ${ref}\n`);
     const whole: Tree = new Map();
-    const layers: Layer[] = [];
+    const layers: { packKey?: string; tree: Tree }[] = [];
     for (const [i, layer] of def.system.entries()) {
-      const below = new Map(whole);
-      layers.push(await pack(def.system.slice(0, i + 1).join('+'), () => without(systemTrees(layer), below)));
+      layers.push({ packKey: def.system.slice(0, i + 1).join('+'), tree: without(systemTrees(layer), whole) });
       for (const [k, v] of systemTrees(layer)) if (!whole.has(k)) whole.set(k, v);
     }
     const app = await appTree(def);
     if (app.size > 0) {
-      layers.push(await packLayer(app));
+      layers.push({ tree: app });
       for (const [k, v] of app) whole.set(k, v);
     }
-    if (process.getuid?.() === 0) {
+    const archive = join(outDir, archiveName(def.name));
+    const key = cache ? await imageKey({ def, ref, layers: layers.map((l) => l.tree), smokeTested, builder }, hashFile) : '';
+    const hit = cache ? await cache.take(def.name, key, archive) : undefined;
+    if (hit) {
+      process.stderr.write(`images: ${ref} unchanged (cache ${key.slice(0, 12)})\n`);
+      built.push({ ...hit, archive, fromCache: true });
+      continue;
+    }
+    process.stderr.write(`images: building ${ref}\n`);
+    const packedLayers = await Promise.all(layers.map((l) => (l.packKey ? pack(l.packKey, l.tree) : packLayer(l.tree))));
+    if (smokeTested) {
       for (const t of def.smoke) await smokeTest(whole, t.argv, t.expect);
     } else {
       process.stderr.write(`images: not root, so ${def.name}'s smoke test (chroot) is skipped\n`);
     }
-    built.push(await writeArchive(def, ref, layers, outDir));
+    const image = await writeArchive(def, ref, packedLayers, archive);
+    if (cache) await cache.put(key, { name: image.name, ref: image.ref, digest: image.digest, archiveBytes: image.archiveBytes, layers: image.layers }, archive);
+    built.push(image);
   }
   return built;
 }
@@ -85,7 +104,7 @@ async function appTree(def: ImageDef): Promise<Tree> {
   return tree;
 }
 
-async function writeArchive(def: ImageDef, ref: string, layers: readonly Layer[], outDir: string): Promise<Built> {
+async function writeArchive(def: ImageDef, ref: string, layers: readonly Layer[], archive: string): Promise<Built> {
   const config = imageConfig({ ...def.runtime, workingDir: '/', labels: { 'org.opencontainers.image.title': def.name, 'org.opencontainers.image.source': 'https://github.com/skein-dev/skein' } }, layers.map((l) => l.diffId));
   const configDesc = describe(MEDIA.config, config);
   const layerDescs: Descriptor[] = layers.map((l) => describe(MEDIA.layer, l.blob));
@@ -99,11 +118,12 @@ async function writeArchive(def: ImageDef, ref: string, layers: readonly Layer[]
     await writeFile(join(dir, 'oci-layout'), OCI_LAYOUT);
     await writeFile(join(dir, 'index.json'), imageIndex(manifestDesc, ref));
     await writeFile(join(dir, 'manifest.json'), dockerManifest(configDesc, layerDescs, ref));
-    const archive = join(outDir, archiveName(def.name));
+    // A new file, never the old one rewritten in place: that one may be a hard link into the cache.
+    await rm(archive, { force: true });
     execFileSync('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=posix',
       '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime', '-C', dir, '-cf', archive, 'blobs', 'index.json', 'manifest.json', 'oci-layout']);
     const archiveBytes = Number(execFileSync('stat', ['-c', '%s', archive], { encoding: 'utf8' }).trim());
-    return { name: def.name, ref, archive, digest: manifestDesc.digest, archiveBytes, layers: layerDescs.map((l) => ({ digest: l.digest, bytes: l.size })) };
+    return { name: def.name, ref, archive, digest: manifestDesc.digest, archiveBytes, layers: layerDescs.map((l) => ({ digest: l.digest, bytes: l.size })), fromCache: false };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -126,14 +146,15 @@ async function main(argv: string[]): Promise<number> {
     out: { type: 'string', default: DEFAULT_OUT },
     all: { type: 'boolean', default: false },
     'k8s-bin': { type: 'string' },
+    'no-cache': { type: 'boolean', default: false },
   } });
   const names = values.all ? CATALOG.map((d) => d.name) : positionals.length > 0 ? positionals : SHIPPED;
   const outDir = resolve(values.out);
   // pause and CoreDNS come from the Kubernetes build; build-binaries.sh is a no-op when it is cached.
   const needsK8s = CATALOG.some((d) => names.includes(d.name) && d.system.some((l) => l === 'pause' || l === 'coredns'));
   const k8sBinDir = values['k8s-bin'] ?? (needsK8s ? execFileSync(join(REPO_ROOT, 'e2e/cluster/build-binaries.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() : undefined);
-  const built = await buildImages(names, { registry: values.registry, tag: values.tag }, outDir, k8sBinDir ? { k8sBinDir } : {});
-  await writeFile(join(outDir, 'images.json'), JSON.stringify(built.map(({ archive, ...b }) => ({ ...b, archive: posix.basename(archive) })), null, 2) + '\n');
+  const built = await buildImages(names, { registry: values.registry, tag: values.tag }, outDir, { ...(k8sBinDir ? { k8sBinDir } : {}), ...(values['no-cache'] ? { cacheDir: null } : {}) });
+  await writeFile(join(outDir, 'images.json'), JSON.stringify(built.map(({ archive, fromCache: _, ...b }) => ({ ...b, archive: posix.basename(archive) })), null, 2) + '\n');
   for (const b of built) console.log(`${b.ref.padEnd(44)} ${b.digest}  ${mib(b.archiveBytes).padStart(10)}  ${b.archive}`);
   return 0;
 }

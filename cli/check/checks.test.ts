@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod, V1CustomResourceDefinitionSpec } from '@kubernetes/client-node';
 import { createCa, createIntermediateCa, toPemPair } from '../../shared/tls.ts';
-import { checkVersion, checkCrd, checkDeployment, checkInjection, checkTrustAnchors, checkIssuer, checkProxies, checkPermissions, checkNoExistingInstall, checkUnmeshedPods, checkPodSecurity, proxyVersion } from './checks.ts';
-import { formatLine } from './format.ts';
+import { checkVersion, checkCrd, checkDeployment, checkInjection, checkTrustAnchors, checkIssuer, checkProxies, checkPermissions, checkNoExistingInstall, checkUnmeshedPods, checkPodSecurity, proxyVersion, checkNamespaceProxies } from './checks.ts';
+import { formatLine, outcome } from './format.ts';
 
 const DAY = 86_400_000;
 
@@ -111,4 +111,36 @@ test('check warns about meshed namespaces whose Pod Security level refuses skein
   assert.equal(r.ok, false);
   assert.match(r.detail ?? '', /shop \(baseline\).*pay \(restricted\)/);
   assert.match(r.hint ?? '', /pod-security\.kubernetes\.io\/enforce=privileged/);
+});
+
+test('close to expiry is a warning (‼), expired is an error (×): the mesh works until the date', async () => {
+  const now = new Date();
+  const anchor = await createCa({ commonName: 'soon', validForMs: 10 * DAY, pathLength: 1 });
+  const soon = checkTrustAnchors(anchor.cert.toString('pem'), now);
+  assert.deepEqual([soon.ok, soon.warning, outcome(soon)], [false, true, 'warning']);
+  assert.match(formatLine(soon), /^‼ trust anchors are valid for at least 30 days \(CN=soon expires on .*\)\n {4}hint: rotate/);
+  const expired = checkTrustAnchors(anchor.cert.toString('pem'), new Date(now.getTime() + 11 * DAY));
+  assert.deepEqual([expired.ok, outcome(expired)], [false, 'error']);
+  assert.match(expired.detail ?? '', /expired on/);
+});
+
+test('--proxy: per namespace, proxies up, /ready (certificate), trust roots matching the anchors, versions (a warning)', async () => {
+  const anchor = (await createCa({ commonName: 'a', validForMs: 365 * DAY, pathLength: 1 })).cert.toString('pem');
+  const other = (await createCa({ commonName: 'b', validForMs: 365 * DAY, pathLength: 1 })).cert.toString('pem');
+  const pod = (name: string, ready: boolean, tag = 'v0.1.0'): V1Pod => ({
+    metadata: { name, namespace: 'shop' },
+    spec: { containers: [{ name: 'app' }], initContainers: [{ name: 'skein-proxy', image: `ghcr.io/skein-dev/proxy:${tag}` }] },
+    status: { phase: 'Running', initContainerStatuses: [{ name: 'skein-proxy', ready, image: '', imageID: '', restartCount: 0 }] },
+  });
+  const green = checkNamespaceProxies({ namespace: 'shop', pods: [pod('a', true)], notReady: new Map(), trustRoots: anchor }, anchor, 'v0.1.0');
+  assert.deepEqual(green.map(outcome), ['success', 'success', 'success', 'success']);
+  assert.deepEqual(green.map((r) => r.category), Array(4).fill('data-plane/shop'));
+  const red = checkNamespaceProxies({ namespace: 'shop', pods: [pod('a', false), pod('b', true, 'v0.0.9')], notReady: new Map([['a', 'identity: no valid certificate yet']]), trustRoots: other }, anchor, 'v0.1.0');
+  assert.deepEqual(red.map(outcome), ['error', 'error', 'error', 'warning']);
+  assert.equal(red[0]?.detail, 'not ready: shop/a');
+  assert.equal(red[1]?.detail, 'not ready: shop/a (identity: no valid certificate yet)');
+  assert.match(red[2]?.detail ?? '', /holds 1 certificate\(s\), 0 of the 1 current anchor/);
+  assert.equal(red[3]?.detail, 'other versions: shop/b (v0.0.9)');
+  const missing = checkNamespaceProxies({ namespace: 'shop', pods: [], notReady: new Map(), trustRoots: undefined }, anchor, 'v0.1.0');
+  assert.match(missing[2]?.detail ?? '', /skein-trust-roots not found/);
 });

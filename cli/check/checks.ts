@@ -16,6 +16,8 @@ export interface CheckResult {
   detail?: string;
   /** On failure: what to do about it. */
   hint?: string;
+  /** A failure that leaves the mesh working for now (‼, as `linkerd check` warns): it does not fail the run. */
+  warning?: boolean;
 }
 
 export const MIN_KUBERNETES = { major: 1, minor: 29 } as const;
@@ -25,6 +27,7 @@ const NS = 'skein-system';
 
 const pass = (category: string, name: string, detail?: string): CheckResult => ({ category, name, ok: true, ...(detail ? { detail } : {}) });
 const fail = (category: string, name: string, detail: string, hint: string): CheckResult => ({ category, name, ok: false, detail, hint });
+const warn = (category: string, name: string, detail: string, hint: string): CheckResult => ({ ...fail(category, name, detail, hint), warning: true });
 
 export function checkApiReachable(error: unknown, server: string): CheckResult {
   const name = 'Kubernetes API is reachable';
@@ -115,7 +118,8 @@ export function checkTrustAnchors(bundle: string | undefined, now: Date, marginD
     const cert = new X509Certificate(pem);
     const left = new Date(cert.validTo).getTime() - now.getTime();
     if (!cert.ca) return fail('identity', claim, `${cert.subject} is not a CA certificate`, hint);
-    if (left < marginDays * DAY) return fail('identity', claim, `${cert.subject} ${left <= 0 ? 'expired' : 'expires'} on ${cert.validTo}`, hint);
+    if (left <= 0) return fail('identity', claim, `${cert.subject} expired on ${cert.validTo}`, hint);
+    if (left < marginDays * DAY) return warn('identity', claim, `${cert.subject} expires on ${cert.validTo}`, hint);
   }
   return pass('identity', claim, `${pems.length} anchor(s)`);
 }
@@ -131,7 +135,7 @@ export async function checkIssuer(secret: V1Secret | undefined, anchors: string,
     const left = issuer.cert.notAfter.getTime() - now.getTime();
     const detail = `${issuer.cert.subject}, ${days(left)} days left`;
     if (!managed && left < marginDays * DAY) {
-      return fail('identity', claim, detail, 'issue a new issuer from the trust anchor and replace Secret skein-issuer (skein-identity picks it up without a restart)');
+      return warn('identity', claim, detail, 'issue a new issuer from the trust anchor and replace Secret skein-issuer (skein-identity picks it up without a restart)');
     }
     return pass('identity', claim, detail);
   } catch (err) {
@@ -166,7 +170,7 @@ export function checkProxies(pods: readonly V1Pod[], cliVersion: string): CheckR
     unready.length === 0 ? pass('data-plane', 'data-plane proxies are ready', `${meshed.length} meshed pod(s)`)
       : fail('data-plane', 'data-plane proxies are ready', `not ready: ${some(unready)}`, 'see `kubectl describe pod` and the skein-proxy container\'s logs'),
     stale.length === 0 ? pass('data-plane', `data-plane proxies are at ${cliVersion}`, `${meshed.length} meshed pod(s)`)
-      : fail('data-plane', `data-plane proxies are at ${cliVersion}`, `other versions: ${some(stale)}`, 'restart the workloads to pick up the current proxy: `kubectl rollout restart deployment -n <namespace>`'),
+      : warn('data-plane', `data-plane proxies are at ${cliVersion}`, `other versions: ${some(stale)}`, 'restart the workloads to pick up the current proxy: `kubectl rollout restart deployment -n <namespace>`'),
   ];
 }
 
@@ -191,6 +195,55 @@ export function checkPodSecurity(namespaces: readonly V1Namespace[]): CheckResul
     return level ? [`${ns.metadata?.name ?? '?'} (${level})`] : [];
   });
   return refused.length === 0 ? pass('data-plane', claim)
-    : fail('data-plane', claim, `Pod Security refuses NET_ADMIN and NET_RAW in: ${some(refused)}; their pods start unmeshed`,
+    : warn('data-plane', claim, `Pod Security refuses NET_ADMIN and NET_RAW in: ${some(refused)}; their pods start unmeshed`,
       `label them ${PSA_ENFORCE_LABEL}=privileged to mesh their pods, or remove skein.dev/inject from them`);
+}
+
+/** What `check --proxy` learned about one meshed namespace. */
+export interface NamespaceProxies {
+  namespace: string;
+  /** Its pods that carry the proxy. */
+  pods: readonly V1Pod[];
+  /** Each pod's proxy /ready answer (admin port, through the API server): undefined when 200, else why not. */
+  notReady: ReadonlyMap<string, string>;
+  /** ca-bundle.crt of its ConfigMap skein-trust-roots, which the proxies verify peers against. */
+  trustRoots: string | undefined;
+}
+
+const fingerprints = (bundle: string) => new Set(splitPem(bundle).map((pem) => new X509Certificate(pem).fingerprint256));
+
+const proxyContainerReady = (p: V1Pod) => [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])]
+  .some((c) => c.name === PROXY_CONTAINER && c.ready);
+
+/**
+ * `linkerd check --proxy`'s data-plane checks for one namespace: the proxies
+ * run, hold a certificate (their /ready requires a valid one), trust what
+ * the control plane's anchors sign, and run the CLI's version (a warning).
+ */
+export function checkNamespaceProxies(ns: NamespaceProxies, anchors: string | undefined, cliVersion: string): CheckResult[] {
+  const category = `data-plane/${ns.namespace}`;
+  const running = ns.pods.filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
+  const down = running.filter((p) => !proxyContainerReady(p)).map(podName);
+  const uncertified = running.filter((p) => ns.notReady.has(p.metadata?.name ?? '')).map((p) => `${podName(p)} (${ns.notReady.get(p.metadata?.name ?? '') ?? ''})`);
+  const stale = running.filter((p) => proxyVersion(p) !== cliVersion).map((p) => `${podName(p)} (${proxyVersion(p) ?? 'unknown'})`);
+  const count = `${running.length} meshed pod(s)`;
+  const describe = `see \`kubectl -n ${ns.namespace} describe pod <pod>\` and \`kubectl -n ${ns.namespace} logs <pod> -c ${PROXY_CONTAINER}\``;
+  const roots = (): CheckResult => {
+    const claim = `trust roots in ${ns.namespace} match the control plane's trust anchors`;
+    const hint = 'skein-identity writes ConfigMap skein-trust-roots into every meshed namespace: check its logs (`kubectl -n skein-system logs deploy/skein-identity`)';
+    if (ns.trustRoots === undefined) return fail(category, claim, `ConfigMap ${ns.namespace}/skein-trust-roots not found`, hint);
+    if (anchors === undefined) return fail(category, claim, `ConfigMap ${NS}/skein-trust-anchors not found`, 'create it: `kubectl skein install` prints it with the rest');
+    const [have, want] = [fingerprints(ns.trustRoots), fingerprints(anchors)];
+    const same = have.size === want.size && [...want].every((f) => have.has(f));
+    return same ? pass(category, claim, `${want.size} anchor(s)`)
+      : fail(category, claim, `${ns.namespace}/skein-trust-roots holds ${have.size} certificate(s), ${[...want].filter((f) => have.has(f)).length} of the ${want.size} current anchor(s)`, hint);
+  };
+  return [
+    down.length === 0 ? pass(category, `proxies in ${ns.namespace} are up`, count) : fail(category, `proxies in ${ns.namespace} are up`, `not ready: ${some(down)}`, describe),
+    uncertified.length === 0 ? pass(category, `proxies in ${ns.namespace} have valid certificates (their /ready)`, count)
+      : fail(category, `proxies in ${ns.namespace} have valid certificates (their /ready)`, `not ready: ${some(uncertified)}`, describe),
+    roots(),
+    stale.length === 0 ? pass(category, `proxies in ${ns.namespace} are at ${cliVersion}`, count)
+      : warn(category, `proxies in ${ns.namespace} are at ${cliVersion}`, `other versions: ${some(stale)}`, `restart the workloads to pick up the current proxy: \`kubectl rollout restart deployment -n ${ns.namespace}\``),
+  ];
 }

@@ -5,10 +5,17 @@ import {
   AdmissionregistrationV1Api, ApiException, ApiextensionsV1Api, AppsV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, VersionApi, type V1Pod,
 } from '@kubernetes/client-node';
 import { checkTrustDomain } from './trust-domain.ts';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ALL_CRDS } from '../../api/crds/all.ts';
+import { PORTS, TRUST_ROOTS_CONFIGMAP } from '../../api/mesh-names.ts';
+import { CliError } from '../errors.ts';
+import { passed } from './format.ts';
 import { meshedNamespaces } from '../../webhook/audit.ts';
 import {
-  INSTALL_PERMISSIONS, checkApiReachable, checkCrd, checkDeployment, checkInjection, checkIssuer, checkNoExistingInstall,
+  INSTALL_PERMISSIONS, checkApiReachable, checkNamespaceProxies, hasProxy, checkCrd, checkDeployment, checkInjection, checkIssuer, checkNoExistingInstall,
   checkPermissions, checkPodSecurity, checkProxies, checkTrustAnchors, checkUnmeshedPods, checkVersion, type CheckResult,
 } from './checks.ts';
 
@@ -17,10 +24,33 @@ const NS = 'skein-system';
 
 export interface ClusterOptions { kubeconfig?: string | undefined; context?: string | undefined }
 
-export function loadKubeConfig(opts: ClusterOptions): KubeConfig {
+/** Where kubectl would look, in its order; undefined when it would find nothing (and fall back to localhost:8080). */
+export function kubeconfigSource(env: Readonly<Record<string, string | undefined>>, home: string, exists: (p: string) => boolean): string | undefined {
+  const listed = (env.KUBECONFIG ?? '').split(':').filter(Boolean);
+  if (listed.length > 0) return listed.find(exists) ?? listed.join(':');
+  if (env.KUBERNETES_SERVICE_HOST) return 'in-cluster';
+  const file = join(home, '.kube', 'config');
+  return exists(file) ? file : undefined;
+}
+
+/** The user's kubeconfig, or a CliError saying what is missing: never a stack trace from a file read. */
+export function loadKubeConfig(opts: ClusterOptions, env = process.env, home = homedir(), exists = existsSync): KubeConfig {
   const kc = new KubeConfig();
-  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig); else kc.loadFromDefault();
-  if (opts.context) kc.setCurrentContext(opts.context);
+  const source = opts.kubeconfig ?? kubeconfigSource(env, home, exists);
+  if (source === undefined) {
+    throw new CliError('no_kubeconfig', `no kubeconfig: KUBECONFIG is unset and ${join(home, '.kube', 'config')} does not exist; pass --kubeconfig FILE, set KUBECONFIG, or check \`kubectl config view\``);
+  }
+  try {
+    if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig); else kc.loadFromDefault();
+  } catch (err) {
+    throw new CliError('no_kubeconfig', `cannot load the kubeconfig ${source}: ${(err as Error).message}; pass --kubeconfig FILE or fix KUBECONFIG`);
+  }
+  if (opts.context) {
+    if (!kc.getContexts().some((c) => c.name === opts.context)) {
+      throw new CliError('no_kubeconfig', `context "${opts.context}" is not in ${source} (it has ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+    }
+    kc.setCurrentContext(opts.context);
+  }
   return kc;
 }
 
@@ -34,7 +64,7 @@ async function orMissing<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
-export interface CheckOptions { pre: boolean; cliVersion: string; namespace: string; now?: Date }
+export interface CheckOptions { pre: boolean; cliVersion: string; namespace: string; now?: Date; proxy?: boolean }
 
 /** Runs the checks, reporting each as soon as it is known; stops early when the API server is away. */
 export async function runChecks(kc: KubeConfig, opts: CheckOptions, onResult: (r: CheckResult) => void): Promise<CheckResult[]> {
@@ -97,10 +127,50 @@ async function postInstall(kc: KubeConfig, opts: CheckOptions, report: (r: Check
 
   const pods = await core.listPodForAllNamespaces({ labelSelector: 'skein.dev/control-plane-ns' });
   for (const r of checkProxies(pods.items, opts.cliVersion)) report(r);
+  if (opts.proxy) await proxyChecks(core, pods.items, anchors, opts.cliVersion, report);
 
   // Only namespaces that ask for the mesh: a cluster-wide pod list would be the whole cluster.
   const namespaces = (await core.listNamespace()).items;
   const lists = await Promise.all(meshedNamespaces(namespaces).map((n) => core.listNamespacedPod({ namespace: n.metadata?.name ?? '' })));
   report(checkUnmeshedPods(namespaces, lists.flatMap((l) => l.items)));
   report(checkPodSecurity(namespaces));
+}
+
+/** The proxy's own answer on its admin port, through the API server's pod proxy: undefined when ready. */
+async function proxyNotReady(core: CoreV1Api, pod: V1Pod): Promise<string | undefined> {
+  try {
+    await core.connectGetNamespacedPodProxyWithPath({ name: `${pod.metadata?.name ?? ''}:${PORTS.admin}`, namespace: pod.metadata?.namespace ?? '', path: 'ready' });
+    return undefined;
+  } catch (err) {
+    const body = err instanceof ApiException ? String(err.body as unknown) : (err as Error).message;
+    return body.replace(/^not ready:\s*/, '').replace(/\s*\n\s*/g, '; ').trim() || `HTTP ${err instanceof ApiException ? err.code : '?'}`;
+  }
+}
+
+/** --proxy: every meshed namespace's data plane, one category each. */
+async function proxyChecks(core: CoreV1Api, meshed: readonly V1Pod[], anchors: string | undefined, cliVersion: string, report: (r: CheckResult) => void): Promise<void> {
+  const byNamespace = new Map<string, V1Pod[]>();
+  for (const p of meshed.filter(hasProxy)) byNamespace.set(p.metadata?.namespace ?? '', [...(byNamespace.get(p.metadata?.namespace ?? '') ?? []), p]);
+  for (const [namespace, pods] of [...byNamespace].sort(([a], [b]) => a.localeCompare(b))) {
+    const running = pods.filter((p) => p.status?.phase === 'Running');
+    const answers = await Promise.all(running.map(async (p) => [p.metadata?.name ?? '', await proxyNotReady(core, p)] as const));
+    const notReady = new Map(answers.filter((a): a is readonly [string, string] => a[1] !== undefined));
+    const trustRoots = (await orMissing(core.readNamespacedConfigMap({ name: TRUST_ROOTS_CONFIGMAP, namespace })))?.data?.['ca-bundle.crt'];
+    for (const r of checkNamespaceProxies({ namespace, pods, notReady, trustRoots }, anchors, cliVersion)) report(r);
+  }
+}
+
+/**
+ * --wait: runs every check again until none fails (warnings do not count)
+ * or the time is up, as `linkerd check --wait` does; the last run is the answer.
+ */
+export async function runChecksUntil(kc: KubeConfig, opts: CheckOptions, waitMs: number, onWaiting: (failing: readonly CheckResult[]) => void,
+  pauseMs = 2_000): Promise<CheckResult[]> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const results = await runChecks(kc, opts, () => undefined);
+    if (passed(results) || Date.now() + pauseMs > deadline) return results;
+    onWaiting(results.filter((r) => !r.ok && !r.warning));
+    await sleep(pauseMs);
+  }
 }

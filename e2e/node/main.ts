@@ -4,7 +4,7 @@
 import http from 'node:http';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFileSync, mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { NETWORK, NODES, paths, kubeProxyCommand, type Layout, type Ports } from '../cluster/components.ts';
 import { NodeAgent } from './node-agent.ts';
@@ -14,6 +14,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { DnsServer, upstreamsOf } from './dns-server.ts';
 import { CatalogWatch } from './dns-catalog.ts';
 import { resolve } from './dns.ts';
+import { claimHost, holderOfHostLock, releaseHost } from '../cluster/host-lock.ts';
 
 const execFileP = promisify(execFile);
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} local-node: ${msg}\n`);
@@ -21,37 +22,6 @@ const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} l
 function layoutOf(dir: string): Layout {
   const state = JSON.parse(readFileSync(paths(dir).state, 'utf8')) as { ports: Ports; binDir: string };
   return { dir, binDir: state.binDir, ports: state.ports };
-}
-
-/**
- * One local node per host: pod networks, the host address on lo and
- * kube-proxy's chains are host-wide, so a second node would tear down the
- * first one's pods. The lock names the holder so the error says what to stop.
- */
-const HOST_LOCK = '/run/skein-local-node.lock';
-
-function holderOfHostLock(): { pid: number; dir: string } | undefined {
-  try {
-    const [pid, dir] = readFileSync(HOST_LOCK, 'utf8').split('\n');
-    const n = Number(pid);
-    const cmdline = readFileSync(`/proc/${n}/cmdline`, 'utf8');
-    return cmdline.includes('e2e/node/main.ts') ? { pid: n, dir: dir ?? '' } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export function claimHost(dir: string): void {
-  const holder = holderOfHostLock();
-  if (holder && holder.pid !== process.pid && holder.dir !== dir) {
-    throw new Error(`another Skein local node (pid ${holder.pid}) runs on this host for the cluster in ${holder.dir}; `
-      + 'pod networks and iptables rules are host-wide, so only one can run: stop that cluster first (make cluster-down in its checkout)');
-  }
-  writeFileSync(HOST_LOCK, `${process.pid}\n${dir}\n`);
-}
-
-function releaseHost(): void {
-  if (holderOfHostLock()?.pid === process.pid) rmSync(HOST_LOCK, { force: true });
 }
 
 /** kube-proxy's own rule removal, then ours: no namespace, veth, route or iptables rule is left. */

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { kubeProxyCommand, paths, type Layout, type Ports } from '../cluster/components.ts';
-import { isAlive, startDetached, waitFor } from '../cluster/procs.ts';
+import { isAlive, processesMentioning, startDetached, stopAll, waitFor } from '../cluster/procs.ts';
 import { relayApiServer } from '../cluster/relay.ts';
 import { setupHost, teardownHost } from '../node/network.ts';
 import { buildImages } from '../../images/build.ts';
@@ -20,6 +20,7 @@ import { cgroupParent, cniConflist, containerdCommand, containerdConfig, kubelet
 import { corednsObjects } from './coredns.ts';
 import { cleanupHost, createCgroups, leftovers } from './host.ts';
 import { preflight } from './preflight.ts';
+import { claimHost, hostHeldByOther, releaseHost } from '../cluster/host-lock.ts';
 
 const exec = promisify(execFile);
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} real-nodes: ${msg}\n`);
@@ -82,6 +83,8 @@ async function nodesReady(layout: Layout): Promise<boolean> {
 }
 
 export async function cleanup(layout: Layout): Promise<void> {
+  // A kube-proxy a killed run left (it is this process's child, not detached, but outlives a SIGKILL of it).
+  await stopAll(processesMentioning(paths(layout.dir).kubeProxyKubeconfig), 5_000);
   await exec(kubeProxyCommand(layout).bin, ['--cleanup', '--v=0']).catch(() => undefined);
   await cleanupHost(layout.dir);
   await teardownHost();
@@ -90,11 +93,12 @@ export async function cleanup(layout: Layout): Promise<void> {
 async function run(dir: string): Promise<void> {
   const layout = layoutOf(dir);
   preflight(layout.binDir);
+  claimHost(dir);
   await cleanup(layout);
   await setupHost();
   const t0 = Date.now();
   const built = await buildImages(CATALOG.map((d) => d.name), DEFAULT_SOURCE, join(dir, 'images'), { k8sBinDir: layout.binDir });
-  log(`built ${built.length} images in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  log(`${built.length} images (${built.filter((b) => b.fromCache).length} unchanged, from the cache) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   const relay = await relayApiServer(layout.ports.apiserver);
   let ready = false;
   let stopping = false;
@@ -120,6 +124,7 @@ async function run(dir: string): Promise<void> {
     await cleanup(layout);
     const left = leftovers(dir);
     if (left.length > 0) log(`left behind: ${left.join('; ')}`);
+    releaseHost();
     process.exit(left.length > 0 ? 1 : 0);
   };
   process.on('SIGTERM', () => { void shutdown('SIGTERM'); });
@@ -143,11 +148,15 @@ async function main(argv: string[]): Promise<void> {
   }
   if (process.getuid?.() !== 0) throw new Error('real nodes must run as root: containerd, runc, CNI and the kubelet need it');
   if (verb === 'check') {
-    const left = leftovers(dir);
+    // Bridges, cgroups and chains are host-wide: while another cluster's nodes run they are theirs, not left by this one.
+    const left = hostHeldByOther(dir) ? [] : leftovers(dir);
     for (const l of left) console.log(l);
     process.exit(left.length > 0 ? 1 : 0);
   }
   if (verb === 'cleanup') {
+    // Never tear down the nodes of another cluster.
+    const other = hostHeldByOther(dir);
+    if (other) { log(`nothing to clean up for ${dir}: the host's nodes belong to the running cluster of ${other}`); return; }
     if (existsSync(paths(dir).state)) await cleanup(layoutOf(dir));
     else await cleanupHost(dir);
     return;
@@ -157,10 +166,11 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch(async (err: unknown) => {
   log(err instanceof Error ? err.message : String(err));
-  // A failed start leaves nothing running.
+  // A failed start leaves nothing running (unless it failed because the host is another cluster's).
   if (process.argv[2] === 'run') {
     const dir = process.argv.find((a) => a.startsWith('--dir='))?.slice('--dir='.length);
-    if (dir) await cleanup(layoutOf(dir)).catch(() => undefined);
+    if (dir && !hostHeldByOther(dir)) await cleanup(layoutOf(dir)).catch(() => undefined);
+    releaseHost();
   }
   process.exit(1);
 });

@@ -1,8 +1,7 @@
 // What every cluster test needs: clients for the cluster `make test` brought
 // up (KUBECONFIG), a namespace of its own, and a way to wait for a condition.
 import { randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { KubeConfig, CoreV1Api, ApiException, type V1Pod, type V1PodSpec, type V1Deployment } from '@kubernetes/client-node';
@@ -55,17 +54,6 @@ export function deployment(name: string, replicas: number, spec: V1PodSpec): V1D
   return { metadata: { name }, spec: { replicas, selector: { matchLabels: labels }, template: { metadata: { labels }, spec } } };
 }
 
-/** Where the local node keeps a pod's logs and volumes on the host, if the pod ran there. */
-export async function podStateDir(namespace: string, pod: string): Promise<string | undefined> {
-  const stateDir = join(dirname(process.env.KUBECONFIG ?? ''), 'node');
-  for (const node of await readdir(stateDir).catch(() => [] as string[])) {
-    const pods = await readdir(join(stateDir, node, 'pods')).catch(() => [] as string[]);
-    const dir = pods.filter((p) => p.startsWith(`${namespace}_${pod}_`)).pop();
-    if (dir) return join(stateDir, node, 'pods', dir);
-  }
-  return undefined;
-}
-
 /**
  * A container's output through the API server and the kubelet, as `kubectl
  * logs` reads it (empty while there is none); `<name>.previous` is the run
@@ -97,4 +85,10 @@ export async function kubectl(...args: string[]): Promise<string> {
   if (!bin) bin = (await run(join(import.meta.dirname, '..', 'cluster', 'build-binaries.sh'))).stdout.trim().split('\n').pop() ?? '';
   const { stdout } = await run(join(bin, 'kubectl'), ['--kubeconfig', process.env.KUBECONFIG ?? '', ...args], { maxBuffer: 16 * 1024 * 1024 });
   return stdout;
+}
+
+/** Whether the cluster's nodes are real kubelets on containerd (SKEIN_NODES=real), not the imitation node. */
+export async function realNodes(): Promise<boolean> {
+  const nodes = await kubeConfig().makeApiClient(CoreV1Api).listNode();
+  return nodes.items.length > 0 && nodes.items.every((n) => n.status?.nodeInfo?.containerRuntimeVersion.startsWith('containerd://'));
 }

@@ -99,3 +99,14 @@ export async function discoveryClient(t: TestContext, trust: Bootstrap, identity
   t.after(() => client.close());
   return client;
 }
+
+/** Skein-made objects still in the cluster, by kind/name; CRDs and Events are meant to stay. */
+export async function skeinLeftovers(): Promise<string[]> {
+  const named = (await kubectl('get', 'mutatingwebhookconfigurations,validatingwebhookconfigurations,clusterroles,clusterrolebindings,namespaces', '-o', 'name'))
+    .split('\n').filter((n) => /\/skein-/.test(n));
+  const namespaced = (await kubectl('get', 'roles,rolebindings,leases,serviceaccounts,secrets,configmaps,services,deployments', '-A', '-o', 'custom-columns=KIND:.kind,NS:.metadata.namespace,NAME:.metadata.name', '--no-headers'))
+        // The local cluster's nodes are named skein-node-N: their heartbeat Leases are not Skein's.
+    .split('\n').filter((l) => !/^Lease\s+kube-node-lease\s/.test(l) && (/\sskein-/.test(l) || /^\S+\s+skein-system\s/.test(l)));
+  const trustRoots = (await kubectl('get', 'configmaps', '-A', '-l', 'app.kubernetes.io/managed-by=skein-identity', '-o', 'name')).split('\n');
+  return [...named, ...namespaced, ...trustRoots].map((l) => l.trim()).filter(Boolean);
+}

@@ -1,38 +1,48 @@
-// Cluster DNS as a pod sees it: the resolv.conf the local node writes, the
-// DNS server on the pods' host address answering from Services and
-// EndpointSlices, glibc's search path and ndots doing the rest.
+// Cluster DNS as a pod sees it: the resolv.conf the kubelet writes, CoreDNS
+// (a Deployment behind the kube-dns Service) answering from Services and
+// EndpointSlices, glibc's search path and ndots doing the rest. Every query is
+// made inside a pod, with `kubectl exec`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Resolver } from 'node:dns/promises';
-import { CoreV1Api, AppsV1Api, type V1Pod } from '@kubernetes/client-node';
-import { kubeConfig, eventually, testNamespace, containerLog, waitForPod, isReady, deployment } from '../support/kube.ts';
-import { NETWORK } from '../cluster/components.ts';
+import { CoreV1Api, AppsV1Api } from '@kubernetes/client-node';
+import { kubeConfig, eventually, testNamespace, waitForPod, isReady, deployment, kubectl, realNodes } from '../support/kube.ts';
+import { CLUSTER_DNS_IP } from '../nodes/config.ts';
 import { IMAGES } from '../support/images.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
 
-const finished = (pod: V1Pod) => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
-
 /**
- * What the client pod reports, one `key=value` per line: its resolv.conf, how
- * each name resolves (getent: glibc, /etc/hosts then DNS, with the search
- * path), which echo pod answered HTTP by name, and the error code Node's
- * c-ares resolver gets for a name that does not exist.
+ * Run by Node inside the client pod (the echo image), it prints one
+ * `key=value` per line: the pod's resolv.conf, how each name resolves through
+ * getaddrinfo (glibc: /etc/hosts, then DNS with the search path), which echo
+ * pod answered HTTP by name, and the error code c-ares gets (a plain DNS query
+ * to the nameserver, no search path) for a name that does not exist.
  */
 const CLIENT_SCRIPT = `
-echo "resolv=$(tr '\\n' ';' < /etc/resolv.conf)"
-for n in echo echo.$NS echo.$NS.svc.cluster.local; do echo "host:$n=$(getent hosts $n | awk '{print $1}')"; done
-echo "headless=$(getent ahostsv4 echo-pods.$NS.svc.cluster.local | awk '{print $1}' | sort -u | tr '\\n' ',')"
-echo "pod-record=$(getent hosts $(echo $POD_IP | tr . -).$NS.pod.cluster.local | awk '{print $1}')"
-echo "hosts-file=$(getent hosts client | awk '{print $1}')"
-echo "http-short=$(curl -s -m 5 http://echo/ | sed -n 's/.*"pod":"\\([^"]*\\)".*/\\1/p')"
-echo "http-fqdn=$(curl -s -m 5 http://echo.$NS.svc.cluster.local/ | sed -n 's/.*"pod":"\\([^"]*\\)".*/\\1/p')"
-"$NODE" -e "require('node:dns').promises.resolve4('nope.' + process.env.NS + '.svc.cluster.local').then((a) => console.log('unknown=answered ' + a), (e) => console.log('unknown=' + e.code))"
+const dns = require('node:dns').promises;
+const fs = require('node:fs');
+const ns = process.env.NS;
+const out = (k, v) => console.log(k + '=' + v);
+const addr = (name, all) => dns.lookup(name, { family: 4, all }).then((r) => all ? [...new Set(r.map((a) => a.address))].sort().join(',') + ',' : r.address, (e) => 'error ' + e.code);
+const pod = async (url) => { try { const r = await fetch(url, { signal: AbortSignal.timeout(5000) }); return (await r.json()).pod; } catch (e) { return 'error ' + e.message; } };
+(async () => {
+  out('resolv', fs.readFileSync('/etc/resolv.conf', 'utf8').split('\\n').join(';'));
+  for (const n of ['echo', 'echo.' + ns, 'echo.' + ns + '.svc.cluster.local']) out('host:' + n, await addr(n));
+  out('headless', await addr('echo-pods.' + ns + '.svc.cluster.local', true));
+  out('pod-record', await addr(process.env.POD_IP.split('.').join('-') + '.' + ns + '.pod.cluster.local'));
+  out('hosts-file', await addr(require('node:os').hostname()));
+  out('http-short', await pod('http://echo/'));
+  out('http-fqdn', await pod('http://echo.' + ns + '.svc.cluster.local/'));
+  out('unknown', await dns.resolve4('nope.' + ns + '.svc.cluster.local').then((a) => 'answered ' + a, (e) => e.code));
+})();
 `;
 
+const report = (text: string) => new Map(text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+
 test('a pod resolves its Services by short name, name.namespace and FQDN, reaches one over HTTP by name, and gets NXDOMAIN for an unknown name', async (t) => {
+  if (!(await realNodes())) { t.skip('the imitation node has no kubectl exec; e2e/node/dns-server.test.ts tests its DNS server'); return; }
   const ns = await testNamespace(t, 'dns');
   const labels = { app: 'echo' };
   await apps.createNamespacedDeployment({
@@ -56,49 +66,42 @@ test('a pod resolves its Services by short name, name.namespace and FQDN, reache
     return list.items.length === 2 && list.items.every(isReady) ? list.items : undefined;
   });
   const podIPs = pods.map((p) => p.status?.podIP ?? '').sort();
-  // The same server the pod will ask, asked from the host, until it has seen both ready endpoints:
-  // the pod's answers are then what it knows, not a race with its watch.
-  const dns = new Resolver({ timeout: 2_000, tries: 1 });
-  dns.setServers([NETWORK.hostIp]);
-  await eventually('cluster DNS lists both ready endpoints of the headless Service', async () => {
-    const ips = await dns.resolve4(`echo-pods.${ns}.svc.cluster.local`);
-    return JSON.stringify(ips.sort()) === JSON.stringify(podIPs) ? true : undefined;
-  });
-  // kube-proxy rejects connections to a Service it has no endpoints for yet; wait until its rules have them.
-  await eventually('kube-proxy routes the ClusterIP to an echo pod', async () => ((await fetch(`http://${clusterIP}/`, { signal: AbortSignal.timeout(2_000) })).ok ? true : undefined));
-
+  // The client: the echo image for its Node, outside both Services' selectors.
   await core.createNamespacedPod({
     namespace: ns,
     body: {
-      metadata: { name: 'client' },
+      metadata: { name: 'client', labels: { app: 'client' } },
       spec: {
-        restartPolicy: 'Never',
         containers: [{
-          name: 'client', image: IMAGES.shell, command: ['sh', '-c', CLIENT_SCRIPT],
+          name: 'client', image: IMAGES.echo,
           env: [
             { name: 'NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
             { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-            // The shell image runs host tools; this is the Node the test itself runs on.
-            { name: 'NODE', value: process.execPath },
           ],
         }],
       },
     },
   });
-  const client = await waitForPod(ns, 'client', finished, 'finished');
-  const log = await containerLog(ns, 'client', 'client');
-  const report = new Map(log.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const client = await waitForPod(ns, 'client', (p) => p.status?.phase === 'Running', 'running');
   const podIP = client.status?.podIP ?? '';
+  const inClient = async () => report(await kubectl('-n', ns, 'exec', 'client', '-c', 'client', '--', 'node', '-e', CLIENT_SCRIPT));
+  // Until CoreDNS has seen both ready endpoints of the headless Service and
+  // kube-proxy routes the Service: the answers are then what they know, not a race with their watches.
+  const got = await eventually('cluster DNS lists both ready endpoints, and http://echo/ answers', async () => {
+    const r = await inClient();
+    return r.get('headless') === `${podIPs.join(',')},` && !(r.get('http-short') ?? 'error').startsWith('error') ? r : undefined;
+  });
+  const log = JSON.stringify(Object.fromEntries(got));
 
-  assert.equal(report.get('resolv'), `nameserver ${NETWORK.hostIp};search ${ns}.svc.cluster.local svc.cluster.local cluster.local;options ndots:5;`, log);
-  assert.equal(report.get('host:echo'), clusterIP, 'the short name, through the search path');
-  assert.equal(report.get(`host:echo.${ns}`), clusterIP, 'name.namespace');
-  assert.equal(report.get(`host:echo.${ns}.svc.cluster.local`), clusterIP, 'the FQDN');
-  assert.equal(report.get('headless'), `${podIPs.join(',')},`, 'a headless Service resolves to its ready pods');
-  assert.equal(report.get('pod-record'), podIP, 'the pod\'s dashed-address name');
-  assert.equal(report.get('hosts-file'), podIP, '/etc/hosts names the pod');
+  assert.equal(got.get('resolv'), `search ${ns}.svc.cluster.local svc.cluster.local cluster.local;nameserver ${CLUSTER_DNS_IP};options ndots:5;`, log);
+  assert.equal(got.get('host:echo'), clusterIP, 'the short name, through the search path');
+  assert.equal(got.get(`host:echo.${ns}`), clusterIP, 'name.namespace');
+  assert.equal(got.get(`host:echo.${ns}.svc.cluster.local`), clusterIP, 'the FQDN');
+  assert.equal(got.get('headless'), `${podIPs.join(',')},`, 'a headless Service resolves to its ready pods');
+  assert.equal(got.get('pod-record'), podIP, 'the pod\'s dashed-address name');
+  assert.equal(got.get('hosts-file'), podIP, '/etc/hosts names the pod');
   const echoNames = pods.map((p) => p.metadata?.name ?? '');
-  assert.ok(echoNames.includes(report.get('http-short') ?? ''), `http://echo/ was answered by an echo pod: ${log}`);
-  assert.ok(echoNames.includes(report.get('http-fqdn') ?? ''), `http://echo.${ns}.svc.cluster.local/ was answered by an echo pod: ${log}`);
-  assert.equal(report.get('unknown'), 'ENOTFOUND', 'an unknown Service name is NXDOMAIN');
+  assert.ok(echoNames.includes(got.get('http-short') ?? ''), `http://echo/ was answered by an echo pod: ${log}`);
+  assert.ok(echoNames.includes(got.get('http-fqdn') ?? ''), `http://echo.${ns}.svc.cluster.local/ was answered by an echo pod: ${log}`);
+  assert.equal(got.get('unknown'), 'ENOTFOUND', 'an unknown Service name is NXDOMAIN');
 });

@@ -8,17 +8,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { CoreV1Api, type V1Container, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
-import { eventually, isReady, kubeConfig, kubectl, testNamespace, waitForPod } from '../support/kube.ts';
+import { eventually, isReady, kubeConfig, kubectl, realNodes, testNamespace, waitForPod } from '../support/kube.ts';
 import { DEFAULTS } from '../../webhook/inject/config.ts';
-import { DEFAULT_MESH, initContainer, proxyContainer } from '../../webhook/inject/sidecar.ts';
+import { DEFAULT_MESH, initContainer, proxyContainer, volumes } from '../../webhook/inject/sidecar.ts';
+import { INIT_RUN_VOLUME } from '../../api/mesh-names.ts';
 import { imageRef } from '../../shared/images.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
-
-async function realNodes(): Promise<boolean> {
-  const nodes = await kubeConfig().makeApiClient(CoreV1Api).listNode();
-  return nodes.items.length > 0 && nodes.items.every((n) => n.status?.nodeInfo?.containerRuntimeVersion.startsWith('containerd://'));
-}
 
 /** Printed by Node in the image: who it runs as and what the kernel allows it. */
 const REPORT = `const s = require('fs').readFileSync('/proc/self/status', 'utf8');
@@ -69,21 +65,43 @@ test('the controller image runs as the manifests configure it: non-root 65532, r
   assert.equal(r.seccomp, '2');
 });
 
+/** The volume the injector gives skein-init (its writable /run); the others (token, trust roots) it does not read. */
+const initVolumes = volumes(DEFAULT_MESH).filter((v) => v.name === INIT_RUN_VOLUME);
+
 test('skein-init writes its rules under the injector\'s exact securityContext, and fails saying so without NET_ADMIN', async (t) => {
   if (!(await realNodes())) { t.skip('the imitation node does not enforce capabilities or a read-only root; run with SKEIN_NODES=real'); return; }
   const ns = await testNamespace(t, 'images');
   const core = kubeConfig().makeApiClient(CoreV1Api);
   const app: V1Container = { name: 'app', image: imageRef('e2e/echo'), imagePullPolicy: 'IfNotPresent' };
   const init = initContainer(DEFAULTS);
-  await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'meshed' }, spec: { initContainers: [init], containers: [app] } } });
+  await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'meshed' }, spec: { initContainers: [init], containers: [app], volumes: initVolumes } } });
   await waitForPod(ns, 'meshed', isReady, 'Ready (skein-init exited 0)', 90_000);
   const initLog = await kubectl('-n', ns, 'logs', 'meshed', '-c', 'skein-init');
   assert.match(initLog, /^skein-init: applied with iptables/m);
   assert.match(initLog, /^-A SKEIN_OUTPUT .*--uid-owner 2102/m, `the proxy's own traffic is exempt:\n${initLog}`);
 
   const crippled: V1Container = { ...init, securityContext: { ...init.securityContext, capabilities: { drop: ['ALL'], add: ['NET_RAW'] } } };
-  await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'no-net-admin' }, spec: { initContainers: [crippled], containers: [app], restartPolicy: 'Never' } } });
+  await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'no-net-admin' }, spec: { initContainers: [crippled], containers: [app], restartPolicy: 'Never', volumes: initVolumes } } });
   const failed = await waitForPod(ns, 'no-net-admin', (p) => p.status?.phase === 'Failed', 'Failed', 90_000);
   const message = failed.status?.initContainerStatuses?.[0]?.state?.terminated?.message ?? '';
   assert.match(message, /NET_ADMIN/, `termination message: ${message}`);
+});
+
+test('skein-init with the legacy backend takes iptables\' lock in the writable /run the injector gives it; without it the read-only root refuses the lock', async (t) => {
+  if (!(await realNodes())) { t.skip('the imitation node does not enforce a read-only root; run with SKEIN_NODES=real'); return; }
+  const ns = await testNamespace(t, 'images');
+  const core = kubeConfig().makeApiClient(CoreV1Api);
+  const app: V1Container = { name: 'app', image: imageRef('e2e/echo'), imagePullPolicy: 'IfNotPresent' };
+  const injected = initContainer(DEFAULTS);
+  const legacy: V1Container = { ...injected, args: [...(injected.args ?? []), '--iptables-mode', 'legacy'] };
+  await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'legacy' }, spec: { initContainers: [legacy], containers: [app], volumes: initVolumes } } });
+  await waitForPod(ns, 'legacy', isReady, 'Ready (skein-init exited 0)', 90_000);
+  assert.match(await kubectl('-n', ns, 'logs', 'legacy', '-c', 'skein-init'), /^skein-init: applied with iptables-legacy-restore/m);
+
+  // The same container without the mount: what every init container with a read-only root met before.
+  const unmounted: V1Container = { ...legacy, volumeMounts: [] };
+  await core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'no-run' }, spec: { initContainers: [unmounted], containers: [app], restartPolicy: 'Never' } } });
+  const failed = await waitForPod(ns, 'no-run', (p) => p.status?.phase === 'Failed', 'Failed', 90_000);
+  const message = failed.status?.initContainerStatuses?.[0]?.state?.terminated?.message ?? '';
+  assert.match(message, /xtables\.lock|Read-only file system/, `termination message: ${message}`);
 });

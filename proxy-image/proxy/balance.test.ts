@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import type { Endpoint, Update } from '../../api/discovery-protocol.ts';
-import { BalanceLayer, REFUSING_MS } from './balance.ts';
+import { BalanceLayer, failed, REFUSING_MS, type Carrier } from './balance.ts';
 import { p2cPeakEwma } from './balancer.ts';
+import { Destination } from './destinations.ts';
 import { ProxyError } from './errors.ts';
+import type { Outcome } from './relay.ts';
+import type { RequestRetries } from './retries.ts';
 
 const ep = (ip: string): Endpoint => ({ ip, port: 80, protocolHint: 'http', labels: {} });
 const a = ep('198.18.0.1');
@@ -27,7 +30,7 @@ test('no answer from discovery, or no ready endpoint, is the error the request g
 
 test('an endpoint that refused unprocessed is skipped for REFUSING_MS, then picked again', () => {
   let now = 1_000;
-  const layer = new BalanceLayer(() => now);
+  const layer = new BalanceLayer({ now: () => now });
   const d = destination([a, b]);
   layer.refused(a);
   for (let i = 0; i < 50; i++) {
@@ -52,4 +55,65 @@ test('a retry avoids the endpoint it just tried', () => {
     assert.ok(!(p instanceof ProxyError));
     assert.equal(p.endpoint, b);
   }
+});
+
+function carrier(attempt: (e: Endpoint, retries: RequestRetries) => Outcome) {
+  const tried: Endpoint[] = [];
+  const failures: ProxyError[] = [];
+  const c: Carrier = {
+    req: { method: 'GET', url: '/', headers: {} }, hasBody: false,
+    readBody: () => Promise.resolve(Buffer.alloc(0)),
+    fail: (err) => { failures.push(err); return { status: err.status, error: err }; },
+    forward: (chosen, _options, retries) => { chosen.begin(); tried.push(chosen.endpoint); return Promise.resolve(attempt(chosen.endpoint, retries)); },
+  };
+  return { c, tried, failures };
+}
+
+function realDestination(endpoints: Endpoint[]): Destination {
+  const d = new Destination('web.shop.svc.cluster.local:80', () => p2cPeakEwma<Endpoint>((e) => `${e.ip}:${e.port}`));
+  d.apply({ type: 'update', exists: true, opaque: false, endpoints, service: { name: 'web', namespace: 'shop', port: 80 } });
+  return d;
+}
+
+test('send: a request no endpoint processed goes to another one, counted as retried; the refusing one is then skipped', async () => {
+  const retried: string[] = [];
+  const layer = new BalanceLayer({ onRetry: (service, route, result) => retried.push(`${service} ${route} ${result}`) });
+  const d = realDestination([a, b]);
+  const { c, tried } = carrier((e, retries) => (e === a && retries.unsent() ? { status: 502, retried: true } : { status: 200 }));
+  // Start on a, whichever P2C would have picked.
+  const first = layer.choose(d, d.balancer, b);
+  assert.ok(!(first instanceof ProxyError) && first.endpoint === a);
+  const outcome = await layer.send(first, { destination: d, balancer: d.balancer, route: undefined, routeLabel: undefined }, c);
+  assert.equal(outcome.status, 200);
+  assert.deepEqual(tried, [a, b]);
+  assert.deepEqual(retried, ['web.shop:80 [default] retried']);
+  const next = layer.choose(d);
+  assert.ok(!(next instanceof ProxyError) && next.endpoint === b, 'a refused unprocessed: skipped for a while');
+});
+
+test('send: with nowhere left to go the request gets the balance error; an answer nobody retries is returned as is', async () => {
+  const layer = new BalanceLayer();
+  const d = realDestination([a]);
+  // The endpoint refuses, and meanwhile discovery says it is gone.
+  const refusing = carrier((_e, retries) => {
+    d.apply({ type: 'update', exists: true, opaque: false, endpoints: [], service: { name: 'web', namespace: 'shop', port: 80 } });
+    return retries.unsent() ? { status: 502, retried: true } : { status: 502 };
+  });
+  const first = layer.choose(d);
+  assert.ok(!(first instanceof ProxyError));
+  const outcome = await layer.send(first, { destination: d, balancer: d.balancer, route: undefined, routeLabel: undefined }, refusing.c);
+  assert.equal(outcome.error?.code, 'no_ready_endpoint');
+  assert.equal(refusing.failures.length, 1);
+  const answered = carrier(() => ({ status: 500 }));
+  d.apply({ type: 'update', exists: true, opaque: false, endpoints: [a], service: { name: 'web', namespace: 'shop', port: 80 } });
+  const again = new BalanceLayer().choose(d);
+  assert.ok(!(again instanceof ProxyError));
+  assert.equal((await new BalanceLayer().send(again, { destination: d, balancer: d.balancer, route: undefined, routeLabel: undefined }, answered.c)).status, 500);
+  assert.equal(answered.tried.length, 1, 'a 500 on a route without retries is not retried');
+});
+
+test('failed: the proxy\'s error, or the route\'s failure classes (5xx by default)', () => {
+  assert.equal(failed(undefined, { status: 200 }), false);
+  assert.equal(failed(undefined, { status: 503 }), true);
+  assert.equal(failed(undefined, { status: 200, error: new ProxyError('upstream_reset', 'x') }), true);
 });

@@ -1,11 +1,52 @@
-// The balance layer: one endpoint of a destination for one request (P2C over
-// its ready endpoints, balancer.ts), skipping for a while the endpoints that
-// refused a request unprocessed, or the error the request gets instead.
+// The balance layer (stack.ts): one endpoint of a destination for one
+// request (P2C over its ready endpoints with their breakers, balancer.ts),
+// skipping for a while the endpoints that refused a request unprocessed, or
+// the error the request gets instead; then the request's attempts: sent by
+// its carrier (the endpoint layer below), and again to another endpoint
+// when retries.ts allows it, each retry paid from the destination's budget,
+// with the route's response timeout.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Endpoint, Update } from '../../api/discovery-protocol.ts';
 import type { Balancer, Pick as PickOf } from './balancer.ts';
 import { hostPort } from './connection.ts';
 import type { Destination } from './destinations.ts';
 import { ProxyError } from './errors.ts';
+import type { Outcome, RelayOptions } from './relay.ts';
+import { replayableBody, RequestRetries, type RetryResult } from './retries.ts';
+import { DEFAULT_ROUTE, isFailure, type CompiledRoute } from './routes.ts';
+
+/**
+ * A request as the balance layer sees it, whichever server read it: what
+ * retries need to know, and how it is answered or sent to an endpoint.
+ */
+export interface Carrier {
+  req: { method?: string | undefined; url?: string | undefined; headers: IncomingHttpHeaders };
+  hasBody: boolean;
+  readBody(): Promise<Buffer>;
+  /** Answers with the proxy's own error. */
+  fail(err: ProxyError): Outcome;
+  /** One attempt to `chosen`; `chosen.begin()` is the carrier's to call once a connection is there. */
+  forward(chosen: PickOf<Endpoint>, options: RelayOptions, retries: RequestRetries): Promise<Outcome>;
+}
+
+/** What one request's attempts need from the route decision. */
+export interface Attempted {
+  destination: Destination;
+  balancer: Balancer<Endpoint>;
+  route: CompiledRoute | undefined;
+  routeLabel: string | undefined;
+}
+
+export interface BalanceOptions {
+  now?: () => number;
+  /** Counts a retry decision (retry_total): per Service (or target) and route. */
+  onRetry?: (service: string, route: string, result: RetryResult) => void;
+  /** The response timeout of requests whose route sets none; absent: none. */
+  responseTimeoutMs?: number;
+}
+
+/** The request failed, by the proxy's error or by its route's response classes. */
+export const failed = (route: CompiledRoute | undefined, outcome: Outcome): boolean => outcome.error !== undefined || isFailure(route, outcome.status, outcome.grpcStatus);
 
 /**
  * How long an endpoint that refused a request unprocessed (its pod's proxy
@@ -18,6 +59,8 @@ export const REFUSING_MS = 2_000;
 
 export class BalanceLayer {
   readonly #now: () => number;
+  readonly #onRetry: NonNullable<BalanceOptions['onRetry']>;
+  readonly #responseTimeoutMs: number | undefined;
   /** Endpoint address → until when it is skipped. */
   readonly #refusing = new Map<string, number>();
   /** The latest expiry in `refusing` (every entry lasts REFUSING_MS, so the newest one's). */
@@ -31,8 +74,10 @@ export class BalanceLayer {
     return false;
   };
 
-  constructor(now: () => number = Date.now) {
-    this.#now = now;
+  constructor(o: BalanceOptions = {}) {
+    this.#now = o.now ?? Date.now;
+    this.#onRetry = o.onRetry ?? (() => {});
+    this.#responseTimeoutMs = o.responseTimeoutMs;
   }
 
   /** A balanced endpoint for one request, or the error the request gets instead. */
@@ -50,6 +95,41 @@ export class BalanceLayer {
     if (this.#refusing.size > 256) for (const [k, until] of this.#refusing) if (until <= now) this.#refusing.delete(k);
     this.#refusing.set(hostPort(e.ip, e.port), now + REFUSING_MS);
     this.#refusingUntil = now + REFUSING_MS;
+  }
+
+  /**
+   * Sends the request to `first`, and again to another endpoint when
+   * retries.ts allows it: a failure the app never saw (connect, TLS, the peer
+   * proxy unable to reach its app) once on any route, a classified failure on
+   * a retryable route, each retry paid from the destination's budget. Bodies
+   * are buffered (≤ 64 KiB, declared length) only where a retry could need them.
+   */
+  async send(first: PickOf<Endpoint>, a: Attempted, c: Carrier): Promise<Outcome> {
+    const { destination: d, route } = a;
+    const replay = c.req.headers.expect === undefined ? replayableBody(c.req.headers, c.hasBody) : false;
+    const retries = new RequestRetries(d.budget, route, replay !== false);
+    // One options object per request, the same shape every time.
+    const options: RelayOptions = {
+      responseTimeoutMs: route?.timeoutMs ?? this.#responseTimeoutMs,
+      body: replay === 'buffer' ? await c.readBody() : undefined,
+      retry: retries,
+    };
+    d.budget.deposit();
+    const service = d.service ?? d.target;
+    const routeLabel = a.routeLabel ?? DEFAULT_ROUTE;
+    let chosen = first;
+    for (;;) {
+      const outcome = await c.forward(chosen, options, retries);
+      chosen.done({ ok: !failed(route, outcome) });
+      if (retries.budgetExhausted) this.#onRetry(service, routeLabel, 'budget_exhausted');
+      if (!outcome.retried || retries.cause === undefined) return outcome;
+      if (retries.cause === 'not-sent') this.refused(chosen.endpoint);
+      this.#onRetry(service, routeLabel, 'retried');
+      const next = this.choose(d, a.balancer, chosen.endpoint);
+      if (next instanceof ProxyError) return c.fail(next);
+      chosen = next;
+      retries.next();
+    }
   }
 
   /**

@@ -5,7 +5,8 @@
 // they pass only what a pod would get from the cluster (certificate,
 // discovery, original destination, policy) and, where a test must be quick,
 // shorter timeouts.
-import net, { type Socket } from 'node:net';
+import type net from 'node:net';
+import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Endpoint } from '../../api/discovery-protocol.ts';
 import { inPortRanges, type PortRange } from '../../api/port-ranges.ts';
@@ -13,13 +14,13 @@ import { DEFAULT_LIMITS, type ProxyLimits } from '../../api/sidecar.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { InboundPolicy } from './authz.ts';
 import { p2cPeakEwma, type BalancerOptions } from './balancer.ts';
+import { listener } from './accept.ts';
 import { hostPort, type Proxy } from './connection.ts';
 import { Destinations, type Discovery } from './destinations.ts';
-import { createInbound } from './inbound.ts';
 import type { MeshTls } from './mesh-tls.ts';
 import { ProxyMetrics } from './metrics.ts';
 import type { OriginalDestination } from './original-dst.ts';
-import { createOutbound } from './outbound.ts';
+import { inboundStack, outboundStack } from './stack.ts';
 
 export interface ProxyTimeouts {
   /** Linkerd's detection timeout (linkerd-facts §8.6): after it a silent client is opaque TCP. */
@@ -61,7 +62,7 @@ export interface ProxyParts {
   /** Absent ones are the defaults of an unset environment. */
   limits?: Partial<ProxyLimits>;
   opaquePorts?: readonly PortRange[];
-  /** Act on `skein-route` (outbound.ts); main turns it off for pods with skipped inbound ports. Default true. */
+  /** Act on `skein-route` (route.ts); main turns it off for pods with skipped inbound ports. Default true. */
   routeOverride?: boolean;
   /** Absent ones are PRODUCTION_TIMEOUTS. */
   timeouts?: Partial<ProxyTimeouts>;
@@ -105,14 +106,14 @@ export function composeProxy(p: ProxyParts): ComposedProxy {
     tls: p.tls, metrics, originalDestination: p.originalDestination, detectTimeoutMs: timeouts.detectMs, limits: httpLimits,
     isOpaquePort: (port: number) => inPortRanges(port, opaquePorts),
   };
-  const outbound = createOutbound({
+  const outbound = outboundStack({
     ...common, log: p.log.child({ direction: 'outbound' }), destinations, connectTimeoutMs: timeouts.outboundConnectMs,
     firstUpdateWaitMs: () => (p.discoveryConnected?.() ? timeouts.firstUpdateWaitConnectedMs : timeouts.firstUpdateWaitDisconnectedMs),
     routeOverride: p.routeOverride ?? true,
   });
-  const inbound = createInbound({
+  const inbound = inboundStack({
     ...common, log: p.log.child({ direction: 'inbound' }), connectTimeoutMs: timeouts.inboundConnectMs,
-    ...(p.policy ? { policy: p.policy } : {}),
+    policy: p.policy,
     tlsHandshakeTimeoutMs: limits.tlsHandshakeTimeoutMs,
   });
   const directions = { inbound, outbound };
@@ -120,10 +121,7 @@ export function composeProxy(p: ProxyParts): ComposedProxy {
     inbound, outbound, destinations, metrics, limits, timeouts,
     server(direction) {
       const proxy = directions[direction];
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => proxy.accept(s));
-      server.maxConnections = limits.maxConnectionsPerListener;
-      server.on('drop', () => metrics.refused(direction, 'max_connections'));
-      return server;
+      return listener(direction, metrics, limits.maxConnectionsPerListener, (s) => proxy.accept(s));
     },
     get open() { return outbound.open + inbound.open; },
     drain() { outbound.drain(); inbound.drain(); },

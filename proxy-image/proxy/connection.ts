@@ -40,26 +40,6 @@ export function recordOutcome(m: RequestMetrics, outcome: Outcome, failure?: boo
   });
 }
 
-/**
- * Takes an accepted socket into a proxy's books and reads its original
- * destination; undefined (socket closed, refusal counted) when it has none,
- * i.e. it reached the port without an iptables redirect.
- */
-export function admit(o: Pick<DirectionOptions, 'metrics' | 'log' | 'originalDestination'>, direction: 'inbound' | 'outbound', open: Set<Socket>, socket: Socket): OriginalDestination | undefined {
-  open.add(socket);
-  socket.once('close', () => open.delete(socket));
-  socket.on('error', () => socket.destroy());
-  socket.setNoDelay(true);
-  try {
-    return o.originalDestination(socket);
-  } catch (err) {
-    o.metrics.refused(direction, 'no_original_destination');
-    o.log.warn({ err: (err as Error).message }, `${direction} connection without an original destination: closed`);
-    socket.destroy();
-    return undefined;
-  }
-}
-
 const CONTEXT = Symbol('skein.connection');
 type Carrier = { [CONTEXT]?: unknown };
 
@@ -104,6 +84,17 @@ export function splice(a: Duplex, b: Duplex, idleMs: number, unread?: Buffer): v
   for (const s of [a, b]) {
     const sock = s as Partial<Pick<Socket, 'setTimeout'>>;
     sock.setTimeout?.(idleMs, destroyBoth);
+  }
+}
+
+/** Opaque TCP to the connection `dial` makes, spliced; false (the socket closed) when it could not be made. */
+export async function spliceTo(socket: Duplex, dial: () => Promise<Duplex>, idleMs: number, unread?: Buffer): Promise<boolean> {
+  try {
+    splice(socket, await dial(), idleMs, unread);
+    return true;
+  } catch {
+    socket.destroy();
+    return false;
   }
 }
 

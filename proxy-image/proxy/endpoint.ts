@@ -3,7 +3,10 @@
 // mutual TLS to its pod's proxy, a plain one in plaintext; HTTP/1.1 over
 // pooled keep-alive connections (h1/client.ts), HTTP/2 over one shared
 // session (sessions.ts), upgrades and opaque TCP over a connection of their
-// own. The connection each protocol needs, made once per endpoint and reused.
+// own; requests that node:http parsed (handed over from h1/) over a
+// keep-alive http.Agent. The connection each protocol needs, made once per
+// endpoint and reused.
+import http from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { ClientHttp2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
@@ -14,6 +17,7 @@ import { H1Pool } from './h1/client.ts';
 import { DEFAULT_H1_LIMITS } from './h1/codec.ts';
 import type { H1Upstream } from './h1/relay.ts';
 import { ALPN, type Alpn, type MeshTls } from './mesh-tls.ts';
+import type { H1Target } from './relay.ts';
 import { SessionPool } from './sessions.ts';
 
 /**
@@ -40,6 +44,8 @@ interface Made {
 }
 
 export class EndpointLayer {
+  /** Keep-alive connections for node:http's requests to plaintext endpoints (relay.ts relayOverH1). */
+  readonly agent: http.Agent;
   readonly #o: EndpointLayerOptions;
   readonly #h1: H1Pool;
   readonly #sessions: SessionPool;
@@ -49,6 +55,12 @@ export class EndpointLayer {
     this.#o = o;
     this.#h1 = new H1Pool({ idleMs: Math.min(H1_POOL_IDLE_MS, o.idleMs), limits: DEFAULT_H1_LIMITS });
     this.#sessions = new SessionPool({ idleMs: o.idleMs });
+    this.agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: o.idleMs });
+  }
+
+  /** A plaintext endpoint for node:http's client, over the shared keep-alive agent. */
+  plain(e: Endpoint): H1Target {
+    return { agent: this.agent, ...(this.#o.dialAddress?.(e) ?? { host: e.ip, port: e.port }) };
   }
 
   /** The pooled HTTP/1.1 upstream for this endpoint. */
@@ -70,6 +82,7 @@ export class EndpointLayer {
   close(): void {
     this.#h1.close();
     this.#sessions.close();
+    this.agent.destroy();
   }
 
   #of(e: Endpoint): Made {

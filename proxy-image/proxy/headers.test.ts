@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { authorityOf, endToEndHeaders, isGrpc, isUpgradeRequest } from './headers.ts';
+import { authorityOf, endToEndHeaders, isGrpc } from './headers.ts';
 
 test('hop-by-hop headers, those Connection names, and pseudo-headers are dropped; TE keeps only trailers', () => {
   const out = endToEndHeaders({
@@ -10,13 +10,6 @@ test('hop-by-hop headers, those Connection names, and pseudo-headers are dropped
   });
   assert.deepEqual(out, { te: 'trailers', 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'] });
   assert.deepEqual(endToEndHeaders({ te: 'gzip' }), {}, 'TE without trailers is hop-by-hop');
-});
-
-test('an upgrade keeps Upgrade and a Connection: upgrade of its own', () => {
-  const h = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'k' };
-  assert.equal(isUpgradeRequest(h), true);
-  assert.deepEqual(endToEndHeaders(h, { upgrade: true }), { upgrade: 'websocket', 'sec-websocket-key': 'k', connection: 'upgrade' });
-  assert.equal(isUpgradeRequest({ upgrade: 'websocket' }), false, 'Upgrade without Connection: upgrade is not an upgrade');
 });
 
 test('authority from :authority (h2) or Host (h1); gRPC by content-type', () => {

@@ -13,18 +13,13 @@ export const PROXY_ERROR = 'skein-proxy-error';
 /** The verified identity of the calling workload, set by the inbound proxy for the app. */
 export const CLIENT_ID = 'skein-client-id';
 
-export interface FilterOptions {
-  /** Keep `Upgrade` and `Connection: upgrade` (the request is a websocket or similar upgrade over HTTP/1.1). */
-  upgrade?: boolean;
-}
-
 /**
  * Copies headers without pseudo-headers, hop-by-hop headers and any header the
  * `Connection` header names. `TE: trailers` survives (gRPC needs it); Host is
  * dropped here because callers carry the authority themselves (`:authority`
  * on h2, `Host` on h1) so it is never lost nor doubled.
  */
-export function endToEndHeaders(headers: IncomingHttpHeaders, opts: FilterOptions = {}): OutgoingHttpHeaders {
+export function endToEndHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   // Most requests name nothing in Connection: no token set to build then.
   const named = headers.connection === undefined ? NO_TOKENS : connectionTokens(headers.connection);
   const out: OutgoingHttpHeaders = {};
@@ -35,16 +30,10 @@ export function endToEndHeaders(headers: IncomingHttpHeaders, opts: FilterOption
       if (hasToken(value, 'trailers')) out.te = 'trailers';
       continue;
     }
-    if (opts.upgrade && name === 'upgrade') { out.upgrade = Array.isArray(value) ? value.join(', ') : value; continue; }
     if (HOP_BY_HOP.has(name) || named.has(name)) continue;
     out[name] = value;
   }
-  if (opts.upgrade && out.upgrade !== undefined) out.connection = 'upgrade';
   return out;
-}
-
-export function isUpgradeRequest(headers: IncomingHttpHeaders): boolean {
-  return headers.upgrade !== undefined && connectionTokens(headers.connection).has('upgrade');
 }
 
 export function isGrpc(headers: IncomingHttpHeaders): boolean {

@@ -47,7 +47,7 @@ async function relayThrough(refuse: Refusal, gate: Gate, request: { method: stri
     const body = request.buffered && request.body !== undefined ? Buffer.from(request.body) : undefined;
     void relayOverH2(session, requestHead(req), req, res, { body, retry: gate }).then((o) => {
       outcome = o;
-      // What the caller (outbound.ts) does with a handed-back request once no endpoint is left.
+      // What the caller (balance.ts send) does with a handed-back request once no endpoint is left.
       if (o.retried) res.writeHead(299).end();
     });
   });

@@ -88,7 +88,7 @@ export type RetryResult = 'retried' | 'budget_exhausted' | 'attempts_exhausted';
 /**
  * Attempts for a request no app processed. A scale-down can leave several
  * listed endpoints whose apps have exited; each refusal makes the caller skip
- * that endpoint (outbound.ts), so one more attempt per dying endpoint is
+ * that endpoint (balance.ts), so one more attempt per dying endpoint is
  * what it takes, and costs no app any work.
  */
 export const MAX_UNSENT_ATTEMPTS = 5;

@@ -162,11 +162,36 @@ export function describeProblem(p: ConfigProblem): string {
   return `${p.annotation}="${p.value}" on the ${p.from} is ignored (the default is used): ${p.message}`;
 }
 
-/** The defaults with the cluster-wide proxy image, checked as the annotation is: a bad one stops the webhook with what to write. */
+/** The webhook's cluster-wide proxy settings: a JSON object of config.skein.dev/<name> settings (the Helm chart's proxyDefaults). */
+export const PROXY_DEFAULTS_ENV = 'SKEIN_PROXY_DEFAULTS';
+
+/**
+ * The defaults with the cluster-wide proxy image and settings, each checked
+ * as its annotation is: a bad one stops the webhook with what to write,
+ * rather than every pod quietly getting something else.
+ */
 export function defaultsFromEnv(env: Readonly<Record<string, string | undefined>>, base: ProxyConfig = DEFAULTS): ProxyConfig {
   const value = env[PROXY_IMAGE_ENV];
-  if (value === undefined || value === '') return base;
-  const parsed = OVERRIDES['proxy-image'].schema.safeParse(value);
-  if (!parsed.success) throw new Error(`${PROXY_IMAGE_ENV}="${value}" ${parsed.error.issues[0]?.message ?? 'is not an image reference'}; fix the skein-webhook Deployment's environment`);
-  return { ...base, image: parsed.data };
+  let defaults = base;
+  if (value !== undefined && value !== '') {
+    const parsed = OVERRIDES['proxy-image'].schema.safeParse(value);
+    if (!parsed.success) throw new Error(`${PROXY_IMAGE_ENV}="${value}" ${parsed.error.issues[0]?.message ?? 'is not an image reference'}; fix the skein-webhook Deployment's environment`);
+    defaults = { ...base, image: parsed.data };
+  }
+  const settings = env[PROXY_DEFAULTS_ENV];
+  if (settings === undefined || settings === '') return defaults;
+  const where = `${PROXY_DEFAULTS_ENV} (the chart's proxyDefaults) on the skein-webhook Deployment`;
+  let object: unknown;
+  try {
+    object = JSON.parse(settings);
+  } catch {
+    throw new Error(`${where} is not JSON: write an object such as {"proxy-log-level":"debug"}`);
+  }
+  if (typeof object !== 'object' || object === null || Array.isArray(object) || Object.values(object).some((v) => typeof v !== 'string')) {
+    throw new Error(`${where} must be a JSON object of strings, such as {"proxy-log-level":"debug"}`);
+  }
+  const annotations = Object.fromEntries(Object.entries(object as Record<string, string>).map(([k, v]) => [CONFIG_PREFIX + k, v]));
+  const { config, problems } = resolveConfig(undefined, annotations, defaults);
+  if (problems.length > 0) throw new Error(`${where}: ${problems.map((p) => `${p.annotation.slice(CONFIG_PREFIX.length)}="${p.value}": ${p.message}`).join('; ')}`);
+  return config;
 }

@@ -168,6 +168,18 @@ test('the cluster-wide proxy image comes from SKEIN_PROXY_IMAGE, checked as the 
   assert.ok(JSON.stringify(patch).includes('registry.example.com/mesh/proxy:v9'));
 });
 
+test('cluster-wide proxy settings come from SKEIN_PROXY_DEFAULTS (the chart\'s proxyDefaults), checked as annotations are; a pod\'s annotation still wins', () => {
+  const defaults = defaultsFromEnv({ SKEIN_PROXY_DEFAULTS: '{"proxy-log-level":"debug","proxy-memory-limit":"512Mi","opaque-ports":"5432"}' });
+  assert.deepEqual([defaults.logLevel, defaults.memoryLimit, defaults.opaquePorts], ['debug', '512Mi', [{ from: 5432, to: 5432 }]]);
+  assert.equal(defaultsFromEnv({ SKEIN_PROXY_DEFAULTS: '' }), DEFAULTS);
+  assert.throws(() => defaultsFromEnv({ SKEIN_PROXY_DEFAULTS: '{"proxy-log-level":"loud"}' }), /SKEIN_PROXY_DEFAULTS .*proxy-log-level="loud": .*"debug"/);
+  assert.throws(() => defaultsFromEnv({ SKEIN_PROXY_DEFAULTS: '{"proxy-log-levl":"debug"}' }), /proxy-log-levl="debug": unknown setting/);
+  assert.throws(() => defaultsFromEnv({ SKEIN_PROXY_DEFAULTS: 'log=debug' }), /is not JSON/);
+  assert.throws(() => defaultsFromEnv({ SKEIN_PROXY_DEFAULTS: '{"proxy-await":false}' }), /JSON object of strings/);
+  const { patch } = injectPod({ metadata: { name: 'p', annotations: { 'skein.dev/inject': 'enabled', 'config.skein.dev/proxy-log-level': 'warn' } }, spec: app() }, plainNs, 'shop', { defaults });
+  assert.match(JSON.stringify(patch), /"name":"SKEIN_LOG_LEVEL","value":"warn"/);
+});
+
 test('every pod the injector saw says why: injected pods carry the reason too', () => {
   const annotationsAfter = (c: Case) => {
     const patched = structuredClone(c.pod);

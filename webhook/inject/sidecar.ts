@@ -7,7 +7,7 @@ import { SIDECAR_DEFAULTS, sidecarEnv } from '../../api/sidecar.ts';
 import type { ProxyConfig } from './config.ts';
 import {
   INIT_CONTAINER, PROXY_CONTAINER, PROXY_UID, PORTS,
-  TOKEN_VOLUME, TOKEN_MOUNT, TRUST_ROOTS_VOLUME, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_MOUNT, identityAudience,
+  INIT_RUN_VOLUME, INIT_RUN_MOUNT, TOKEN_VOLUME, TOKEN_MOUNT, TRUST_ROOTS_VOLUME, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_MOUNT, identityAudience,
 } from '../../api/mesh-names.ts';
 
 export interface MeshSettings {
@@ -82,6 +82,8 @@ export function initContainer(config: ProxyConfig): V1Container {
       seccompProfile: { type: 'RuntimeDefault' },
     },
     resources: resources(config),
+    // The root stays read-only; iptables' lock (/run/xtables.lock, taken by the legacy backend) needs somewhere writable.
+    volumeMounts: [{ name: INIT_RUN_VOLUME, mountPath: INIT_RUN_MOUNT }],
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
 }
@@ -134,5 +136,6 @@ export function volumes(mesh: MeshSettings): V1Volume[] {
       projected: { sources: [{ serviceAccountToken: { path: 'token', audience: identityAudience(mesh.trustDomain), expirationSeconds: mesh.tokenExpirationSeconds } }] },
     },
     { name: TRUST_ROOTS_VOLUME, configMap: { name: TRUST_ROOTS_CONFIGMAP } },
+    { name: INIT_RUN_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
   ];
 }

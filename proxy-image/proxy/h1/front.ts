@@ -1,8 +1,7 @@
 // The raw HTTP/1.1 front a proxy direction feeds detected connections into
 // (it never listens itself): server.ts per connection, the connections kept
-// for drain and shutdown, malformed requests counted like the node:http
-// front counts them (http-front.ts keeps HTTP/2, and the Upgrade and
-// 100-continue requests handed over from here).
+// for drain and shutdown, malformed requests counted like the HTTP/2 front
+// (http-front.ts) counts its protocol errors.
 import type { Duplex } from 'node:stream';
 import type { Direction, ProxyMetrics } from '../metrics.ts';
 import type { HttpLimits } from '../http-front.ts';
@@ -14,8 +13,6 @@ export interface H1FrontOptions {
   metrics: ProxyMetrics;
   limits: HttpLimits;
   onRequest: (ex: ServerExchange) => void;
-  /** Where Upgrade and Expect: 100-continue requests go (the node:http front). */
-  onHandOff: (socket: Duplex) => void;
 }
 
 export interface H1Front {
@@ -40,7 +37,6 @@ export function createH1Front(o: H1FrontOptions): H1Front {
     serve(socket) {
       const c: H1ServerConnection = new H1ServerConnection(socket, limits, {
         onRequest: o.onRequest,
-        onHandOff: (s) => { conns.delete(c); o.onHandOff(s); },
         onMalformed,
       });
       conns.add(c);

@@ -64,7 +64,6 @@ let malformed = 0;
 const proxy = net.createServer((socket) => {
   new H1ServerConnection(socket, { ...DEFAULT_H1_LIMITS, headersTimeoutMs: 1_000, idleMs: 5_000 }, {
     onRequest: (ex) => { void relayH1(ex, upstream, { extra: { 'x-proxied': '1' }, drop: new Set(['x-drop-me']) }); },
-    onHandOff: (s) => s.destroy(),
     onMalformed: () => { malformed++; },
   });
 });
@@ -193,7 +192,6 @@ test('a drained connection reads nothing more: a request that crosses the close 
   const front = net.createServer((socket) => {
     conn = new H1ServerConnection(socket, { ...DEFAULT_H1_LIMITS, headersTimeoutMs: 1_000, idleMs: 5_000 }, {
       onRequest: (ex) => { processed++; void relayH1(ex, upstream); },
-      onHandOff: (s) => s.destroy(),
       onMalformed: () => undefined,
     });
   });
@@ -232,7 +230,6 @@ test('a reused connection the endpoint closes before answering: a POST goes to t
   const front = net.createServer((socket) => {
     new H1ServerConnection(socket, { ...DEFAULT_H1_LIMITS, headersTimeoutMs: 1_000, idleMs: 5_000 }, {
       onRequest: (ex) => { void relayH1(ex, up, { retry: gate }).then((o) => { outcomes.push(o); if (o.retried) socket.destroy(); }); },
-      onHandOff: (s) => s.destroy(),
       onMalformed: () => undefined,
     });
   });

@@ -118,6 +118,8 @@ function exchange(ex: ServerExchange, conn: UpstreamConnection, head: Buffer, o:
       finish({ status: 499, error: new ProxyError('upstream_reset', 'the client closed the request') });
     };
     const handler: ResponseHandler = {
+      // Expect: 100-continue: the endpoint's go-ahead reaches the waiting client; other interim answers (103) are dropped.
+      onInformational(h: ResponseHead) { if (h.status === 100) ex.continue(); },
       onHead(h: ResponseHead) {
         clearTimeout(timer);
         if (done) return false;
@@ -138,6 +140,9 @@ function exchange(ex: ServerExchange, conn: UpstreamConnection, head: Buffer, o:
         return false;
       },
       onEnd() {
+        // Answered before the client's body was all sent (a refused Expect: 100-continue): the client's connection
+        // closes unread (server.ts), so the endpoint's request never ends and its connection cannot be reused.
+        if (streamed && !ex.bodyDone) conn.abort();
         ex.end();
         finish({ status });
       },

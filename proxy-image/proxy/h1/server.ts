@@ -7,7 +7,11 @@
 // interleave or reorder. Limits: head size and count, a headers timeout from
 // a head's first byte (slowloris), an idle timeout between requests.
 // Malformed requests get 400/431/408 marked as the proxy's, and the
-// connection closes.
+// connection closes. `Expect: 100-continue` is answered with the 100 the
+// endpoint sends (relay.ts); an Upgrade request without a body waits for the
+// endpoint's answer: a 101 turns the connection into a byte tunnel
+// (tunnel.ts), anything else is answered and the connection closed, since
+// the bytes after an upgrade request are not known to be HTTP.
 import type { Duplex } from 'node:stream';
 import { bodyScanner, H1Error, parseRequestHead, type BodyScanner, type H1Limits, type HeaderMap, type RequestHead } from './codec.ts';
 
@@ -17,13 +21,8 @@ export interface H1ServerLimits extends H1Limits {
 }
 
 export interface H1ServerHooks {
+  /** Every request, Upgrade and `Expect: 100-continue` ones included (see ServerExchange's `continue` and `switchProtocols`). */
   onRequest(ex: ServerExchange): void;
-  /**
-   * Upgrade and `Expect: 100-continue` requests go elsewhere (node:http, which
-   * implements both): the connection is handed over at a request boundary,
-   * with the bytes from this request's head on put back first.
-   */
-  onHandOff(socket: Duplex): void;
   /** A request that could not be read (counted by the caller); the answer is already written. */
   onMalformed(err: H1Error | undefined): void;
 }
@@ -47,6 +46,8 @@ type State = (typeof enum_)[keyof typeof enum_];
 /** Body chunks up to this size are copied behind the response head and written with it. */
 const COALESCE_BYTES = 16 * 1024;
 
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
 /** Buffered pipelined bytes beyond this pause the socket until the answer before them is written. */
 const PIPELINE_BUFFER_BYTES = 64 * 1024;
 
@@ -61,6 +62,7 @@ export class ServerExchange implements RequestView {
   #bodyDone: boolean;
   #responded = false;
   #finished = false;
+  #continued = false;
   /** The response head, held until the first body bytes or the end so both leave in one write (one TLS record, one syscall). */
   #pendingHead: Buffer | undefined;
   /** Set when the client goes away before the answer was written. */
@@ -70,6 +72,31 @@ export class ServerExchange implements RequestView {
     this.#conn = conn;
     this.head = head;
     this.#bodyDone = head.framing.kind === 'none';
+    // Whatever follows an upgrade request that was not switched is not known to be HTTP.
+    if (head.upgrade) conn.closeAfterResponse();
+  }
+
+  /** An Upgrade request (no body): the answer is a 101 and a tunnel, or any other answer and the close. */
+  get upgrade(): boolean { return this.head.upgrade && this.head.framing.kind === 'none'; }
+
+  /** The endpoint said 100 Continue: passed on once, if the client asked for it and is still waiting to send its body. */
+  continue(): void {
+    if (this.#continued || this.#responded || this.#finished || this.#bodyDone || !this.head.expectContinue) return;
+    this.#continued = true;
+    this.#conn.socket.write(CONTINUE);
+  }
+
+  /**
+   * Writes the endpoint's 101 and gives the connection up: the socket and the
+   * bytes the client sent after its request (a tunnel's first bytes) are the
+   * caller's, no HTTP is read from it again.
+   */
+  switchProtocols(head: Buffer): { socket: Duplex; rest: Buffer | undefined } {
+    this.#responded = true;
+    this.#finished = true;
+    const rest = this.#conn.detach();
+    this.#conn.socket.write(head);
+    return { socket: this.#conn.socket, rest };
   }
 
   get method(): string { return this.head.method; }
@@ -203,6 +230,23 @@ export class H1ServerConnection {
 
   closeAfterResponse(): void { this.#closeAfter = true; }
 
+  /**
+   * No more HTTP on this connection (it carries a tunnel now): stops reading
+   * and returns the bytes read but not used. The socket stays paused until
+   * its new reader pipes it (pipe() resumes it), so no byte is lost between.
+   */
+  detach(): Buffer | undefined {
+    this.#state = enum_.Closed;
+    this.#disarm();
+    this.socket.off('data', this.#onData);
+    this.socket.pause();
+    this.#paused = false;
+    const rest = this.#buf;
+    this.#buf = undefined;
+    this.#current = undefined;
+    return rest !== undefined && rest.length > 0 ? rest : undefined;
+  }
+
   pause(): void {
     if (!this.#paused) { this.#paused = true; this.socket.pause(); }
   }
@@ -279,15 +323,6 @@ export class H1ServerConnection {
     if (!parsed) { this.#arm('headers'); return; }
     this.#disarm();
     const head = parsed.head;
-    if (head.upgrade || head.expectContinue) {
-      this.socket.off('data', this.#onData);
-      this.#state = enum_.Closed;
-      this.socket.unshift(buf);
-      this.#buf = undefined;
-      this.resume();
-      this.#hooks.onHandOff(this.socket);
-      return;
-    }
     const ex = new ServerExchange(this, head);
     this.#current = ex;
     if (!head.keepAlive) this.#closeAfter = true;
