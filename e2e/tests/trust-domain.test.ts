@@ -23,13 +23,13 @@ const TRUST_DOMAIN = 'example.org';
 
 /**
  * The URI and DNS SANs of the certificate a meshed pod's proxy presents on its
- * inbound port. openssl, not node:tls: the proxy aborts a handshake without a
+ * app port (redirected to its inbound side). openssl, not node:tls: the proxy aborts a handshake without a
  * client certificate, and s_client still prints the certificate it was shown.
  */
 async function peerNames(ip: string): Promise<string> {
-  const { stdout } = await promisify(execFile)('bash', ['-c', `timeout 10 openssl s_client -connect ${ip}:4143 -alpn h2 -showcerts </dev/null 2>/dev/null || true`]);
+  const { stdout } = await promisify(execFile)('bash', ['-c', `timeout 10 openssl s_client -connect ${ip}:8080 -alpn h2 -showcerts </dev/null 2>/dev/null || true`]);
   const pem = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(stdout)?.[0];
-  if (!pem) throw new Error(`${ip}:4143 showed no certificate: ${stdout.slice(0, 500)}`);
+  if (!pem) throw new Error(`${ip}:8080 (redirected to the proxy) showed no certificate: ${stdout.slice(0, 500)}`);
   return new X509Certificate(pem).subjectAltName ?? '';
 }
 
