@@ -42,12 +42,17 @@ function withEnv(objects: readonly KubeObject[], name: string, value: string, on
 /**
  * The trust domain, from this one flag to every place that spells it: every
  * control-plane container's SKEIN_TRUST_DOMAIN (identity names, SPIFFE IDs,
- * the webhook's injected token audience) and the audience of every projected
- * token a control-plane pod presents to skein-identity (the controller's).
+ * the webhook's injected token audience), the audience of every projected
+ * token a control-plane pod presents to skein-identity (the controller's), and
+ * the name cert-manager gives the issuer (the cert-manager overlay).
  */
 export function withTrustDomain(objects: readonly KubeObject[], trustDomain: string): KubeObject[] {
   const audiencePrefix = `identity.${CONTROL_PLANE_NAMESPACE}.`;
   return withEnv(objects, TRUST_DOMAIN_ENV, trustDomain).map((o) => {
+    const certificate = o as KubeObject & { spec?: { commonName?: string } };
+    if (o.kind === 'Certificate' && certificate.spec?.commonName?.startsWith(audiencePrefix)) {
+      return { ...o, spec: { ...certificate.spec, commonName: `${audiencePrefix}${trustDomain}` } };
+    }
     if (o.kind !== 'Deployment' || o.metadata.labels?.[CONTROL_PLANE_LABEL] === undefined) return o;
     const volumes = (o as PodTemplated).spec?.template?.spec?.volumes ?? [];
     for (const source of volumes.flatMap((v) => v.projected?.sources ?? [])) {

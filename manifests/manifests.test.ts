@@ -107,6 +107,9 @@ test('the trust domain reaches every place the base spells it: SKEIN_TRUST_DOMAI
   const trustDomains = moved.filter((o) => o.kind === 'Deployment').flatMap((o) => (o as unknown as V1Deployment).spec?.template.spec?.containers ?? [])
     .map((c) => c.env?.find((e) => e.name === 'SKEIN_TRUST_DOMAIN')?.value);
   assert.deepEqual(trustDomains, ['example.org', 'example.org', 'example.org']);
+  const issuer = withTrustDomain(parseObjects(await render('manifests/overlays/cert-manager')), 'example.org')
+    .find((o) => o.kind === 'Certificate' && o.metadata.name === 'skein-issuer') as KubeObject & { spec?: { commonName?: string } };
+  assert.equal(issuer.spec?.commonName, 'identity.skein-system.example.org', 'the issuer cert-manager makes is named for the trust domain too');
 });
 
 test('cluster networks: the base defaults to the ranges real clusters use (as the code does), not the test bed\'s; --cluster-networks replaces them', async () => {

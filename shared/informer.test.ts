@@ -6,8 +6,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
+import { serveFakeApi } from './fake-api.ts';
 import { Informer, type EventType } from './informer.ts';
 
 type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: unknown };
@@ -71,15 +71,8 @@ class FakeApi {
 
   get openWatches(): number { return this.#open.size; }
 
-  async start(t: TestContext): Promise<KubeConfig> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    t.after(() => { this.server.closeAllConnections(); this.server.close(); });
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-      users: [{ name: 'u' }], contexts: [{ name: 'c', cluster: 'fake', user: 'u' }], currentContext: 'c',
-    });
-    return kc;
+  start(t: TestContext): Promise<KubeConfig> {
+    return serveFakeApi(this.server, t);
   }
 
   /** Changes an object and tells open watches, as the API server would. */

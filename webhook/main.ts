@@ -109,10 +109,13 @@ let trusted = false;
 let servingCa = '';
 async function confirmTrusted(ca: string): Promise<void> {
   servingCa = ca;
-  trusted = false;
   for (let attempt = 0; servingCa === ca; attempt++) {
     try {
-      if (await caBundleTrusts(kc, mutating, ca)) { trusted = true; return; }
+      // Only an answer changes readiness: a rotation's new certificate is trusted already, and no replica blinks.
+      const answer = await caBundleTrusts(kc, mutating, ca);
+      if (servingCa !== ca) return;
+      trusted = answer;
+      if (trusted) return;
     } catch (err) {
       if (attempt % 10 === 0) log.warn({ err }, `cannot read ${mutating.kind} ${mutating.name} to confirm its caBundle; retrying`);
     }
