@@ -99,6 +99,7 @@ test('helm install, upgrade and uninstall of skein-crds and skein-control-plane'
   await h('uninstall', 'skein-crds');
   await eventually('namespace skein-system gone', async () => core.readNamespace({ name: 'skein-system' }).then(() => undefined, (err: unknown) => (isNotFound(err) ? true : undefined)), 180_000);
   assert.deepEqual(await skeinLeftovers(), []);
-  assert.equal((await h('list', '--all', '-q')).split('\n').filter((r) => r === 'skein' || r === 'skein-crds').length, 0, 'no release record left');
+  // Helm 4 lists releases in every status by default (its --all is gone).
+  assert.equal((await h('list', '-q')).split('\n').filter((r) => r === 'skein' || r === 'skein-crds').length, 0, 'no release record left');
   for (const d of ALL_CRDS) await ext.readCustomResourceDefinition({ name: `${d.names.plural}.${d.group}` });
 });
