@@ -131,6 +131,7 @@ const replace = (next: ServingCert) => {
   void confirmTrusted(next.ca);
 };
 
+/** The certificate the server starts with; later ones reach it through `replace`. */
 let serving: ServingCert;
 let shared: SharedServingCert | undefined;
 let elector: LeaderElector | undefined;
@@ -141,7 +142,6 @@ if (config.tlsDir) {
   void publishCaBundle(serving.ca);
   void confirmTrusted(serving.ca);
   watchServingCert(config.tlsDir, (next) => {
-    serving = next;
     replace(next);
     void publishCaBundle(next.ca);
   }, (err) => log.error({ err }, 'could not reload the serving certificate; keeping the current one'));
@@ -155,7 +155,7 @@ if (config.tlsDir) {
     kubeConfig: kc, namespace: config.namespace, validityMs, log,
     generate: () => generateServingCert(serviceDnsNames(config.service, config.namespace, config.clusterDomain), [], validityMs),
     isLeader: () => leader.isLeader,
-    onServing: (next) => { serving = next; first.resolve(next); replace(next); },
+    onServing: (next) => { first.resolve(next); replace(next); },
     publish: publishCaBundle,
   });
   leader.start();
