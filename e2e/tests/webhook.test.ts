@@ -1,5 +1,5 @@
 // The injection webhook installed from manifests/ as a user would, running
-// as a pod on the local node, called by the real API server.
+// as a pod on a real node, called by the real API server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
