@@ -55,7 +55,8 @@ test('a Deployment behind a Service: pods run and are ready, the EndpointSlice l
 
   await createPod(ns, 'client', {
     restartPolicy: 'Never',
-    containers: [shell('client', 'for i in $(seq 1 40); do curl -s -m 2 http://$ECHO_SERVICE_HOST:$ECHO_SERVICE_PORT/ -o - | sed -n \'s/.*"pod":"\\([^"]*\\)".*/\\1/p\'; echo; done')],
+    // kube-proxy programs the endpoints a moment after the EndpointSlice lists them: ask until all three answered (at most 200 requests).
+    containers: [shell('client', 'seen=""; for i in $(seq 1 200); do p=$(curl -s -m 2 http://$ECHO_SERVICE_HOST:$ECHO_SERVICE_PORT/ -o - | sed -n \'s/.*"pod":"\\([^"]*\\)".*/\\1/p\'); echo "$p"; case " $seen " in *" $p "*) ;; *) seen="$seen $p";; esac; [ $(echo $seen | wc -w) -ge 3 ] && break; sleep 0.1; done')],
   });
   const client = await waitForPod(ns, 'client', finished, 'finished');
   assert.equal(client.status?.phase, 'Succeeded');
