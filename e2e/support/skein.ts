@@ -40,6 +40,17 @@ export async function pipeSkein(args: string, then: string): Promise<string> {
   return stdout;
 }
 
+/** `kubectl skein check <args>`: its exit code and output, without throwing on failure. */
+export async function skeinCheck(...args: string[]): Promise<{ code: number; stdout: string }> {
+  const env = { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` };
+  try {
+    return { code: 0, stdout: (await run(CLI, ['check', ...args], { env })).stdout };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '' };
+  }
+}
+
 export interface Installed { trust: Bootstrap }
 
 /** `kustomization`: the test bed's (the default), or an overlay as shipped, e.g. manifests/overlays/ha. */
@@ -75,7 +86,8 @@ async function injectionWorks(): Promise<void> {
   const probe = { metadata: { name: 'skein-injection-probe', annotations: { [INJECT_ANNOTATION]: 'enabled' } }, spec: { containers: [{ name: 'app', image: IMAGES.echo }] } };
   await eventually('a dry-run pod asking for the mesh comes back with the proxy injected', async () => {
     const pod = await core.createNamespacedPod({ namespace: 'default', body: probe, dryRun: 'All' });
-    return pod.spec?.containers.some((c) => c.name === PROXY_CONTAINER) ? true : undefined;
+    // The proxy is a native sidecar: an init container that keeps running.
+    return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => c.name === PROXY_CONTAINER) ? true : undefined;
   }, 120_000);
 }
 
