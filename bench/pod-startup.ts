@@ -12,7 +12,7 @@ import { percentile } from './stats.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IMAGES } from '../e2e/support/images.ts';
 import { kubectl } from '../e2e/support/kube.ts';
-import { pipeSkein } from '../e2e/support/skein.ts';
+import { injectionWorks, pipeSkein } from '../e2e/support/skein.ts';
 
 const PODS = Number(process.env.PODS ?? 50);
 const kc = new KubeConfig();
@@ -85,6 +85,7 @@ await measure('burst (all at once)', 0, false);
 await pipeSkein('install --cluster-networks 198.18.0.0/15', 'apply --server-side -f -');
 try {
   for (const d of ['skein-identity', 'skein-controller', 'skein-webhook']) await kubectl('-n', 'skein-system', 'rollout', 'status', `deployment/${d}`, '--timeout=180s');
+  await injectionWorks();
   await measure('injected, paced', 250, true);
   await measure('injected, burst', 0, true);
 } finally {

@@ -81,7 +81,7 @@ export async function installSkein(t: TestContext, trustDomain = 'cluster.local'
  * that moment start unmeshed. A server dry run of a pod that asks for the mesh
  * comes back with the proxy once injection works.
  */
-async function injectionWorks(): Promise<void> {
+export async function injectionWorks(): Promise<void> {
   const core = kubeConfig().makeApiClient(CoreV1Api);
   const probe = { metadata: { name: 'skein-injection-probe', annotations: { [INJECT_ANNOTATION]: 'enabled' } }, spec: { containers: [{ name: 'app', image: IMAGES.echo }] } };
   await eventually('a dry-run pod asking for the mesh comes back with the proxy injected', async () => {
