@@ -201,6 +201,13 @@ async function probeChange(subs: Sub[], rep: number): Promise<number[]> {
 const cleanups: (() => unknown)[] = [];
 const cleanup: Cleanup = { after: (fn: () => unknown) => { cleanups.push(fn); } };
 const rows: string[] = [];
+// Stopped from outside (a time limit): kwok, the Nodes and the namespace still go.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: cleaning up`);
+    void (async () => { for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined); process.exit(130); })();
+  });
+}
 try {
   log('installing Skein (manifests/, the test bed\'s settings)');
   const { trust } = await installSkein(cleanup);
@@ -216,7 +223,7 @@ try {
     log(`growing to ${pods} pods`);
     const tGrow = performance.now();
     const services = await growTo(pods, nodes, have);
-    await until(`${pods} ready endpoints`, async () => ((await readyEndpoints()) >= pods ? true : undefined), 30 * 60_000);
+    await until(`${pods} ready endpoints`, async () => ((await readyEndpoints()) >= pods ? true : undefined), 10 * 60_000);
     const growS = (performance.now() - tGrow) / 1000;
     const sync = await informerSync();
     const tRestart = performance.now();
