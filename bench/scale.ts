@@ -84,7 +84,9 @@ function startKwok(cleanup: Cleanup): void {
 async function createNodes(cleanup: Cleanup): Promise<string[]> {
   const names = Array.from({ length: NODES }, (_, i) => `kwok-node-${i}`);
   for (const name of names) {
-    await core.createNode({ body: { metadata: { name, labels: { type: 'kwok', 'kubernetes.io/hostname': name }, annotations: { 'kwok.x-k8s.io/node': 'fake' } }, spec: {} } }).catch(() => undefined);
+    await core.createNode({ body: { metadata: { name, labels: { type: 'kwok', 'kubernetes.io/hostname': name }, annotations: { 'kwok.x-k8s.io/node': 'fake' } },
+      // Tainted, so the scheduler never puts a real pod (the controller after its restart) where no process would run it; the bench's pods name their Node.
+      spec: { taints: [{ key: 'kwok.x-k8s.io/node', value: 'fake', effect: 'NoSchedule' }] } } }).catch(() => undefined);
   }
   cleanup.after(async () => { for (const name of names) await core.deleteNode({ name }).catch(() => undefined); });
   await until('kwok Nodes Ready', async () => {
