@@ -78,6 +78,7 @@ bench: deps binaries
 	$(CLUSTER) run -- node bench/inject.ts
 	$(CLUSTER) run -- node bench/identity.ts
 	$(CLUSTER) run -- node bench/soak.ts --minutes $${SOAK_MINUTES:-3}
+	$(CLUSTER) run -- node bench/scale.ts --pods $${SCALE_PODS:-100,1000,10000}
 
 # kubectl-skein as a single executable (Node's SEA), packed for krew with plugin.yaml (cli/sea/build.ts).
 standalone: deps
