@@ -8,7 +8,7 @@ import type { Endpoint, HeaderEdit, PathEdit, RouteFilter, RouteMatch, RouteRule
 import { compilePathRegex } from '../../api/crds/path-regex.ts';
 import type { Balancer } from './balancer.ts';
 import { isGrpc } from './headers.ts';
-import { pathOf } from './routes.ts';
+import { pathOf, type CompiledRoute } from './routes.ts';
 
 type Predicate = (method: string, path: string, query: URLSearchParams | undefined, headers: IncomingHttpHeaders) => boolean;
 
@@ -23,6 +23,8 @@ export interface CompiledRule {
   readonly redirect: Extract<RouteFilter, { type: 'RequestRedirect' }> | undefined;
   readonly rewrite: Extract<RouteFilter, { type: 'URLRewrite' }> | undefined;
   readonly mirrors: readonly Extract<RouteFilter, { type: 'RequestMirror' }>[];
+  /** The rule as the balance and retry layers read a route: timeouts, retries, the `route` label. */
+  readonly route: CompiledRoute;
 }
 
 export interface Matched {
@@ -71,9 +73,16 @@ function compileRule(r: RouteRule): CompiledRule {
   const merge = (edits: HeaderEdit[]): HeaderEdit | undefined => (edits.length === 0 ? undefined : {
     set: edits.flatMap((e) => e.set), add: edits.flatMap((e) => e.add), remove: edits.flatMap((e) => e.remove),
   });
+  const retry = r.retry && r.retry.attempts > 0 ? { statuses: new Set(r.retry.codes), maxAttempts: r.retry.attempts + 1, backoffMs: r.retry.backoffMs ?? 0 } : undefined;
+  const route: CompiledRoute = {
+    name: r.rule, matches: () => true, isFailure: () => undefined,
+    isRetryable: retry !== undefined,
+    // Each attempt gets backendRequest, and never more than the request's own timeout.
+    timeoutMs: r.backendTimeoutMs ?? r.requestTimeoutMs,
+    retryStatuses: retry?.statuses, maxAttempts: retry?.maxAttempts, backoffMs: retry?.backoffMs, requestTimeoutMs: r.requestTimeoutMs,
+  };
   return {
-    spec: r, label: r.rule,
-    retry: r.retry && r.retry.attempts > 0 ? { statuses: new Set(r.retry.codes), maxAttempts: r.retry.attempts + 1, backoffMs: r.retry.backoffMs ?? 0 } : undefined,
+    spec: r, label: r.rule, route, retry,
     requestEdit: merge(of('RequestHeaderModifier').map((f) => f.edit)),
     responseEdit: merge(of('ResponseHeaderModifier').map((f) => f.edit)),
     redirect: of('RequestRedirect')[0],
