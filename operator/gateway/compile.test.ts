@@ -4,6 +4,7 @@ import type { RouteTable } from '../../api/discovery-protocol.ts';
 import { ClusterCache } from '../discovery/cache.ts';
 import { NS, service, slice } from '../policy/test-objects.ts';
 import { compileRoutes } from './compile.ts';
+import { resolveWithPolicy } from '../policy/attach.ts';
 import { addRoute, backend, route, svcParent } from './test-routes.ts';
 import { isUsableRoute } from './validate.ts';
 
@@ -173,4 +174,21 @@ test('an invalid edit keeps the last good version routing; an invalid new route 
   assert.deepEqual(order(table(c)), ['r/good']);
   c.applyGatewayRoute('HTTPRoute', 'deleted', good);
   assert.equal(table(c), undefined);
+});
+
+test('an HTTPRoute on the Service wins over its ServiceProfile routes and its TrafficSplit; the profile budget stays', () => {
+  const c = cluster();
+  c.applyServiceProfile('added', { metadata: { name: 'web.shop.svc.cluster.local', namespace: NS }, spec: { routes: [{ name: 'GET /', condition: { method: 'GET', pathRegex: '/' } }], retryBudget: { retryRatio: 0.5, minRetriesPerSecond: 3, ttl: '5s' } } });
+  c.applyTrafficSplit('added', { metadata: { name: 'split', namespace: NS, creationTimestamp: '2026-01-01T00:00:00Z' as unknown as Date }, spec: { service: 'web', backends: [{ service: 'web-v2', weight: 1 }] } });
+  const target = { kind: 'name' as const, namespace: NS, name: 'web', port: 80 };
+  const before = resolveWithPolicy(c, target, cfg);
+  assert.equal(before.profile?.routes.length, 1);
+  assert.equal(before.split?.length, 1);
+  assert.equal(before.routes, undefined);
+  addRoute(c, 'HTTPRoute', route('r', { parentRefs: [svcParent('web')], rules: [{}] }));
+  const after = resolveWithPolicy(c, target, cfg);
+  assert.deepEqual(after.profile?.routes, []);
+  assert.deepEqual(after.profile?.retryBudget, { retryRatio: 0.5, minRetriesPerSecond: 3, ttlMs: 5000 });
+  assert.equal(after.split, undefined);
+  assert.equal(after.routes?.rules.length, 1);
 });
