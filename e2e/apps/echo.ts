@@ -2,7 +2,8 @@
 //   PORT (default 8080); FAIL_READY=1 makes /ready fail, for readiness tests.
 //   FAIL_RATE (0..1): that share of requests is answered 500 (failure injection);
 //     POST /control {"failRate": x} changes it at run time.
-//   GET /delay/<ms> answers after that many milliseconds (timeouts).
+//   GET /delay/<ms> answers after that many milliseconds (timeouts); DELAY_MS
+//     delays every answer (a slow mirror target).
 //   UPSTREAM (a URL): each request first calls it and reports its answer, so
 //     echo pods chain into a multi-tier app (web → books → authors).
 //   A WebSocket upgrade (any path) is accepted and every message echoed back
@@ -23,6 +24,7 @@ function serve(): void {
   const upstream = process.env.UPSTREAM ? new URL(process.env.UPSTREAM) : undefined;
   const agent = new http.Agent({ keepAlive: true });
   let failRate = Number(process.env.FAIL_RATE ?? 0);
+  const delayMs = Number(process.env.DELAY_MS ?? 0);
 
   function callUpstream(): Promise<{ status: number; pod?: string }> {
     return new Promise((resolve) => {
@@ -51,7 +53,7 @@ function serve(): void {
         return;
       }
       const delay = /^\/delay\/(\d{1,6})$/.exec(req.url ?? '');
-      void new Promise((r) => setTimeout(r, delay ? Number(delay[1]) : 0)).then(callUpstream).then((up) => {
+      void new Promise((r) => setTimeout(r, delay ? Number(delay[1]) : delayMs)).then(callUpstream).then((up) => {
         const status = Math.random() < failRate ? 500 : upstream && up.status !== 200 ? 502 : 200;
         const answer = JSON.stringify({ pod, method: req.method, url: req.url, headers: req.headers, body, ...(upstream ? { upstream: up } : {}) });
         res.writeHead(status, { 'content-type': 'application/json', 'x-pod': pod }).end(answer + '\n');

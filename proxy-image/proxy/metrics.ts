@@ -20,8 +20,10 @@ export interface TrafficLabels {
   dst?: Readonly<Record<string, string>>;
   /** Outbound: the Service the request went to (a TrafficSplit backend or an override), `name.ns.svc.<domain>:port`. */
   dstService?: string;
-  /** The ServiceProfile route (bounded: the profile's route names, or DEFAULT_ROUTE). */
+  /** The ServiceProfile route (bounded: the profile's route names, or DEFAULT_ROUTE), or the Gateway API rule's name. */
   route?: string;
+  /** The Gateway API route whose rule matched: route_kind, route_namespace, route_name. */
+  gatewayRoute?: { kind: string; namespace: string; name: string };
 }
 
 export interface RequestMetrics {
@@ -48,7 +50,7 @@ export const OVERFLOW_AUTHORITY = 'other';
 
 // The workload keys discovery sends (operator/discovery/resolve.ts workloadLabels), as Linkerd's dst_* labels.
 const DST_LABELS = ['namespace', 'deployment', 'statefulset', 'daemonset', 'replicaset', 'job', 'pod', 'serviceaccount'] as const;
-const TRAFFIC_LABEL_NAMES = ['direction', 'authority', 'target_addr', 'tls', 'client_id', 'server_id', ...DST_LABELS.map((k) => `dst_${k}`), 'dst_service', 'route'];
+const TRAFFIC_LABEL_NAMES = ['direction', 'authority', 'target_addr', 'tls', 'client_id', 'server_id', ...DST_LABELS.map((k) => `dst_${k}`), 'dst_service', 'route', 'route_kind', 'route_namespace', 'route_name'];
 const RESPONSE_LABEL_NAMES = [...TRAFFIC_LABEL_NAMES, 'status_code', 'classification', 'error'];
 
 /** 5xx is a failure; so is a gRPC status other than OK (0), whatever the HTTP status. */
@@ -68,6 +70,11 @@ export function trafficLabelValues(l: TrafficLabels): Record<string, string> {
   }
   if (l.dstService !== undefined) out.dst_service = l.dstService;
   if (l.route !== undefined) out.route = l.route;
+  if (l.gatewayRoute !== undefined) {
+    out.route_kind = l.gatewayRoute.kind;
+    out.route_namespace = l.gatewayRoute.namespace;
+    out.route_name = l.gatewayRoute.name;
+  }
   return out;
 }
 
@@ -94,6 +101,7 @@ function seriesKey(l: TrafficLabels, authority: string): string {
   let key = `${l.direction}${SEPARATOR}${authority}${SEPARATOR}${l.targetAddr}${SEPARATOR}${l.tls}${SEPARATOR}${l.clientId ?? ''}${SEPARATOR}${l.serverId ?? ''}`;
   if (l.dst) for (const k of DST_LABELS) key += SEPARATOR + (l.dst[k] ?? '');
   if (l.dstService !== undefined || l.route !== undefined) key += `${SEPARATOR}s${l.dstService ?? ''}${SEPARATOR}r${l.route ?? ''}`;
+  if (l.gatewayRoute !== undefined) key += `${SEPARATOR}g${l.gatewayRoute.kind}/${l.gatewayRoute.namespace}/${l.gatewayRoute.name}`;
   return key;
 }
 
@@ -103,6 +111,7 @@ export class ProxyMetrics {
   readonly #protocolErrors: Counter;
   readonly #retries: Counter;
   readonly #ejections: Counter;
+  readonly #mirrors: Counter;
   readonly #now: () => number;
   readonly #authorities: Record<Direction, Set<string>> = { inbound: new Set(), outbound: new Set() };
   // Counts are summed per label set in plain numbers and handed to the
@@ -148,6 +157,9 @@ export class ProxyMetrics {
     };
     this.#retries = new Counter({
       name: 'retry_total', help: 'Retry decisions: retried, or not because the budget or the attempts ran out', labelNames: ['dst_service', 'route', 'result'], registers,
+    });
+    this.#mirrors = new Counter({
+      name: 'mirror_total', help: 'RequestMirror copies: answered, failed (no endpoint, error, timeout) or skipped (streamed body, percent)', labelNames: ['dst_service', 'result'], registers,
     });
     this.#ejections = new Counter({
       name: 'endpoint_ejections_total', help: 'Endpoints ejected by circuit breaking after consecutive failures', labelNames: ['dst_service', 'target_addr'], registers,
@@ -207,6 +219,11 @@ export class ProxyMetrics {
   /** `result` from retries.ts RetryResult; `route` from the profile (bounded). */
   retry(dstService: string, route: string, result: string): void {
     this.#retries.inc({ dst_service: dstService, route, result });
+  }
+
+  /** A RequestMirror copy's fate; `service` is the mirror's backend (bounded: the routes' Services). */
+  mirrored(service: string, result: string): void {
+    this.#mirrors.inc({ dst_service: service, result });
   }
 
   ejected(dstService: string, targetAddr: string): void {
