@@ -5,7 +5,7 @@
 // injection. Writes the suite's report and log to .cache/conformance/ and
 // prints a line per profile with the failed tests.
 //   node e2e/conformance/run.ts build            the suite and the echo image (no cluster)
-//   node e2e/conformance/run.ts run [--run-test NAME] [--out DIR]   (inside `cluster.ts run --`)
+//   node e2e/conformance/run.ts run [--tests A,B] [--out DIR]   (inside `cluster.ts run --`)
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -104,7 +104,7 @@ async function installSkein(): Promise<void> {
 }
 
 /** The Gateway API standard-channel CRDs of the suite's own version: the copy Skein vendors (crds/gateway-api), else the module's. */
-async function installGatewayCrds(): Promise<void> {
+export async function installGatewayCrds(): Promise<void> {
   const vendored = join(REPO, 'crds', 'gateway-api');
   if (existsSync(join(vendored, 'Kustomization'))) {
     await kubectl(['apply', '--server-side', '-k', vendored]);
@@ -123,12 +123,14 @@ async function installGatewayCrds(): Promise<void> {
 export interface RunResult { summary: ReportSummary; exitCode: number; reportPath: string; logPath: string; seconds: number }
 
 /** Runs the suite binary, its output to a log (progress lines to stderr), and reads its report back. */
-export async function runSuite(suite: string, opts: { outDir: string; runTest?: string; timeout?: string }): Promise<RunResult> {
+export interface RunOptions { outDir: string; tests?: readonly string[]; timeout?: string }
+
+export async function runSuite(suite: string, opts: RunOptions): Promise<RunResult> {
   await mkdir(opts.outDir, { recursive: true });
   const reportPath = join(opts.outDir, 'report.yaml');
   const logPath = join(opts.outDir, 'suite.log');
   await writeFile(reportPath, '');
-  const args = suiteArgs({ reportPath, implementation: IMPLEMENTATION, timeout: opts.timeout ?? '60m', ...(opts.runTest ? { runTest: opts.runTest } : {}) });
+  const args = suiteArgs({ reportPath, implementation: IMPLEMENTATION, timeout: opts.timeout ?? '60m', ...(opts.tests ? { tests: opts.tests } : {}) });
   say(`${suite} ${args.join(' ')}`);
   const t0 = Date.now();
   const log = createWriteStream(logPath);
@@ -154,7 +156,7 @@ export async function runSuite(suite: string, opts: { outDir: string; runTest?: 
 }
 
 /** Everything `make conformance` does once the cluster is up. */
-export async function conformance(built: Built, opts: { outDir: string; runTest?: string }): Promise<RunResult> {
+export async function conformance(built: Built, opts: RunOptions): Promise<RunResult> {
   const dir = realNodesCluster();
   await loadOnNodes(dir, built.echoArchive);
   await installSkein();
@@ -163,14 +165,15 @@ export async function conformance(built: Built, opts: { outDir: string; runTest?
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { 'run-test': { type: 'string' }, out: { type: 'string', default: OUT_DIR } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { tests: { type: 'string' }, out: { type: 'string', default: OUT_DIR } } });
   const verb = positionals[0];
   if (verb === 'build') { await build(); return 0; }
-  if (verb !== 'run') { console.error('usage: run.ts build | run [--run-test NAME] [--out DIR]'); return 2; }
-  const result = await conformance(await build(), { outDir: values.out, ...(values['run-test'] ? { runTest: values['run-test'] } : {}) });
+  if (verb !== 'run') { console.error('usage: run.ts build | run [--tests A,B] [--out DIR]'); return 2; }
+  const tests = values.tests?.split(',').filter(Boolean);
+  const result = await conformance(await build(), { outDir: values.out, ...(tests ? { tests } : {}) });
   console.log(formatSummary(result.summary));
   console.log(`report: ${result.reportPath}; log: ${result.logPath}; the suite ran ${result.seconds}s and exited ${result.exitCode}`);
-  const missing = values['run-test'] ? [] : missingProfiles(result.summary, PROFILES);
+  const missing = tests ? [] : missingProfiles(result.summary, PROFILES);
   if (missing.length > 0) throw new ConformanceError('missing_profile', `the report has no ${missing.join(', ')}`);
   const failed = result.summary.profiles.some((p) => p.failed > 0 || p.result === 'failure');
   return result.exitCode !== 0 || failed ? 1 : 0;

@@ -87,6 +87,10 @@ test('the suite is asked for the mesh profiles, every claimed feature, injection
   assert.ok(args.includes('--report-output=/tmp/r.yaml'));
   assert.ok(args.includes('--contact=a,b'));
   assert.ok(args.includes(`--supported-features=${Object.keys(SUPPORTED_FEATURES).join(',')}`));
-  assert.ok(!args.some((a) => a.startsWith('--run-test')));
-  assert.ok(suiteArgs({ reportPath: 'r', timeout: '5m', runTest: 'MeshBasic', implementation: { organization: 'o', project: 'p', url: 'https://x.test', version: 'v1', contact: ['a'] } }).includes('--run-test=MeshBasic'));
+});
+
+test('a named subset becomes go test\'s filter on the suite\'s subtests; a name that is not a test\'s is refused', () => {
+  const impl = { organization: 'o', project: 'p', url: 'https://x.test', version: 'v1', contact: ['a'] };
+  assert.deepEqual(suiteArgs({ reportPath: 'r', timeout: '5m', tests: ['MeshBasic', 'MeshTrafficSplit'], implementation: impl }).slice(0, 2), ['-test.run', '^TestConformance$/^(MeshBasic|MeshTrafficSplit)$']);
+  assert.throws(() => suiteArgs({ reportPath: 'r', timeout: '5m', tests: ['MeshBasic', 'a|.*'], implementation: impl }), (err: unknown) => err instanceof ConformanceError && err.code === 'bad_input' && /a\|\.\*: not a conformance test's short name/.test(err.message));
 });
