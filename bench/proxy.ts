@@ -55,7 +55,7 @@ async function certificates(): Promise<string> {
 
 /** bench/lib/skein-hop.ts bundled as images/bundle.ts bundles the proxy, in `dir`; returns the entry's path. */
 async function bundledHop(dir: string): Promise<string> {
-  const tree = await bundle({ entries: { 'skein-hop': 'bench/lib/skein-hop.ts' } });
+  const { tree } = await bundle({ entries: { 'skein-hop': 'bench/lib/skein-hop.ts' } });
   for (const [path, entry] of tree) {
     const to = join(dir, relative(APP_DIR, path));
     await mkdir(dirname(to), { recursive: true });
