@@ -40,6 +40,13 @@ async function install(cli: string, args: string[]): Promise<void> {
   const quoted = args.map((a) => `'${a}'`).join(' ');
   await exec('bash', ['-o', 'pipefail', '-c', `"${cli}" install ${quoted} | "${k}" --kubeconfig "${process.env.KUBECONFIG ?? ''}" apply --server-side --force-conflicts -f -`], { env, maxBuffer: 16 * 1024 * 1024 });
   for (const d of DEPLOYMENTS) await kubectl('-n', 'skein-system', 'rollout', 'status', `deployment/${d}`, '--timeout=240s');
+  // A rollout is "done" while the replaced pods still drain: a webhook replica answers admission for 5 s after
+  // SIGTERM, injecting the proxy it knows (the first run of this test caught one pod injected so). docs/upgrades.md
+  // says to wait for them before restarting workloads; so does the test.
+  await eventually('the replaced control-plane pods gone', async () => {
+    const pods = (await core.listNamespacedPod({ namespace: 'skein-system' })).items;
+    return pods.some((p) => p.metadata?.deletionTimestamp) ? undefined : true;
+  }, 120_000);
 }
 
 /** The base release's images in every node's containerd, as a registry pull would leave them. */
