@@ -195,5 +195,10 @@ function serveWatch(stream: ServerHttp2Stream, req: WatchRequest, o: DiscoverySe
   const target = parseTarget(req.target, o.clusterDomain);
   // A name that is no Service of this cluster is "nothing there" for good: one snapshot, then heartbeats.
   openStream(stream, o, negotiated, `target ${req.target}${req.namespace ? ` from ${req.namespace}` : ''}`, target?.kind ?? 'unknown',
-    (send) => (target ? o.hub.watch(target, send) : (send(NOTHING), () => undefined)));
+    (send) => (target ? o.hub.watch(target, send, clientNamespace(stream, req)) : (send(NOTHING), () => undefined)));
+}
+
+/** The asking proxy's namespace for consumer routes: its certificate's, which it cannot choose, else what it said. */
+function clientNamespace(stream: ServerHttp2Stream, req: WatchRequest): string | undefined {
+  return identityOwner(peerIdentity(stream))?.namespace ?? req.namespace;
 }
