@@ -15,8 +15,8 @@
 // p99 over clients × repeats), and the resident memory of skein-controller
 // and skein-webhook (whose watch caches every un-meshed pod).
 // Numbers, not a test: nothing is asserted. Runs on the cluster KUBECONFIG
-// names (`cluster.ts run -- node bench/scale.ts`, the imitation node by
-// default: the control plane's processes are then host processes /proc reads).
+// names (`cluster.ts run -- node bench/scale.ts`: three real kubelets on
+// containerd); the control plane's processes are read in the host's /proc.
 //   node bench/scale.ts [--pods 100,1000,10000] [--repeats 5]
 import { execFileSync, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
