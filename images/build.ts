@@ -3,7 +3,7 @@
 // import`, `docker load`, `kind load image-archive` or `skopeo copy
 // oci-archive:...`. The same inputs (this checkout, its node_modules, the
 // Node binary and the host's Debian packages) give the same digests.
-//   node images/build.ts [--registry R] [--tag T] [--out DIR] [--k8s-bin DIR] [--no-cache] [--all | NAME...]
+//   node images/build.ts [--registry R] [--tag T] [--out DIR] [--k8s-bin DIR] [--istio-echo DIR] [--no-cache] [--all | NAME...]
 // An image whose inputs have not changed since a build is taken from the
 // cache (images/cache.ts, ~/.cache/skein/images) instead of being built.
 import { execFileSync } from 'node:child_process';
@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join, posix, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkImageSource, DEFAULT_SOURCE, imageRef, type ImageSource } from '../shared/images.ts';
-import { bundle, REPO_ROOT } from './bundle.ts';
-import { builderHash, DEFAULT_CACHE_DIR, fileHasher, ImageCache, imageKey } from './cache.ts';
-import { CATALOG, SHIPPED, type ImageDef, type SystemLayer } from './catalog.ts';
+import { bundle, REPO_ROOT, type Bundled } from './bundle.ts';
+import { builderHash, bundleKey, DEFAULT_CACHE_DIR, fileHasher, ImageCache, imageKey, type CachedImage, type FileHasher } from './cache.ts';
+import { CATALOG, CLUSTER_IMAGES, SHIPPED, type ImageDef, type SystemLayer } from './catalog.ts';
 import { blobPath, describe, dockerManifest, imageConfig, imageIndex, imageManifest, MEDIA, OCI_LAYOUT, type Descriptor } from './oci.ts';
-import { goBinary, iptables, nodeBase, shellBase } from './system.ts';
+import { goBinary, iptables, istioEcho, nodeBase, shellBase } from './system.ts';
 import { ImageBuildError, packLayer, relativeLink, smokeTest, without, type Layer, type Tree } from './tree.ts';
 
 export const DEFAULT_OUT = join(REPO_ROOT, '.cache', 'images');
@@ -29,6 +29,8 @@ export const archiveName = (name: string): string => `${name.replace(/\//g, '-')
 export interface BuildOptions {
   /** Where e2e/cluster/build-binaries.sh put pause and CoreDNS; needed only for their images. */
   k8sBinDir?: string;
+  /** Where scripts/istio-echo.sh put Istio's echo server and client; needed only for the conformance echo image. */
+  istioEchoDir?: string;
   /** Where built images are kept between builds (images/cache.ts); null builds everything afresh. */
   cacheDir?: string | null;
 }
@@ -46,6 +48,9 @@ export async function buildImages(names: readonly string[], source: ImageSource,
       case 'pause': case 'coredns':
         if (!opts.k8sBinDir) throw new ImageBuildError('bad_input', `the ${layer} image is built from the Kubernetes build: pass --k8s-bin "$(e2e/cluster/build-binaries.sh)"`);
         return goBinary(opts.k8sBinDir, layer);
+      case 'istio-echo':
+        if (!opts.istioEchoDir) throw new ImageBuildError('bad_input', 'the echo-advanced image is built from Istio\'s echo programs: pass --istio-echo "$(scripts/istio-echo.sh)"');
+        return istioEcho(opts.istioEchoDir);
     }
   });
   // A layer is packed once per build and shared by every image that has it (the Node base).
@@ -61,25 +66,27 @@ export async function buildImages(names: readonly string[], source: ImageSource,
   await mkdir(outDir, { recursive: true });
   const built: Built[] = [];
   for (const def of CATALOG.filter((d) => names.includes(d.name))) {
-    const ref = imageRef(def.name, source);
+    const ref = def.ref ?? imageRef(def.name, source);
     const whole: Tree = new Map();
     const layers: { packKey?: string; tree: Tree }[] = [];
     for (const [i, layer] of def.system.entries()) {
       layers.push({ packKey: def.system.slice(0, i + 1).join('+'), tree: without(systemTrees(layer), whole) });
       for (const [k, v] of systemTrees(layer)) if (!whole.has(k)) whole.set(k, v);
     }
-    const app = await appTree(def);
-    if (app.size > 0) {
-      layers.push({ tree: app });
-      for (const [k, v] of app) whole.set(k, v);
-    }
+    const links = commandLinks(def);
     const archive = join(outDir, archiveName(def.name));
-    const key = cache ? await imageKey({ def, ref, layers: layers.map((l) => l.tree), smokeTested, builder }, hashFile) : '';
-    const hit = cache ? await cache.take(def.name, key, archive) : undefined;
+    const keyOf = async (bundled: string | undefined) => imageKey({ def, ref, layers: [...layers.map((l) => l.tree), links], ...(bundled ? { bundle: bundled } : {}), smokeTested, builder }, hashFile);
+    const { hit, key, made: looked } = cache ? await lookUp(cache, def, archive, keyOf, hashFile) : { hit: undefined, key: '', made: undefined };
     if (hit) {
       process.stderr.write(`images: ${ref} unchanged (cache ${key.slice(0, 12)})\n`);
       built.push({ ...hit, archive, fromCache: true });
       continue;
+    }
+    const made = looked ?? (def.bundle ? await bundle(def.bundle) : undefined);
+    const app: Tree = new Map([...(made?.tree ?? []), ...links]);
+    if (app.size > 0) {
+      layers.push({ tree: app });
+      for (const [k, v] of app) whole.set(k, v);
     }
     process.stderr.write(`images: building ${ref}\n`);
     const packedLayers = await Promise.all(layers.map((l) => (l.packKey ? pack(l.packKey, l.tree) : packLayer(l.tree))));
@@ -89,14 +96,41 @@ export async function buildImages(names: readonly string[], source: ImageSource,
       process.stderr.write(`images: not root, so ${def.name}'s smoke test (chroot) is skipped\n`);
     }
     const image = await writeArchive(def, ref, packedLayers, archive);
-    if (cache) await cache.put(key, { name: image.name, ref: image.ref, digest: image.digest, archiveBytes: image.archiveBytes, layers: image.layers }, archive);
+    if (cache) {
+      await cache.put(key, { name: image.name, ref: image.ref, digest: image.digest, archiveBytes: image.archiveBytes, layers: image.layers }, archive);
+      if (made) await cache.recordInputs(def.name, made.inputs);
+    }
     built.push(image);
   }
   return built;
 }
 
-async function appTree(def: ImageDef): Promise<Tree> {
-  const tree = def.bundle ? await bundle(def.bundle) : new Map() as Tree;
+/**
+ * The cached image for `def`, keyed on the files its bundle was last made from,
+ * so an unchanged image is taken without bundling. On a miss the bundle is made
+ * (what it reads now may differ from what was recorded: a changed import) and
+ * the key is that of what it read.
+ */
+async function lookUp(cache: ImageCache, def: ImageDef, archive: string, keyOf: (bundled: string | undefined) => Promise<string>, hashFile: FileHasher): Promise<{ hit: CachedImage | undefined; key: string; made: Bundled | undefined }> {
+  if (!def.bundle) {
+    const key = await keyOf(undefined);
+    return { hit: await cache.take(def.name, key, archive), key, made: undefined };
+  }
+  const recorded = await cache.bundleInputs(def.name);
+  const recordedKey = recorded ? await bundleKey(def.bundle, recorded, hashFile, REPO_ROOT) : undefined;
+  const key = recordedKey ? await keyOf(recordedKey) : '';
+  const hit = recordedKey ? await cache.take(def.name, key, archive) : undefined;
+  if (hit) return { hit, key, made: undefined };
+  const made = await bundle(def.bundle);
+  const madeKey = await keyOf(await bundleKey(def.bundle, made.inputs, hashFile, REPO_ROOT));
+  const madeHit = madeKey !== key ? await cache.take(def.name, madeKey, archive) : undefined;
+  if (madeHit) await cache.recordInputs(def.name, made.inputs);
+  return { hit: madeHit, key: madeKey, made };
+}
+
+/** The image's commands as symlinks on PATH. */
+function commandLinks(def: ImageDef): Tree {
+  const tree: Tree = new Map();
   for (const [cmd, target] of Object.entries(def.commands ?? {})) {
     const at = posix.join('/usr/local/bin', cmd);
     tree.set(at, { kind: 'symlink', target: relativeLink(at, target) });
@@ -146,14 +180,17 @@ async function main(argv: string[]): Promise<number> {
     out: { type: 'string', default: DEFAULT_OUT },
     all: { type: 'boolean', default: false },
     'k8s-bin': { type: 'string' },
+    'istio-echo': { type: 'string' },
     'no-cache': { type: 'boolean', default: false },
   } });
-  const names = values.all ? CATALOG.map((d) => d.name) : positionals.length > 0 ? positionals : SHIPPED;
+  const names = values.all ? CLUSTER_IMAGES : positionals.length > 0 ? positionals : SHIPPED;
   const outDir = resolve(values.out);
   // pause and CoreDNS come from the Kubernetes build; build-binaries.sh is a no-op when it is cached.
   const needsK8s = CATALOG.some((d) => names.includes(d.name) && d.system.some((l) => l === 'pause' || l === 'coredns'));
   const k8sBinDir = values['k8s-bin'] ?? (needsK8s ? execFileSync(join(REPO_ROOT, 'e2e/cluster/build-binaries.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() : undefined);
-  const built = await buildImages(names, { registry: values.registry, tag: values.tag }, outDir, { ...(k8sBinDir ? { k8sBinDir } : {}), ...(values['no-cache'] ? { cacheDir: null } : {}) });
+  const needsEcho = CATALOG.some((d) => names.includes(d.name) && d.system.includes('istio-echo'));
+  const istioEchoDir = values['istio-echo'] ?? (needsEcho ? execFileSync(join(REPO_ROOT, 'scripts/istio-echo.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() : undefined);
+  const built = await buildImages(names, { registry: values.registry, tag: values.tag }, outDir, { ...(k8sBinDir ? { k8sBinDir } : {}), ...(istioEchoDir ? { istioEchoDir } : {}), ...(values['no-cache'] ? { cacheDir: null } : {}) });
   await writeFile(join(outDir, 'images.json'), JSON.stringify(built.map(({ archive, fromCache: _, ...b }) => ({ ...b, archive: posix.basename(archive) })), null, 2) + '\n');
   for (const b of built) console.log(`${b.ref.padEnd(44)} ${b.digest}  ${mib(b.archiveBytes).padStart(10)}  ${b.archive}`);
   return 0;

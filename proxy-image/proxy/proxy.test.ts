@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { once } from 'node:events';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import { pino } from 'pino';
 import { createCa, issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tls.ts';
 import type { RouteFilter, Update } from '../../api/discovery-protocol.ts';
