@@ -9,9 +9,9 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { CRDS_DIR, overlayDir, parseObjects, type KubeObject } from '../cli/manifests.ts';
+import { CRDS_DIR, GATEWAY_CRDS_DIR, overlayDir, parseObjects, type KubeObject } from '../cli/manifests.ts';
 import { kustomize } from '../cli/kubectl.ts';
-import { CHARTS_DIR, generateCharts, haValuesOf, KEEP_ANNOTATION, type ChartFiles } from './generate.ts';
+import { CHARTS_DIR, GATEWAY_CRDS_VALUE, generateCharts, haValuesOf, KEEP_ANNOTATION, type ChartFiles } from './generate.ts';
 import { helm } from './helm.ts';
 
 const run = promisify(execFile);
@@ -81,14 +81,20 @@ test('skein-control-plane with values-ha.yaml renders exactly manifests/overlays
   assertSameObjects(await template(CONTROL_PLANE, '-f', join(CONTROL_PLANE, 'values-ha.yaml')), await render(overlayDir('ha')));
 });
 
+/** The objects without the keep annotation, after checking each has it. */
+const kept = (objects: KubeObject[]) => objects.map((o) => {
+  const annotations = { ...(o.metadata.annotations as Record<string, string>) };
+  assert.equal(annotations['helm.sh/resource-policy'], KEEP_ANNOTATION['helm.sh/resource-policy'], keyOf(o));
+  delete annotations['helm.sh/resource-policy'];
+  return { ...o, metadata: { ...o.metadata, annotations } };
+});
+
 test('skein-crds renders exactly crds/, each CRD kept on uninstall (helm.sh/resource-policy: keep) and nothing else added', async () => {
-  const chart = (await template(CRDS_CHART)).map((o) => {
-    const annotations = { ...(o.metadata.annotations as Record<string, string>) };
-    assert.equal(annotations['helm.sh/resource-policy'], KEEP_ANNOTATION['helm.sh/resource-policy'], keyOf(o));
-    delete annotations['helm.sh/resource-policy'];
-    return { ...o, metadata: { ...o.metadata, annotations } };
-  });
-  assertSameObjects(chart, await render(CRDS_DIR));
+  assertSameObjects(kept(await template(CRDS_CHART)), await render(CRDS_DIR));
+});
+
+test('skein-crds with gatewayAPI.installCRDs=true adds exactly crds/gateway-api (the Gateway API standard channel), also kept on uninstall', async () => {
+  assertSameObjects(kept(await template(CRDS_CHART, '--set', `${GATEWAY_CRDS_VALUE}=true`)), [...await render(CRDS_DIR), ...await render(GATEWAY_CRDS_DIR)]);
 });
 
 test('values move what they name: images, trust domain (env and token audience), cluster networks, inbound policy, proxy defaults, replicas', async () => {

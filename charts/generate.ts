@@ -15,7 +15,7 @@ import { CONTROL_PLANE_LABEL } from '../api/mesh-names.ts';
 import { DEFAULT_INBOUND_POLICIES } from '../api/discovery-protocol.ts';
 import { DEFAULT_SOURCE, imageRef, PROXY_IMAGE_ENV, SHIPPED_IMAGES } from '../shared/images.ts';
 import { kustomize } from '../cli/kubectl.ts';
-import { CRDS_DIR, overlayDir, parseObjects, type KubeObject } from '../cli/manifests.ts';
+import { CRDS_DIR, GATEWAY_CRDS_DIR, overlayDir, parseObjects, type KubeObject } from '../cli/manifests.ts';
 import { CLI_VERSION } from '../cli/version.ts';
 import { assertNoTemplateText, Templater } from './template.ts';
 
@@ -38,15 +38,28 @@ function chartYaml(name: string, description: string): string {
   return HEADER + stringify({ apiVersion: 'v2', name, description, type: 'application', version: chartVersion, appVersion: CLI_VERSION, kubeVersion: '>=1.29.0-0', home: 'https://github.com/skein-dev/skein', sources: ['https://github.com/skein-dev/skein'] });
 }
 
-export function crdsChart(crds: readonly KubeObject[]): ChartFiles {
-  const files: ChartFiles = { 'Chart.yaml': chartYaml('skein-crds', 'The CustomResourceDefinitions of the Skein service mesh; install before skein-control-plane') };
-  for (const crd of crds) {
-    const copy = structuredClone(crd);
+/** The skein-crds value that also installs the Gateway API's standard-channel CRDs (crds/gateway-api). */
+export const GATEWAY_CRDS_VALUE = 'gatewayAPI.installCRDs';
+
+/**
+ * Skein's CRDs always; the Gateway API's (HTTPRoute, GRPCRoute and the rest of
+ * the standard channel) only with gatewayAPI.installCRDs=true, so a cluster
+ * that has its own Gateway API release keeps it.
+ */
+export function crdsChart(crds: readonly KubeObject[], gatewayCrds: readonly KubeObject[] = []): ChartFiles {
+  const files: ChartFiles = {
+    'Chart.yaml': chartYaml('skein-crds', 'The CustomResourceDefinitions of the Skein service mesh; install before skein-control-plane'),
+    'values.yaml': `${HEADER}# true: also install the Gateway API standard-channel CRDs Skein is tested with (crds/gateway-api/VERSION).\n# false (default): leave the cluster's Gateway API CRDs, if any, alone.\n${stringify({ gatewayAPI: { installCRDs: false } })}`,
+  };
+  const kept = (o: KubeObject) => {
+    const copy = structuredClone(o);
     copy.metadata.annotations = { ...(copy.metadata.annotations as Record<string, string> | undefined), ...KEEP_ANNOTATION };
     const text = stringify(copy, { lineWidth: 0 });
-    assertNoTemplateText(text, `CRD ${crd.metadata.name}`);
-    files[`templates/${crd.metadata.name}.yaml`] = HEADER + text;
-  }
+    assertNoTemplateText(text, `${o.kind} ${o.metadata.name}`);
+    return text;
+  };
+  for (const crd of crds) files[`templates/${crd.metadata.name}.yaml`] = HEADER + kept(crd);
+  for (const o of gatewayCrds) files[`templates/gateway-api/${o.kind.toLowerCase()}-${o.metadata.name}.yaml`] = `${HEADER}{{- if .Values.${GATEWAY_CRDS_VALUE} }}\n${kept(o)}{{- end }}\n`;
   return files;
 }
 
@@ -273,8 +286,8 @@ export function controlPlaneChart(base: readonly KubeObject[], ha: readonly Kube
 /** Renders both charts from the kustomizations, as they are in this checkout. */
 export async function generateCharts(kubectl?: string): Promise<Record<string, ChartFiles>> {
   const render = (dir: string) => (kubectl ? kustomize(dir, kubectl) : kustomize(dir)).then(parseObjects);
-  const [crds, base, ha] = await Promise.all([render(CRDS_DIR), render(overlayDir('base')), render(overlayDir('ha'))]);
-  return { 'skein-crds': crdsChart(crds), 'skein-control-plane': controlPlaneChart(base, ha) };
+  const [crds, gateway, base, ha] = await Promise.all([render(CRDS_DIR), render(GATEWAY_CRDS_DIR), render(overlayDir('base')), render(overlayDir('ha'))]);
+  return { 'skein-crds': crdsChart(crds, gateway), 'skein-control-plane': controlPlaneChart(base, ha) };
 }
 
 export function writeCharts(charts: Record<string, ChartFiles>, root = CHARTS_DIR): void {
