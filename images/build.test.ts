@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildImages } from './build.ts';
+import { CATALOG, CLUSTER_IMAGES } from './catalog.ts';
 
 const source = { registry: 'registry.test/skein', tag: 'repro' };
 
@@ -47,4 +48,13 @@ test('an unchanged image comes from the cache the second time, with the same dig
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('the conformance echo image keeps the name its manifests use, is built only when named, and needs Istio\'s echo programs', async () => {
+  const echo = CATALOG.find((d) => d.name === 'gateway-api/conformance/echo-advanced');
+  assert.equal(echo?.ref, 'registry.k8s.io/gateway-api/conformance/echo-advanced:v0.1.0');
+  assert.ok(!CLUSTER_IMAGES.includes('gateway-api/conformance/echo-advanced'));
+  assert.ok(CLUSTER_IMAGES.includes('e2e/shell') && CLUSTER_IMAGES.includes('proxy'));
+  await assert.rejects(buildImages(['gateway-api/conformance/echo-advanced'], source, tmpdir(), { cacheDir: null }), /pass --istio-echo "\$\(scripts\/istio-echo\.sh\)"/);
+  await assert.rejects(buildImages(['gateway-api/conformance/echo-advanced'], source, tmpdir(), { cacheDir: null, istioEchoDir: '/nonexistent' }), /\/nonexistent\/server is missing on this machine/);
 });

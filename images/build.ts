@@ -3,7 +3,7 @@
 // import`, `docker load`, `kind load image-archive` or `skopeo copy
 // oci-archive:...`. The same inputs (this checkout, its node_modules, the
 // Node binary and the host's Debian packages) give the same digests.
-//   node images/build.ts [--registry R] [--tag T] [--out DIR] [--k8s-bin DIR] [--no-cache] [--all | NAME...]
+//   node images/build.ts [--registry R] [--tag T] [--out DIR] [--k8s-bin DIR] [--istio-echo DIR] [--no-cache] [--all | NAME...]
 // An image whose inputs have not changed since a build is taken from the
 // cache (images/cache.ts, ~/.cache/skein/images) instead of being built.
 import { execFileSync } from 'node:child_process';
@@ -14,9 +14,9 @@ import { parseArgs } from 'node:util';
 import { checkImageSource, DEFAULT_SOURCE, imageRef, type ImageSource } from '../shared/images.ts';
 import { bundle, REPO_ROOT, type Bundled } from './bundle.ts';
 import { builderHash, bundleKey, DEFAULT_CACHE_DIR, fileHasher, ImageCache, imageKey, type CachedImage, type FileHasher } from './cache.ts';
-import { CATALOG, SHIPPED, type ImageDef, type SystemLayer } from './catalog.ts';
+import { CATALOG, CLUSTER_IMAGES, SHIPPED, type ImageDef, type SystemLayer } from './catalog.ts';
 import { blobPath, describe, dockerManifest, imageConfig, imageIndex, imageManifest, MEDIA, OCI_LAYOUT, type Descriptor } from './oci.ts';
-import { goBinary, iptables, nodeBase, shellBase } from './system.ts';
+import { goBinary, iptables, istioEcho, nodeBase, shellBase } from './system.ts';
 import { ImageBuildError, packLayer, relativeLink, smokeTest, without, type Layer, type Tree } from './tree.ts';
 
 export const DEFAULT_OUT = join(REPO_ROOT, '.cache', 'images');
@@ -29,6 +29,8 @@ export const archiveName = (name: string): string => `${name.replace(/\//g, '-')
 export interface BuildOptions {
   /** Where e2e/cluster/build-binaries.sh put pause and CoreDNS; needed only for their images. */
   k8sBinDir?: string;
+  /** Where scripts/istio-echo.sh put Istio's echo server and client; needed only for the conformance echo image. */
+  istioEchoDir?: string;
   /** Where built images are kept between builds (images/cache.ts); null builds everything afresh. */
   cacheDir?: string | null;
 }
@@ -46,6 +48,9 @@ export async function buildImages(names: readonly string[], source: ImageSource,
       case 'pause': case 'coredns':
         if (!opts.k8sBinDir) throw new ImageBuildError('bad_input', `the ${layer} image is built from the Kubernetes build: pass --k8s-bin "$(e2e/cluster/build-binaries.sh)"`);
         return goBinary(opts.k8sBinDir, layer);
+      case 'istio-echo':
+        if (!opts.istioEchoDir) throw new ImageBuildError('bad_input', 'the echo-advanced image is built from Istio\'s echo programs: pass --istio-echo "$(scripts/istio-echo.sh)"');
+        return istioEcho(opts.istioEchoDir);
     }
   });
   // A layer is packed once per build and shared by every image that has it (the Node base).
@@ -61,7 +66,7 @@ export async function buildImages(names: readonly string[], source: ImageSource,
   await mkdir(outDir, { recursive: true });
   const built: Built[] = [];
   for (const def of CATALOG.filter((d) => names.includes(d.name))) {
-    const ref = imageRef(def.name, source);
+    const ref = def.ref ?? imageRef(def.name, source);
     const whole: Tree = new Map();
     const layers: { packKey?: string; tree: Tree }[] = [];
     for (const [i, layer] of def.system.entries()) {
@@ -175,14 +180,17 @@ async function main(argv: string[]): Promise<number> {
     out: { type: 'string', default: DEFAULT_OUT },
     all: { type: 'boolean', default: false },
     'k8s-bin': { type: 'string' },
+    'istio-echo': { type: 'string' },
     'no-cache': { type: 'boolean', default: false },
   } });
-  const names = values.all ? CATALOG.map((d) => d.name) : positionals.length > 0 ? positionals : SHIPPED;
+  const names = values.all ? CLUSTER_IMAGES : positionals.length > 0 ? positionals : SHIPPED;
   const outDir = resolve(values.out);
   // pause and CoreDNS come from the Kubernetes build; build-binaries.sh is a no-op when it is cached.
   const needsK8s = CATALOG.some((d) => names.includes(d.name) && d.system.some((l) => l === 'pause' || l === 'coredns'));
   const k8sBinDir = values['k8s-bin'] ?? (needsK8s ? execFileSync(join(REPO_ROOT, 'e2e/cluster/build-binaries.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() : undefined);
-  const built = await buildImages(names, { registry: values.registry, tag: values.tag }, outDir, { ...(k8sBinDir ? { k8sBinDir } : {}), ...(values['no-cache'] ? { cacheDir: null } : {}) });
+  const needsEcho = CATALOG.some((d) => names.includes(d.name) && d.system.includes('istio-echo'));
+  const istioEchoDir = values['istio-echo'] ?? (needsEcho ? execFileSync(join(REPO_ROOT, 'scripts/istio-echo.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() : undefined);
+  const built = await buildImages(names, { registry: values.registry, tag: values.tag }, outDir, { ...(k8sBinDir ? { k8sBinDir } : {}), ...(istioEchoDir ? { istioEchoDir } : {}), ...(values['no-cache'] ? { cacheDir: null } : {}) });
   await writeFile(join(outDir, 'images.json'), JSON.stringify(built.map(({ archive, fromCache: _, ...b }) => ({ ...b, archive: posix.basename(archive) })), null, 2) + '\n');
   for (const b of built) console.log(`${b.ref.padEnd(44)} ${b.digest}  ${mib(b.archiveBytes).padStart(10)}  ${b.archive}`);
   return 0;

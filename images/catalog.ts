@@ -7,13 +7,17 @@ import { parseNodeRuntime } from '../proxy-image/proxy/node-runtime.ts';
 import { APP_DIR, REPO_ROOT, type BundleSpec } from './bundle.ts';
 import type { RuntimeConfig } from './oci.ts';
 
-export type SystemLayer = 'node' | 'shell' | 'iptables' | 'pause' | 'coredns';
+export type SystemLayer = 'node' | 'shell' | 'iptables' | 'pause' | 'coredns' | 'istio-echo';
 
 export interface SmokeTest { argv: string[]; expect: RegExp }
 
 export interface ImageDef {
   /** Repository under the registry: `<registry>/<name>:<tag>`. */
   name: string;
+  /** The whole reference, whatever --registry and --tag say: for an image a third party's manifests name. */
+  ref?: string;
+  /** Built only when named: not one of `--all` nor of the images every cluster's nodes load at start. */
+  onDemand?: true;
   /** Bottom first; each holds only what the ones under it lack. */
   system: SystemLayer[];
   bundle?: BundleSpec;
@@ -89,6 +93,25 @@ export const CATALOG: readonly ImageDef[] = [
     runtime: { user: '0:0', entrypoint: ['/bin/sh'], cmd: [], env: [PATH] },
     smoke: [{ argv: ['/bin/sh', '-c', 'curl --version && iptables --version && id -u'], expect: /curl [\s\S]*nf_tables[\s\S]*0/ }],
   },
+  // The Gateway API conformance suite's mesh pods (conformance/mesh/manifests.yaml of
+  // sigs.k8s.io/gateway-api/conformance) run this name. Upstream it is Istio's "app" image
+  // (pkg/test/echo/docker/Dockerfile.app): echo server as the entrypoint, its client on
+  // PATH for `kubectl exec`, a test certificate at /cert.crt and /cert.key, uid 1338.
+  // Here the same programs, built from istio.io/istio by scripts/istio-echo.sh.
+  {
+    name: 'gateway-api/conformance/echo-advanced',
+    ref: 'registry.k8s.io/gateway-api/conformance/echo-advanced:v0.1.0',
+    onDemand: true,
+    system: ['istio-echo'],
+    runtime: { user: '1338:1338', entrypoint: ['/usr/local/bin/server'], cmd: [], env: [PATH] },
+    smoke: [
+      { argv: ['/usr/local/bin/server', '--help'], expect: /--grpc[\s\S]*--tls/ },
+      { argv: ['/usr/local/bin/client', '--help'], expect: /--count/ },
+    ],
+  },
 ];
 
 export const SHIPPED = ['controller', 'proxy'];
+
+/** What `make images --all` builds and what real nodes load when they start. */
+export const CLUSTER_IMAGES: readonly string[] = CATALOG.filter((d) => !d.onDemand).map((d) => d.name);

@@ -4,8 +4,8 @@
 // a function of the host's installed files, so the same packages give the
 // same layer.
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { addBinary, addHostFile, addLibrariesOf, canonicalPath, MERGED_USR, relativeLink, type Tree } from './tree.ts';
+import { existsSync, readdirSync } from 'node:fs';
+import { addBinary, addHostFile, addLibrariesOf, canonicalPath, ImageBuildError, MERGED_USR, relativeLink, type Tree } from './tree.ts';
 
 /** The users images run as; uids are numeric in the image config, names only for tools that print them. */
 export const USERS = [
@@ -60,6 +60,22 @@ export function goBinary(binDir: string, name: 'pause' | 'coredns'): Tree {
   const tree: Tree = new Map();
   if (name === 'coredns') etcFiles(tree);
   addBinary(tree, `${binDir}/${name}`, `${name} (e2e/cluster/build-binaries.sh builds it)`, `/${name}`);
+  return tree;
+}
+
+/**
+ * Istio's echo server and client (static Go binaries, scripts/istio-echo.sh)
+ * in /usr/local/bin and the test certificate its --tls port serves at
+ * /cert.crt and /cert.key, where the manifests' --crt and --key point.
+ */
+export function istioEcho(dir: string): Tree {
+  const tree: Tree = new Map();
+  etcFiles(tree);
+  for (const bin of ['server', 'client']) addBinary(tree, `${dir}/${bin}`, `Istio's echo ${bin} (scripts/istio-echo.sh builds it)`, `/usr/local/bin/${bin}`);
+  for (const f of ['cert.crt', 'cert.key']) {
+    if (!existsSync(`${dir}/${f}`)) throw new ImageBuildError('missing_host_file', `${dir}/${f} is missing: run scripts/istio-echo.sh, which puts it there`);
+    tree.set(`/${f}`, { kind: 'file', from: `${dir}/${f}`, mode: 0o644 });
+  }
   return tree;
 }
 

@@ -13,7 +13,7 @@ import { kubeProxyCommand, paths, type Layout, type Ports } from '../cluster/com
 import { isAlive, processesMentioning, startDetached, stopAll, waitFor } from '../cluster/procs.ts';
 import { relayApiServer } from '../cluster/relay.ts';
 import { buildImages } from '../../images/build.ts';
-import { CATALOG } from '../../images/catalog.ts';
+import { CLUSTER_IMAGES } from '../../images/catalog.ts';
 import { DEFAULT_SOURCE, imageRef } from '../../shared/images.ts';
 import { cgroupParent, cniConflist, containerdCommand, containerdConfig, kubeletCommand, kubeletConfig, nodeDirs, REAL_NODES, type RealNode } from './config.ts';
 import { corednsObjects } from './coredns.ts';
@@ -96,7 +96,7 @@ async function run(dir: string): Promise<void> {
   await cleanup(layout);
   setupHost();
   const t0 = Date.now();
-  const built = await buildImages(CATALOG.map((d) => d.name), DEFAULT_SOURCE, join(dir, 'images'), { k8sBinDir: layout.binDir });
+  const built = await buildImages(CLUSTER_IMAGES, DEFAULT_SOURCE, join(dir, 'images'), { k8sBinDir: layout.binDir });
   log(`${built.length} images (${built.filter((b) => b.fromCache).length} unchanged, from the cache) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   const relay = await relayApiServer(layout.ports.apiserver);
   let ready = false;

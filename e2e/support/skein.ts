@@ -51,10 +51,13 @@ export async function skeinCheck(...args: string[]): Promise<{ code: number; std
   }
 }
 
+/** What these helpers need of a test: where to put their clean-up. A benchmark passes its own. */
+export type Cleanup = Pick<TestContext, 'after'>;
+
 export interface Installed { trust: Bootstrap }
 
 /** `kustomization`: the test bed's (the default), or an overlay as shipped, e.g. manifests/overlays/ha. */
-export async function installSkein(t: TestContext, trustDomain = 'cluster.local', kustomization = TESTBED): Promise<Installed> {
+export async function installSkein(t: Cleanup, trustDomain = 'cluster.local', kustomization = TESTBED): Promise<Installed> {
   const dir = mkdtempSync(join(tmpdir(), 'skein-install-'));
   t.after(async () => {
     await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found');
@@ -96,7 +99,7 @@ export async function injectionWorks(): Promise<void> {
  * the identity audience and a workload certificate from the installed
  * skein-identity, through its Service, as a proxy gets one.
  */
-export async function workloadIdentity(t: TestContext, trust: Bootstrap, ns: string, sa: string): Promise<IdentityClient> {
+export async function workloadIdentity(t: Cleanup, trust: Bootstrap, ns: string, sa: string): Promise<IdentityClient> {
   const core = kubeConfig().makeApiClient(CoreV1Api);
   const dir = mkdtempSync(join(tmpdir(), 'skein-workload-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -114,7 +117,7 @@ export async function workloadIdentity(t: TestContext, trust: Bootstrap, ns: str
 }
 
 /** A discovery client of the installed skein-controller, through its Service, with the workload's certificate. */
-export async function discoveryClient(t: TestContext, trust: Bootstrap, identity: IdentityClient, ns: string): Promise<DiscoveryClient> {
+export async function discoveryClient(t: Cleanup, trust: Bootstrap, identity: IdentityClient, ns: string): Promise<DiscoveryClient> {
   const core = kubeConfig().makeApiClient(CoreV1Api);
   const discovery = await core.readNamespacedService({ namespace: 'skein-system', name: 'skein-discovery' });
   const client = new DiscoveryClient({
