@@ -5,8 +5,7 @@
 // over it (the control plane rolls), then the workloads restarted onto the
 // new proxy. No request may fail, and every proxy must end on the new image.
 // The old proxies talk to the new control plane in between: the skew window
-// of api/discovery-version.ts, on a real cluster. Real nodes only (the
-// imitation node runs this checkout's code whatever the image tag says).
+// of api/discovery-version.ts, on a real cluster.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
