@@ -98,4 +98,4 @@ charts: deps
 conformance: deps binaries
 	@scripts/system-deps.sh
 	node e2e/conformance/run.ts build
-	SKEIN_NODES=$${SKEIN_NODES:-real} $(CLUSTER) run -- node e2e/conformance/run.ts run
+	$(CLUSTER) run -- node e2e/conformance/run.ts run

@@ -45,7 +45,7 @@ export interface SuiteRun {
 }
 
 export class ConformanceError extends Error {
-  readonly code: 'bad_input' | 'bad_report' | 'missing_profile' | 'not_real_nodes' | 'suite_failed' | 'build_failed';
+  readonly code: 'bad_input' | 'bad_report' | 'missing_profile' | 'no_cluster' | 'suite_failed' | 'build_failed';
   constructor(code: ConformanceError['code'], message: string) {
     super(message);
     this.code = code;
