@@ -112,7 +112,7 @@ export async function installGatewayCrds(): Promise<void> {
     return;
   }
   const mod = readFileSync(join(REPO, 'e2e/conformance/gobuild/go.mod'), 'utf8');
-  const version = /^\s*sigs\.k8s\.io\/gateway-api\/conformance (\S+)/m.exec(mod)?.[1];
+  const version = /^(?:require)?\s*sigs\.k8s\.io\/gateway-api\/conformance (\S+)/m.exec(mod)?.[1];
   if (!version) throw new ConformanceError('build_failed', 'e2e/conformance/gobuild/go.mod requires no sigs.k8s.io/gateway-api/conformance');
   const { stdout } = await exec('go', ['mod', 'download', '-json', `sigs.k8s.io/gateway-api@${version}`], { env: { ...process.env, GOTOOLCHAIN: 'go1.27.3' } });
   const dir = (JSON.parse(stdout) as { Dir: string }).Dir;
