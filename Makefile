@@ -92,7 +92,8 @@ charts: deps
 # built from its Go module) against Skein on real nodes, profiles MESH-HTTP and MESH-GRPC.
 # The suite and Istio's echo image are built first, outside the cluster's lifetime.
 # Its report (the suite's YAML) and log are in .cache/conformance/.
+# CONFORMANCE_ARGS="--tests MeshBasic,MeshTrafficSplit --timeout 20m" narrows or bounds a run.
 conformance: deps binaries
 	@scripts/system-deps.sh
 	node e2e/conformance/run.ts build
-	SKEIN_NODES=$${SKEIN_NODES:-real} $(CLUSTER) run -- node e2e/conformance/run.ts run
+	SKEIN_NODES=$${SKEIN_NODES:-real} $(CLUSTER) run -- node e2e/conformance/run.ts run $(CONFORMANCE_ARGS)

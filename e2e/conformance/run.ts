@@ -5,7 +5,7 @@
 // injection. Writes the suite's report and log to .cache/conformance/ and
 // prints a line per profile with the failed tests.
 //   node e2e/conformance/run.ts build            the suite and the echo image (no cluster)
-//   node e2e/conformance/run.ts run [--tests A,B] [--out DIR]   (inside `cluster.ts run --`)
+//   node e2e/conformance/run.ts run [--tests A,B] [--timeout 60m] [--out DIR]   (inside `cluster.ts run --`)
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -165,12 +165,12 @@ export async function conformance(built: Built, opts: RunOptions): Promise<RunRe
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { tests: { type: 'string' }, out: { type: 'string', default: OUT_DIR } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { tests: { type: 'string' }, timeout: { type: 'string', default: '60m' }, out: { type: 'string', default: OUT_DIR } } });
   const verb = positionals[0];
   if (verb === 'build') { await build(); return 0; }
-  if (verb !== 'run') { console.error('usage: run.ts build | run [--tests A,B] [--out DIR]'); return 2; }
+  if (verb !== 'run') { console.error('usage: run.ts build | run [--tests A,B] [--timeout 60m] [--out DIR]'); return 2; }
   const tests = values.tests?.split(',').filter(Boolean);
-  const result = await conformance(await build(), { outDir: values.out, ...(tests ? { tests } : {}) });
+  const result = await conformance(await build(), { outDir: values.out, timeout: values.timeout, ...(tests ? { tests } : {}) });
   console.log(formatSummary(result.summary));
   console.log(`report: ${result.reportPath}; log: ${result.logPath}; the suite ran ${result.seconds}s and exited ${result.exitCode}`);
   const missing = tests ? [] : missingProfiles(result.summary, PROFILES);
