@@ -142,7 +142,7 @@ export async function runSuite(suite: string, opts: RunOptions): Promise<RunResu
       const lines = (partial + d.toString()).split('\n');
       partial = lines.pop() ?? '';
       // Only the top-level tests' verdicts: the subtests' and the request logs are in the log file.
-      for (const l of lines) if (/^ {4}--- (PASS|FAIL|SKIP): \w+ /.test(l)) process.stderr.write(`conformance: ${l.trim()} [${secs(t0)}]\n`);
+      for (const l of lines) if (/^ {4}--- (PASS|FAIL|SKIP): TestConformance\/\w+ /.test(l)) process.stderr.write(`conformance: ${l.trim()} [${secs(t0)}]\n`);
     };
     child.stdout.on('data', progress);
     child.stderr.on('data', (d: Buffer) => log.write(d));
