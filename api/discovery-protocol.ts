@@ -98,6 +98,83 @@ export const SplitMatch = z.object({
 });
 export type SplitMatch = z.infer<typeof SplitMatch>;
 
+// Gateway API routes (HTTPRoute, GRPCRoute with a Service as parent; issue
+// #20), compiled by the operator for one Service port and one client
+// namespace: every match of every attached rule in precedence order (the
+// first a request satisfies picks its rule), the rules, and each Service a
+// rule or mirror names, with its endpoints, once. Regexes are checked by the
+// operator (api/crds/path-regex.ts pathRegexProblem) and compiled by the
+// proxy with compilePathRegex; durations travel as milliseconds.
+export const ValueMatch = z.object({ type: z.enum(['Exact', 'RegularExpression']), name: z.string(), value: z.string() });
+export type ValueMatch = z.infer<typeof ValueMatch>;
+
+export const RouteMatch = z.object({
+  path: z.object({ type: z.enum(['Exact', 'PathPrefix', 'RegularExpression']), value: z.string() }).optional(),
+  method: z.string().optional(),
+  /** Header names lower case. */
+  headers: z.array(ValueMatch).default([]),
+  queryParams: z.array(ValueMatch).default([]),
+  /** A GRPCRoute match: the request must be gRPC (content-type application/grpc…). */
+  grpc: z.boolean().default(false),
+});
+export type RouteMatch = z.infer<typeof RouteMatch>;
+
+export const HeaderEdit = z.object({
+  /** Names lower case. */
+  set: z.array(z.object({ name: z.string(), value: z.string() })).default([]),
+  add: z.array(z.object({ name: z.string(), value: z.string() })).default([]),
+  remove: z.array(z.string()).default([]),
+});
+export type HeaderEdit = z.infer<typeof HeaderEdit>;
+
+export const PathEdit = z.object({ type: z.enum(['ReplaceFullPath', 'ReplacePrefixMatch']), value: z.string() });
+export type PathEdit = z.infer<typeof PathEdit>;
+
+export const RouteFilter = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('RequestHeaderModifier'), edit: HeaderEdit }),
+  z.object({ type: z.literal('ResponseHeaderModifier'), edit: HeaderEdit }),
+  z.object({
+    type: z.literal('RequestRedirect'),
+    scheme: z.string().optional(), hostname: z.string().optional(), port: z.number().int().optional(),
+    path: PathEdit.optional(), statusCode: z.number().int(),
+  }),
+  z.object({ type: z.literal('URLRewrite'), hostname: z.string().optional(), path: PathEdit.optional() }),
+  /** `service` absent: the mirror's Service does not exist, nothing is mirrored. */
+  z.object({ type: z.literal('RequestMirror'), service: z.string().optional(), percent: z.number().min(0).max(100) }),
+]);
+export type RouteFilter = z.infer<typeof RouteFilter>;
+
+export const RouteBackendRef = z.object({
+  /** `name.namespace.svc.<domain>:port`, a key of `RouteTable.backends`; absent: the backendRef resolves to nothing and its share is answered 500. */
+  service: z.string().optional(),
+  weight: z.number().int().min(0),
+});
+export type RouteBackendRef = z.infer<typeof RouteBackendRef>;
+
+export const RouteRule = z.object({
+  /** The route, for the metrics' route_* labels. */
+  route: z.object({ kind: z.enum(['HTTPRoute', 'GRPCRoute']), namespace: z.string(), name: z.string() }),
+  /** The rule's `name`, else its index. */
+  rule: z.string(),
+  backends: z.array(RouteBackendRef),
+  filters: z.array(RouteFilter).default([]),
+  /** timeouts.request: the whole request, retries included. */
+  requestTimeoutMs: z.number().positive().optional(),
+  /** timeouts.backendRequest: each attempt. */
+  backendTimeoutMs: z.number().positive().optional(),
+  /** HTTPRoute `retry`: statuses retried, attempts after the first, the wait between. */
+  retry: z.object({ codes: z.array(z.number().int()), attempts: z.number().int().min(0), backoffMs: z.number().min(0).optional() }).optional(),
+});
+export type RouteRule = z.infer<typeof RouteRule>;
+
+export const RouteTable = z.object({
+  /** Most specific first (the Gateway API's precedence); `rule` indexes `rules`. */
+  matches: z.array(z.object({ match: RouteMatch, rule: z.number().int().min(0) })),
+  rules: z.array(RouteRule),
+  backends: z.array(z.object({ service: z.string(), endpoints: z.array(Endpoint) })),
+});
+export type RouteTable = z.infer<typeof RouteTable>;
+
 export const Update = z.object({
   type: z.literal('update'),
   /** False when nothing in the cluster lives at the target: the proxy passes the connection through. */
@@ -118,6 +195,13 @@ export const Update = z.object({
    * request is split. (A proxy older than this field splits every request.)
    */
   splitMatches: z.array(SplitMatch).optional(),
+  /**
+   * HTTPRoutes/GRPCRoutes attached to this Service port for the asking
+   * proxy's namespace. When present they decide every HTTP request (one
+   * matching none gets 404), and `profile` routes and `split` are not used
+   * (docs/gateway-api.md: precedence). A proxy older than this field ignores it.
+   */
+  routes: RouteTable.optional(),
 });
 export type Update = z.infer<typeof Update>;
 

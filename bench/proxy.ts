@@ -7,15 +7,19 @@
 // in one run on this machine. Everything on loopback; every run bounded in
 // time. Reports requests/s, p50/p99, each proxy's CPU, its idle and peak RSS
 // (anonymous + file-backed), and the ratios the issue sets goals for.
-//   node bench/proxy.ts [--duration 10] [--rounds 3] [--only skein] [--profile DIR] [--bun PATH]
+//   node bench/proxy.ts [--duration 10] [--rounds 3] [--only skein] [--profile DIR] [--bun PATH] [--bundled]
+// --bundled runs the Skein hops as the image does: one esbuild bundle
+// (images/bundle.ts's options), so no TypeScript stripper and no source tree
+// in memory, which is what the idle and peak RSS goals are about.
 // --profile writes a V8 CPU profile of each Skein hop into DIR (open it in
 // Chrome DevTools); --only runs just the targets whose name starts with one of
 // its comma-separated words (e.g. --only skein,haproxy,node);
 // --node-flags="--a --b" runs the Skein hops with these Node flags instead of node-runtime's
 // (to try V8 settings before changing proxy-image/proxy/node-runtime).
 import { spawn } from 'node:child_process';
-import { mkdtemp, writeFile, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { copyFile, mkdir, mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { APP_DIR, bundle } from '../images/bundle.ts';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createCa, issueLeaf, privateKeyPem } from '../shared/tls.ts';
@@ -27,7 +31,7 @@ import { startUpstream, startNginxProxy, startHaproxy, waitForPort, type Running
 import { percentile } from './stats.ts';
 import { proxyNodeRuntime } from '../proxy-image/proxy/node-runtime.ts';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, profile: { type: 'string' }, 'node-flags': { type: 'string' }, bun: { type: 'string' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' }, only: { type: 'string' }, profile: { type: 'string' }, 'node-flags': { type: 'string' }, bun: { type: 'string' }, bundled: { type: 'boolean', default: false } } });
 /** Bun from the npm registry, as scripts/bun.sh installs it; the Bun target is left out without it. */
 const BUN = values.bun ?? resolve(import.meta.dirname, '../.tools/bun/node_modules/.bin/bun');
 const DURATION = Number(values.duration);
@@ -47,6 +51,18 @@ async function certificates(): Promise<string> {
     await writeFile(join(dir, `${role}.key`), await privateKeyPem(keys.privateKey));
   }
   return dir;
+}
+
+/** bench/lib/skein-hop.ts bundled as images/bundle.ts bundles the proxy, in `dir`; returns the entry's path. */
+async function bundledHop(dir: string): Promise<string> {
+  const { tree } = await bundle({ entries: { 'skein-hop': 'bench/lib/skein-hop.ts' } });
+  for (const [path, entry] of tree) {
+    const to = join(dir, relative(APP_DIR, path));
+    await mkdir(dirname(to), { recursive: true });
+    if (entry.kind === 'data') await writeFile(to, entry.data);
+    else if (entry.kind === 'file') await copyFile(entry.from, to);
+  }
+  return join(dir, 'skein-hop.mjs');
 }
 
 /** Node flags for one hop: the proxy's own (proxy-image/proxy/node-runtime), and a CPU profile per hop when asked for. */
@@ -124,6 +140,7 @@ const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
 
 async function main(): Promise<void> {
   const certDir = await certificates();
+  const skeinHop = values.bundled ? await bundledHop(join(certDir, 'bundle')) : 'lib/skein-hop.ts';
   const upstream = await startUpstream(PORTS.upstream);
   const direct: Running = { url: upstream.url, pids: [], stop: () => Promise.resolve() };
   const targets: [string, () => Promise<Running>][] = [
@@ -132,9 +149,9 @@ async function main(): Promise<void> {
     ['haproxy (1 hop)', () => startHaproxy(PORTS.haproxy, PORTS.upstream)],
     // Plain `node`, no proxy flags: what Node gives a naive program.
     [NAIVE, () => startChain('lib/naive-hop.ts', { out: PORTS.naiveOut, in: PORTS.naiveIn }, certDir, () => [], {})],
-    [SKEIN, () => startChain('lib/skein-hop.ts', { out: PORTS.skeinOut, in: PORTS.skeinIn }, certDir, hopNodeArgs, runtime.env)],
+    [SKEIN, () => startChain(skeinHop, { out: PORTS.skeinOut, in: PORTS.skeinIn }, certDir, hopNodeArgs, runtime.env)],
     // The same code on Bun: no Node flags (Bun has its own), the proxy's environment.
-    ...(existsSync(BUN) ? [[SKEIN_BUN, () => startChain('lib/skein-hop.ts', { out: PORTS.bunOut, in: PORTS.bunIn }, certDir, () => [], runtime.env, BUN)] as [string, () => Promise<Running>]] : []),
+    ...(existsSync(BUN) ? [[SKEIN_BUN, () => startChain(skeinHop, { out: PORTS.bunOut, in: PORTS.bunIn }, certDir, () => [], runtime.env, BUN)] as [string, () => Promise<Running>]] : []),
   ];
   if (!existsSync(BUN)) console.error(`no Bun at ${BUN} (scripts/bun.sh installs it): the Bun target is left out`);
   const only = values.only?.split(',');

@@ -14,6 +14,7 @@ test('processes are told apart by command line, proxies only in the soak namespa
   const node = '/usr/bin/node /work/main/';
   assert.equal(componentOf(`${node}operator/skein-controller.ts identity`, '', 'soak'), 'skein-identity');
   assert.equal(componentOf(`${node}operator/skein-controller.ts controller`, '', 'soak'), 'skein-controller');
+  assert.equal(componentOf('/usr/bin/node /opt/skein/skein-controller.mjs webhook', '', 'soak'), 'skein-webhook', 'the image\'s bundle on a real node');
   assert.equal(componentOf(`${node}proxy-image/proxy/main.ts`, 'A=1\0SKEIN_POD_NAMESPACE=soak\0', 'soak'), 'skein-proxy');
   assert.equal(componentOf(`${node}proxy-image/proxy/main.ts`, 'SKEIN_POD_NAMESPACE=soak-other\0', 'soak'), undefined, 'another namespace\'s proxy');
   assert.equal(componentOf('/cache/k8s/kube-apiserver --etcd-servers=x', '', 'soak'), 'kube-apiserver');

@@ -12,7 +12,7 @@ export const DIRECTIVE_FILES = 0;
 export const DIRECTIVE_NO_FILES = 4;
 
 const FLAGS: Record<string, readonly string[]> = {
-  install: ['--overlay', '--trust-domain', '--identity-issuer-dir', '--registry', '--tag'],
+  install: ['--overlay', '--trust-domain', '--identity-issuer-dir', '--registry', '--tag', '--gateway-api-crds'],
   uninstall: ['--overlay', '--crds'],
   inject: ['--filename', '-f', '--manual'],
   check: ['--pre', '--output', '--namespace', '--kubeconfig', '--context'],

@@ -13,7 +13,7 @@ Commands:
   completion  print a bash or zsh completion script
   version     print the CLI version
   help        this text; \`kubectl skein <command> --help\` for a command`,
-  install: `Usage: kubectl skein install [--overlay base|ha|cert-manager] [--trust-domain D] [--identity-issuer-dir DIR] [--registry R] [--tag T] [--cluster-networks CIDRS] | kubectl apply --server-side -f -
+  install: `Usage: kubectl skein install [--overlay base|ha|cert-manager] [--trust-domain D] [--identity-issuer-dir DIR] [--registry R] [--tag T] [--cluster-networks CIDRS] [--gateway-api-crds skip|install] | kubectl apply --server-side -f -
 
 Prints the CRDs, then manifests/ rendered by \`kubectl kustomize\` (kubectl from $SKEIN_KUBECTL, PATH, or
 ~/.cache/skein/k8s/<version>/), then the identity objects for this install.
@@ -28,7 +28,10 @@ Prints the CRDs, then manifests/ rendered by \`kubectl kustomize\` (kubectl from
                          the proxy image being what the webhook injects into every meshed pod
   --tag                  the images' tag (default v<this CLI's version>)
   --cluster-networks     the pod and node CIDRs cluster-authenticated admits without mTLS, comma-separated
-                         (default 10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16)`,
+                         (default 10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16)
+  --gateway-api-crds     skip (default: leave the cluster's Gateway API CRDs, if any, alone) or install (print
+                         the standard-channel CRDs of the release Skein is tested with, crds/gateway-api/VERSION,
+                         first); HTTPRoute and GRPCRoute need them, \`kubectl skein check\` says which is present`,
   uninstall: `Usage: kubectl skein uninstall [--overlay base|ha|cert-manager] [--crds] | kubectl delete --ignore-not-found -f -
 
 Prints the control plane's objects, webhook configurations first. CRDs (and every object of their kinds)

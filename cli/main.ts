@@ -6,7 +6,7 @@ import { parseDurationMs } from '../api/duration.ts';
 import { HELP } from './help.ts';
 import { CLI_VERSION } from './version.ts';
 import { kustomize } from './kubectl.ts';
-import { CRDS_DIR, OVERLAYS, overlayDir, type Overlay } from './manifests.ts';
+import { CRDS_DIR, GATEWAY_CRDS_CHOICES, GATEWAY_CRDS_DIR, joinStreams, OVERLAYS, overlayDir, type Overlay } from './manifests.ts';
 import { cidrProblem } from '../api/crds/authorizationpolicy.ts';
 import { composeInstall, identityObjects, isDnsName, DEFAULT_TRUST_DOMAIN } from './install.ts';
 import { checkImageSource, DEFAULT_SOURCE } from '../shared/images.ts';
@@ -40,8 +40,10 @@ function overlayOf(value: unknown, command: string): Overlay {
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 
 async function install(args: string[]): Promise<number> {
-  const { values } = parse('install', args, { overlay: { type: 'string' }, 'trust-domain': { type: 'string' }, 'identity-issuer-dir': { type: 'string' }, registry: { type: 'string' }, tag: { type: 'string' }, 'cluster-networks': { type: 'string' } });
+  const { values } = parse('install', args, { overlay: { type: 'string' }, 'trust-domain': { type: 'string' }, 'identity-issuer-dir': { type: 'string' }, registry: { type: 'string' }, tag: { type: 'string' }, 'cluster-networks': { type: 'string' }, 'gateway-api-crds': { type: 'string' } });
   if (values.help) return help('install');
+  const gatewayCrds = values['gateway-api-crds'] ?? 'skip';
+  if (!(GATEWAY_CRDS_CHOICES as readonly string[]).includes(gatewayCrds)) throw usageError(`--gateway-api-crds must be one of ${GATEWAY_CRDS_CHOICES.join(', ')}, not "${gatewayCrds}"`, 'install');
   const clusterNetworks = values['cluster-networks']?.split(',').map((c) => c.trim()).filter((c) => c !== '');
   const cidrError = clusterNetworks?.map(cidrProblem).find((p) => p !== undefined);
   if (clusterNetworks?.length === 0 || cidrError) throw usageError(`--cluster-networks must be comma-separated CIDRs such as 10.0.0.0/8,192.168.0.0/16${cidrError ? `: ${cidrError}` : ''}`, 'install');
@@ -51,10 +53,11 @@ async function install(args: string[]): Promise<number> {
   const trustDomain = values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN;
   if (!isDnsName(trustDomain)) throw usageError(`--trust-domain "${trustDomain}" is not a DNS name; use something like cluster.local or mesh.example.com`, 'install');
   const overlay = overlayOf(values.overlay, 'install');
-  const [crds, controlPlane, identity] = await Promise.all([
-    kustomize(CRDS_DIR), kustomize(overlayDir(overlay)), identityObjects({ overlay, trustDomain, issuerDir: values['identity-issuer-dir'] }),
+  const [crds, gateway, controlPlane, identity] = await Promise.all([
+    kustomize(CRDS_DIR), gatewayCrds === 'install' ? kustomize(GATEWAY_CRDS_DIR) : Promise.resolve(''),
+    kustomize(overlayDir(overlay)), identityObjects({ overlay, trustDomain, issuerDir: values['identity-issuer-dir'] }),
   ]);
-  out(composeInstall(crds, controlPlane, identity, trustDomain, images, clusterNetworks));
+  out(composeInstall(joinStreams([gateway, crds]), controlPlane, identity, trustDomain, images, clusterNetworks));
   return 0;
 }
 

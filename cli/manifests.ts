@@ -8,6 +8,9 @@ export const OVERLAYS = ['base', 'ha', 'cert-manager'] as const;
 export type Overlay = (typeof OVERLAYS)[number];
 
 export const CRDS_DIR = join(REPO_ROOT, 'crds');
+/** The Gateway API's standard-channel CRDs Skein is tested with (crds/gateway-api/VERSION), vendored unchanged. */
+export const GATEWAY_CRDS_DIR = join(CRDS_DIR, 'gateway-api');
+export const GATEWAY_CRDS_CHOICES = ['skip', 'install'] as const;
 
 export function overlayDir(overlay: Overlay): string {
   return join(REPO_ROOT, 'manifests', overlay === 'base' ? 'base' : join('overlays', overlay));

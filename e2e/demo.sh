@@ -10,7 +10,7 @@ export KUBECONFIG=$kubeconfig SKEIN_KUBECTL="$bin/kubectl"
 kubectl="$bin/kubectl"
 skein="cli/bin/kubectl-skein"
 
-echo "== nodes (played by the local node: pods are processes in network namespaces)"
+echo "== nodes (three real kubelets, each with its own containerd)"
 $kubectl get nodes -o wide
 echo
 echo "== kubectl skein install | kubectl apply --server-side -f -"

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join, posix, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkImageSource, DEFAULT_SOURCE, imageRef, type ImageSource } from '../shared/images.ts';
-import { bundle, REPO_ROOT } from './bundle.ts';
-import { builderHash, DEFAULT_CACHE_DIR, fileHasher, ImageCache, imageKey } from './cache.ts';
+import { bundle, REPO_ROOT, type Bundled } from './bundle.ts';
+import { builderHash, bundleKey, DEFAULT_CACHE_DIR, fileHasher, ImageCache, imageKey, type CachedImage, type FileHasher } from './cache.ts';
 import { CATALOG, CLUSTER_IMAGES, SHIPPED, type ImageDef, type SystemLayer } from './catalog.ts';
 import { blobPath, describe, dockerManifest, imageConfig, imageIndex, imageManifest, MEDIA, OCI_LAYOUT, type Descriptor } from './oci.ts';
 import { goBinary, iptables, istioEcho, nodeBase, shellBase } from './system.ts';
@@ -73,18 +73,20 @@ export async function buildImages(names: readonly string[], source: ImageSource,
       layers.push({ packKey: def.system.slice(0, i + 1).join('+'), tree: without(systemTrees(layer), whole) });
       for (const [k, v] of systemTrees(layer)) if (!whole.has(k)) whole.set(k, v);
     }
-    const app = await appTree(def);
-    if (app.size > 0) {
-      layers.push({ tree: app });
-      for (const [k, v] of app) whole.set(k, v);
-    }
+    const links = commandLinks(def);
     const archive = join(outDir, archiveName(def.name));
-    const key = cache ? await imageKey({ def, ref, layers: layers.map((l) => l.tree), smokeTested, builder }, hashFile) : '';
-    const hit = cache ? await cache.take(def.name, key, archive) : undefined;
+    const keyOf = async (bundled: string | undefined) => imageKey({ def, ref, layers: [...layers.map((l) => l.tree), links], ...(bundled ? { bundle: bundled } : {}), smokeTested, builder }, hashFile);
+    const { hit, key, made: looked } = cache ? await lookUp(cache, def, archive, keyOf, hashFile) : { hit: undefined, key: '', made: undefined };
     if (hit) {
       process.stderr.write(`images: ${ref} unchanged (cache ${key.slice(0, 12)})\n`);
       built.push({ ...hit, archive, fromCache: true });
       continue;
+    }
+    const made = looked ?? (def.bundle ? await bundle(def.bundle) : undefined);
+    const app: Tree = new Map([...(made?.tree ?? []), ...links]);
+    if (app.size > 0) {
+      layers.push({ tree: app });
+      for (const [k, v] of app) whole.set(k, v);
     }
     process.stderr.write(`images: building ${ref}\n`);
     const packedLayers = await Promise.all(layers.map((l) => (l.packKey ? pack(l.packKey, l.tree) : packLayer(l.tree))));
@@ -94,14 +96,41 @@ export async function buildImages(names: readonly string[], source: ImageSource,
       process.stderr.write(`images: not root, so ${def.name}'s smoke test (chroot) is skipped\n`);
     }
     const image = await writeArchive(def, ref, packedLayers, archive);
-    if (cache) await cache.put(key, { name: image.name, ref: image.ref, digest: image.digest, archiveBytes: image.archiveBytes, layers: image.layers }, archive);
+    if (cache) {
+      await cache.put(key, { name: image.name, ref: image.ref, digest: image.digest, archiveBytes: image.archiveBytes, layers: image.layers }, archive);
+      if (made) await cache.recordInputs(def.name, made.inputs);
+    }
     built.push(image);
   }
   return built;
 }
 
-async function appTree(def: ImageDef): Promise<Tree> {
-  const tree = def.bundle ? await bundle(def.bundle) : new Map() as Tree;
+/**
+ * The cached image for `def`, keyed on the files its bundle was last made from,
+ * so an unchanged image is taken without bundling. On a miss the bundle is made
+ * (what it reads now may differ from what was recorded: a changed import) and
+ * the key is that of what it read.
+ */
+async function lookUp(cache: ImageCache, def: ImageDef, archive: string, keyOf: (bundled: string | undefined) => Promise<string>, hashFile: FileHasher): Promise<{ hit: CachedImage | undefined; key: string; made: Bundled | undefined }> {
+  if (!def.bundle) {
+    const key = await keyOf(undefined);
+    return { hit: await cache.take(def.name, key, archive), key, made: undefined };
+  }
+  const recorded = await cache.bundleInputs(def.name);
+  const recordedKey = recorded ? await bundleKey(def.bundle, recorded, hashFile, REPO_ROOT) : undefined;
+  const key = recordedKey ? await keyOf(recordedKey) : '';
+  const hit = recordedKey ? await cache.take(def.name, key, archive) : undefined;
+  if (hit) return { hit, key, made: undefined };
+  const made = await bundle(def.bundle);
+  const madeKey = await keyOf(await bundleKey(def.bundle, made.inputs, hashFile, REPO_ROOT));
+  const madeHit = madeKey !== key ? await cache.take(def.name, madeKey, archive) : undefined;
+  if (madeHit) await cache.recordInputs(def.name, made.inputs);
+  return { hit: madeHit, key: madeKey, made };
+}
+
+/** The image's commands as symlinks on PATH. */
+function commandLinks(def: ImageDef): Tree {
+  const tree: Tree = new Map();
   for (const [cmd, target] of Object.entries(def.commands ?? {})) {
     const at = posix.join('/usr/local/bin', cmd);
     tree.set(at, { kind: 'symlink', target: relativeLink(at, target) });

@@ -31,7 +31,13 @@ export interface BundleSpec {
  */
 const BANNER = "import { createRequire as __skeinCreateRequire } from 'node:module'; const require = __skeinCreateRequire(import.meta.url);";
 
-export async function bundle(spec: BundleSpec): Promise<Tree> {
+export interface Bundled {
+  tree: Tree;
+  /** The files esbuild read, relative to the repository (its metafile's inputs): what the bundle is a function of. */
+  inputs: string[];
+}
+
+export async function bundle(spec: BundleSpec): Promise<Bundled> {
   const out = await mkdtemp(join(tmpdir(), 'skein-bundle-'));
   try {
     const result = await build({
@@ -67,7 +73,7 @@ export async function bundle(spec: BundleSpec): Promise<Tree> {
     for (const pkg of needsPackages) {
       for (const f of NATIVE_PACKAGES[pkg] ?? []) tree.set(posix.join(APP_DIR, 'node_modules', f), { kind: 'file', from: join(REPO_ROOT, 'node_modules', f), mode: 0o644 });
     }
-    return tree;
+    return { tree, inputs: Object.keys(result.metafile.inputs).sort() };
   } finally {
     await rm(out, { recursive: true, force: true });
   }

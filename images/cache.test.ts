@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CATALOG } from './catalog.ts';
-import { builderHash, fileHasher, ImageCache, imageKey, type KeyInput } from './cache.ts';
+import { builderHash, bundleKey, fileHasher, ImageCache, imageKey, type KeyInput } from './cache.ts';
 import type { Entry, Tree } from './tree.ts';
 
 const echo = CATALOG.find((d) => d.name === 'e2e/echo')!;
@@ -34,7 +34,7 @@ test('an image key is the same for the same inputs, whatever order the layer was
   assert.match(a, /^[0-9a-f]{32}$/);
 }));
 
-test('an image key changes with a file\'s content, a mode, a link, the app layer, the reference, the catalog entry, the smoke test and the builder', async () => withDir(async (dir) => {
+test('an image key changes with a file\'s content, a mode, a link, the app layer, the reference, the catalog entry, the smoke test, the builder and the bundle', async () => withDir(async (dir) => {
   await writeFile(join(dir, 'node'), 'node binary v1');
   const before = await imageKey(input(dir), fileHasher());
   const changed = async (k: KeyInput): Promise<string> => imageKey(k, fileHasher());
@@ -53,6 +53,7 @@ test('an image key changes with a file\'s content, a mode, a link, the app layer
   variants.push(['runtime', input(dir, { def: { ...echo, runtime: { ...echo.runtime, user: '0:0' } } })]);
   variants.push(['smoke tested', input(dir, { smokeTested: false })]);
   variants.push(['builder', input(dir, { builder: 'b2' })]);
+  variants.push(['bundle', input(dir, { bundle: 'bundle-key-2' })]);
   const keys = new Map<string, string>();
   for (const [what, k] of variants) {
     const key = await changed(k);
@@ -90,4 +91,29 @@ test('a cache entry is taken by its key only, and only the newest few of an imag
   assert.equal((await cache.take('e2e/echo', '5'.repeat(32), out))?.digest, 'sha256:5');
   assert.equal(readdirSync(join(dir, 'cache')).filter((f) => f.endsWith('.json')).length, 4);
   assert.equal(await cache.take('e2e/echo', '0'.repeat(32), out), undefined);
+}));
+
+test('a bundle key follows its inputs\' contents, its spec and the files that decide resolution; a vanished input leaves it unknown', async () => withDir(async (dir) => {
+  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'a.ts', 'b.ts']) await writeFile(join(dir, f), `${f} v1`);
+  const spec = { entries: { app: 'a.ts' } };
+  const key = (s = spec, inputs = ['a.ts', 'b.ts']) => bundleKey(s, inputs, fileHasher(), dir);
+  const before = await key();
+  assert.equal(await key(spec, ['b.ts', 'a.ts']), before, 'the order inputs are listed in does not count');
+  assert.notEqual(await key({ entries: { app: 'a.ts' }, shebangFlags: ['--x'] } as typeof spec), before, 'spec');
+  assert.notEqual(await key(spec, ['a.ts']), before, 'input set');
+  await writeFile(join(dir, 'b.ts'), 'b.ts v2');
+  const changed = await key();
+  assert.notEqual(changed, before, 'an input\'s content');
+  await writeFile(join(dir, 'package-lock.json'), 'lock v2');
+  assert.notEqual(await key(), changed, 'package-lock.json');
+  await rm(join(dir, 'b.ts'));
+  assert.equal(await key(), undefined);
+}));
+
+test('the files a bundle read are recorded per image and read back; none before the first record', async () => withDir(async (dir) => {
+  const cache = new ImageCache(join(dir, 'cache'));
+  assert.equal(await cache.bundleInputs('e2e/echo'), undefined);
+  await cache.recordInputs('e2e/echo', ['e2e/apps/echo.ts', 'node_modules/yaml/dist/index.js']);
+  assert.deepEqual(await cache.bundleInputs('e2e/echo'), ['e2e/apps/echo.ts', 'node_modules/yaml/dist/index.js']);
+  assert.equal(await cache.bundleInputs('proxy'), undefined);
 }));

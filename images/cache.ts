@@ -2,15 +2,22 @@
 // so an unchanged image is not packed, compressed and smoke-tested again. An
 // image's key is a hash of everything its archive is made from: its catalog
 // entry, its reference, the builder's own source, and every file, link and
-// mode of every layer (file contents by their hash, so a changed Node binary,
-// Debian library or bundle changes the key). Bundles are made each time
-// (esbuild takes seconds) and their output is what is hashed, so whatever
-// esbuild resolves an import to is in the key.
+// mode of every system layer (file contents by their hash, so a changed Node
+// binary or Debian library changes the key). A bundle enters the key through
+// what it is made from: the files esbuild read the last time (recorded beside
+// the cache entries), with package.json, package-lock.json, tsconfig.json and
+// esbuild's version, so a warm build does not bundle at all (esbuild took
+// 10-30 s of a warm `cluster up` on the loaded 2-core machine). Imports name
+// their files with extensions, so a new file cannot take over an import
+// without a change to a file that was read; a changed import changes its
+// importer, and the bundle is made again.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { copyFile, link, mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
+import { version as esbuildVersion } from 'esbuild';
+import type { BundleSpec } from './bundle.ts';
 import type { ImageDef } from './catalog.ts';
 import type { Tree } from './tree.ts';
 
@@ -52,11 +59,31 @@ export async function treeLines(tree: Tree, hashFile: FileHasher): Promise<strin
   return lines;
 }
 
+/** Files outside a bundle's inputs that decide how its imports resolve. */
+const RESOLUTION_FILES = ['package.json', 'package-lock.json', 'tsconfig.json'];
+
+/**
+ * A bundle's key: its spec, esbuild's version and every input file's content
+ * (paths relative to `root`). Undefined when an input no longer exists: the
+ * bundle must be made again to learn what it reads now.
+ */
+export async function bundleKey(spec: BundleSpec, inputs: readonly string[], hashFile: FileHasher, root: string): Promise<string | undefined> {
+  const h = createHash('sha256').update(JSON.stringify({ spec, esbuild: esbuildVersion }));
+  for (const f of [...new Set([...inputs, ...RESOLUTION_FILES])].sort()) {
+    const file = join(root, f);
+    if (!existsSync(file)) return undefined;
+    h.update(`\n${f} ${await hashFile(file)}`);
+  }
+  return h.digest('hex');
+}
+
 export interface KeyInput {
   def: ImageDef;
   ref: string;
-  /** The layers bottom first, as they will be packed. */
+  /** The layers bottom first, as they will be packed (the bundle's files left out: `bundle` stands for them). */
   layers: readonly Tree[];
+  /** bundleKey() of the image's bundle, if it has one. */
+  bundle?: string;
   /** Whether the smoke tests run (only as root): an archive built without them is not reused by a build that would run them. */
   smokeTested: boolean;
   /** A hash of the builder's own source (builderHash()). */
@@ -67,7 +94,7 @@ export async function imageKey(input: KeyInput, hashFile: FileHasher): Promise<s
   const h = createHash('sha256');
   const { def } = input;
   h.update(JSON.stringify({ name: def.name, system: def.system, bundle: def.bundle, runtime: def.runtime, commands: def.commands,
-    smoke: input.smokeTested ? def.smoke.map((s) => ({ argv: s.argv, expect: String(s.expect) })) : null, ref: input.ref, builder: input.builder }));
+    smoke: input.smokeTested ? def.smoke.map((s) => ({ argv: s.argv, expect: String(s.expect) })) : null, ref: input.ref, builder: input.builder, bundleKey: input.bundle ?? null }));
   for (const [i, layer] of input.layers.entries()) h.update(`\nlayer ${i}\n${(await treeLines(layer, hashFile)).join('\n')}`);
   return h.digest('hex').slice(0, 32);
 }
@@ -89,6 +116,23 @@ export class ImageCache {
   private entry(name: string, key: string): { archive: string; meta: string } {
     const base = `${name.replace(/\//g, '-')}.${key}`;
     return { archive: join(this.dir, `${base}.oci.tar`), meta: join(this.dir, `${base}.json`) };
+  }
+
+  private inputsFile(name: string): string {
+    return join(this.dir, `${name.replace(/\//g, '-')}.bundle-inputs`);
+  }
+
+  /** The files the image's bundle read when it was last made (recordInputs), or undefined. */
+  async bundleInputs(name: string): Promise<string[] | undefined> {
+    const text = await readFile(this.inputsFile(name), 'utf8').catch(() => undefined);
+    return text === undefined ? undefined : text.split('\n').filter(Boolean);
+  }
+
+  async recordInputs(name: string, inputs: readonly string[]): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const tmp = `${this.inputsFile(name)}.${process.pid}.tmp`;
+    await writeFile(tmp, inputs.join('\n') + '\n');
+    await rename(tmp, this.inputsFile(name));
   }
 
   /** The cached image for `key`, put at `archive` (a hard link, or a copy across file systems); undefined if there is none. */

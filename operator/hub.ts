@@ -41,8 +41,10 @@ export class DiscoveryHub {
   }
 
   /** Delivers the current snapshot at once, then every change; returns the unsubscribe. */
-  watch(target: Target, listener: Listener): () => void {
-    return this.#subscribe(`target:${targetKey(target)}`, (view) => resolveWithPolicy(view, target, this.#cfg), listener);
+  watch(target: Target, listener: Listener, clientNamespace?: string): () => void {
+    // Per client namespace: consumer routes (operator/gateway/attach.ts) differ by it.
+    const key = `target:${targetKey(target)}${clientNamespace === undefined ? '' : ` from:${clientNamespace}`}`;
+    return this.#subscribe(key, (view) => resolveWithPolicy(view, target, this.#cfg, clientNamespace), listener);
   }
 
   /**

@@ -29,8 +29,11 @@ import { DiscoveryHub } from './hub.ts';
 import { discoveryMetrics } from './discovery/metrics.ts';
 import { createDiscoveryServer, tlsOptions } from './discovery/server.ts';
 import { DEFAULT_CLUSTER_NETWORKS } from './policy/inbound.ts';
-import { AUTHORIZATION_POLICY, HTTP_ROUTE_GROUP, SERVICE_PROFILE, TRAFFIC_SPLIT, apiPath, type PolicyKind } from './policy/objects.ts';
+import { AUTHORIZATION_POLICY, GRPC_ROUTE, HTTP_ROUTE, HTTP_ROUTE_GROUP, SERVICE_PROFILE, TRAFFIC_SPLIT, apiPath, type PolicyKind } from './policy/objects.ts';
 import { PolicyReconciler, kubeStatusWriter } from './policy/reconciler.ts';
+import { RouteStatusReconciler } from './gateway/reconciler.ts';
+import { isUsableRoute } from './gateway/validate.ts';
+import type { RouteKind } from '../api/crds/gateway-route.ts';
 
 const cp = controlPlane('controller', {
   SKEIN_DISCOVERY_PORT: setting.port(DISCOVERY_PORT),
@@ -68,12 +71,12 @@ const metrics = discoveryMetrics();
 collectDefaultMetrics({ register: metrics.registry });
 const watchErrors = new Counter({ name: 'skein_controller_watch_errors_total', help: 'List and watch failures by resource (each is retried with backoff)', labelNames: ['resource'], registers: [metrics.registry] });
 
-const cache = new ClusterCache();
+const cache = new ClusterCache(isUsableRoute);
 const hub = new DiscoveryHub(cache, {
   trustDomain: config.trustDomain, clusterDomain: config.clusterDomain, defaultInboundPolicy, clusterNetworks: config.clusterNetworks,
 });
 
-const elector = cp.elector('writing policy status and Events', { onStartedLeading: () => reconciler.enqueueAll() });
+const elector = cp.elector('writing policy status and Events', { onStartedLeading: () => { reconciler.enqueueAll(); routeReconciler.enqueueAll(); } });
 
 function informer<T extends KubernetesObject>(resource: string, path: string, apply: (type: EventType, obj: T) => string[], then?: (obj: T) => void): Informer<T> {
   const inf = new Informer<T>({
@@ -88,7 +91,7 @@ function informer<T extends KubernetesObject>(resource: string, path: string, ap
   return inf;
 }
 const informers = [
-  informer<V1Service>('services', '/api/v1/services', (t, o) => cache.applyService(t, o), (o) => reconciler.enqueueNamespace(o.metadata?.namespace ?? '')),
+  informer<V1Service>('services', '/api/v1/services', (t, o) => cache.applyService(t, o), (o) => { reconciler.enqueueNamespace(o.metadata?.namespace ?? ''); routeReconciler.enqueueAll(); }),
   informer<V1EndpointSlice>('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', (t, o) => cache.applySlice(t, o)),
   informer<V1Pod>('pods', '/api/v1/pods', (t, o) => cache.applyPod(t, o)),
   informer<V1Namespace>('namespaces', '/api/v1/namespaces', (t, o) => cache.applyNamespace(t, o)),
@@ -104,6 +107,17 @@ const policies = [
 // (the hub's index) and re-evaluates the TrafficSplits of its namespace.
 const routeGroups = informer<PolicyObject>(HTTP_ROUTE_GROUP.plural, apiPath(HTTP_ROUTE_GROUP), (t, o) => cache.applyHTTPRouteGroup(t, o),
   (o) => reconciler.enqueueNamespace(o.metadata?.namespace ?? ''));
+// Gateway API routes (GAMMA): optional CRDs, so discovery never waits for them; until they
+// exist their informers retry with backoff and Services route as before.
+const routeInformer = (kind: PolicyKind) => ({
+  kind,
+  informer: informer<PolicyObject>(kind.plural, apiPath(kind), (t, o) => cache.applyGatewayRoute(kind.kind as RouteKind, t, o), () => routeReconciler.enqueueAll()),
+});
+const gatewayRoutes = [routeInformer(HTTP_ROUTE), routeInformer(GRPC_ROUTE)];
+const routeReconciler = new RouteStatusReconciler({
+  sources: gatewayRoutes.map(({ kind, informer: i }) => ({ kind, get: (ns, name) => i.get(`${ns}/${name}`), list: () => i.list() })),
+  view: cache, writer: kubeStatusWriter(kc, cp.events), isLeader: () => elector.isLeader, log,
+});
 const reconciler = new PolicyReconciler({
   sources: policies.map(({ kind, informer: i }) => ({ kind, get: (ns, name) => i.get(`${ns}/${name}`), list: () => i.list() })),
   view: cache, clusterDomain: config.clusterDomain, writer: kubeStatusWriter(kc, cp.events), isLeader: () => elector.isLeader, log,
@@ -181,8 +195,9 @@ serving.server.listen(config.discoveryPort, '0.0.0.0', () => {
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    for (const i of [...informers, ...policies.map((p) => p.informer), routeGroups]) i.stop();
+    for (const i of [...informers, ...policies.map((p) => p.informer), ...gatewayRoutes.map((r) => r.informer), routeGroups]) i.stop();
     reconciler.stop();
+    routeReconciler.stop();
     identity.stop();
     admin.close();
     setTimeout(() => process.exit(0), 5_000).unref();

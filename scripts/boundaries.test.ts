@@ -63,7 +63,7 @@ test('api/ and shared/ import no component', () => {
 test('nothing outside e2e/ and bench/ imports e2e/', () => {
   refused('webhook/server.fuzz.test.ts', '../e2e/fuzz/json.ts', /only e2e\/ and bench\/ import e2e\//);
   refused('cli/check/run.ts', '../../e2e/support/skein.ts', /only e2e\/ and bench\//);
-  refused('testkit/fuzz/random.ts', '../../e2e/node/podspec.ts', /testkit\//);
+  refused('testkit/fuzz/random.ts', '../../e2e/nodes/config.ts', /testkit\//);
   accepted('bench/proxy.ts', '../e2e/support/skein.ts');
   accepted('e2e/tests/mesh.test.ts', '../support/skein.ts');
 });

@@ -4,7 +4,7 @@
 # shell test image), prometheus (the stat --prometheus cluster test scrapes the
 # proxies with a real one); for the images (images/build.ts copies these
 # packages' files into them): busybox, ca-certificates and netbase, and skopeo,
-# which reads the archives back in the tests; for real nodes (SKEIN_NODES=real):
+# which reads the archives back in the tests; for the nodes:
 # containerd, runc and containernetworking-plugins (bridge, host-local,
 # portmap). Installed only when a command (or a package's file) is missing.
 # `system-deps.sh bench` adds what `make bench` measures against: nginx and

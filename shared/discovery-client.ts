@@ -7,6 +7,7 @@
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { Message, WATCH_PATH, INBOUND_PATH, HEARTBEAT_MS, type InboundRequest, type InboundUpdate, type Update, type WatchRequest } from '../api/discovery-protocol.ts';
+import { acceptResponse, requestHeaders, SkewError } from '../api/discovery-version.ts';
 import type { Logger } from './log.ts';
 
 export interface DiscoveryCredentials { cert: string; key: string; ca: string }
@@ -62,6 +63,10 @@ export class DiscoveryClient {
   badLines = 0;
   /** Sessions established, the first included. */
   sessions = 0;
+  /** The protocol version the last stream negotiated (api/discovery-version.ts); 0 before any. */
+  protocolVersion = 0;
+  /** Streams given up because the two sides' protocol versions do not overlap; retried, as the other side may be upgraded. */
+  skewRefusals = 0;
 
   constructor(o: DiscoveryClientOptions) {
     this.#o = { minBackoffMs: 250, maxBackoffMs: 15_000, silenceMs: 3 * HEARTBEAT_MS, connectTimeoutMs: 5_000, ...o };
@@ -186,17 +191,31 @@ export class DiscoveryClient {
   #open(w: Watch): void {
     const session = this.#session;
     if (!session || w.stream || w.refused || !this.#watches.has(w)) return;
-    const stream = session.request({ ':method': 'POST', ':path': w.path, 'content-type': 'application/json' });
+    const stream = session.request({ ':method': 'POST', ':path': w.path, 'content-type': 'application/json', ...requestHeaders() });
     w.stream = stream;
     stream.end(w.body);
     let status = 0;
     let buffer = '';
+    let skewed = false;
     stream.setEncoding('utf8');
-    stream.on('response', (h) => { status = Number(h[':status']); });
+    stream.on('response', (h) => {
+      status = Number(h[':status']);
+      if (status !== 200) return;
+      try {
+        this.protocolVersion = acceptResponse(h).version;
+      } catch (err) {
+        if (!(err instanceof SkewError)) throw err;
+        // Nothing this stream says can be trusted to mean what this proxy reads: keep the last good state.
+        skewed = true;
+        this.skewRefusals++;
+        this.#o.logger?.error({ target: w.target, code: err.code }, err.message);
+        stream.close(constants.NGHTTP2_CANCEL);
+      }
+    });
     stream.on('data', (chunk: string) => {
       buffer += chunk;
       // An error answer is JSON without a newline; only a 200 stream carries messages.
-      if (status !== 200) return;
+      if (status !== 200 || skewed) return;
       for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
         this.#line(w, buffer.slice(0, i));
         buffer = buffer.slice(i + 1);
@@ -206,6 +225,17 @@ export class DiscoveryClient {
     stream.on('close', () => {
       if (w.stream !== stream) return;
       w.stream = undefined;
+      const skew = skewed || /"error":"protocol_version_(unsupported|malformed)"/.test(buffer);
+      if (skew && !skewed) {
+        this.skewRefusals++;
+        this.#o.logger?.error({ target: w.target, status, answer: buffer.slice(0, 500) }, 'discovery refused this proxy\'s protocol version; retrying, as either side may be upgraded');
+      }
+      if (skew) {
+        // A version mismatch ends when one side is upgraded: retry, slowly, rather than give up for good.
+        w.failures = Math.max(w.failures + 1, 16);
+        w.retry = setTimeout(() => { w.retry = undefined; this.#open(w); }, this.#backoff(w.failures));
+        return;
+      }
       if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
         w.refused = true;
         this.#o.logger?.error({ target: w.target, status, answer: buffer.slice(0, 500) }, 'discovery refused the watch; not asking again');

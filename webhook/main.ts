@@ -168,6 +168,7 @@ const app = buildServer({
   metrics,
   logger: log,
   ready: () => namespacesSynced && trusted && !draining,
+  draining: () => draining,
   convert: handleConversion,
   handlers: {
     '/inject': (req) => handleInject(req, {

@@ -14,6 +14,7 @@ let port = 0;
 let caPem = '';
 const reports: { pod: V1Pod; result: InjectResult }[] = [];
 const metrics = createMetrics();
+let draining = false;
 
 before(async () => {
   const ca = await createCa({ commonName: 'webhook-test-ca', validForMs: 3_600_000 });
@@ -24,6 +25,7 @@ before(async () => {
     metrics,
     logger: createLogger('webhook-test', 'silent'),
     ready: () => true,
+    draining: () => draining,
     bodyLimit: 64 * 1024,
     handlers: {
       '/inject': (req) => handleInject(req, {
@@ -143,4 +145,21 @@ test('/convert converts TrafficSplits and refuses malformed reviews', async () =
   assert.equal(bad.statusCode, 400);
   assert.match(bad.json<{ message: string }>().message, /not a ConversionReview/);
   await srv.close();
+});
+
+test('while draining, every answer closes its connection, so the API server\'s next request opens one to a replica that stays', async () => {
+  const agent = new https.Agent({ keepAlive: true, ca: caPem });
+  const connectionHeader = () => new Promise<string | undefined>((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port, path: '/healthz', agent }, (res) => {
+      res.resume().on('end', () => resolve(res.headers.connection));
+    }).on('error', reject);
+  });
+  assert.equal(await connectionHeader(), 'keep-alive');
+  draining = true;
+  try {
+    assert.equal(await connectionHeader(), 'close');
+  } finally {
+    draining = false;
+    agent.destroy();
+  }
 });

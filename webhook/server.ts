@@ -16,6 +16,15 @@ export interface ServerOptions {
   /** Each admission endpoint and its handler. */
   handlers: Record<string, (req: AdmissionRequest) => Promise<AdmissionResponse>>;
   ready: () => boolean;
+  /**
+   * True once the replica is going away. The API server reuses its kept-alive
+   * connections to a replica (kube-proxy's conntrack keeps them on this pod)
+   * long after the endpoints dropped it, and a request written into a
+   * connection just as close() shuts it is reset: with failurePolicy Fail, a
+   * refused pod. While draining, every answer says `Connection: close`, so the
+   * next request opens a new connection to a replica that stays.
+   */
+  draining?: () => boolean;
   /** /convert: a ConversionReview in, one out; throws BadConversionReview for a malformed body. */
   convert?: (body: unknown) => unknown;
   /** Pods with many containers and large env can be big; the API server caps requests at 3 MiB. */
@@ -29,6 +38,10 @@ export function buildServer(o: ServerOptions) {
     loggerInstance: o.logger,
     // One line per admission would drown the logs in a burst; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (o.draining?.()) reply.header('connection', 'close');
+    return payload;
   });
 
   for (const [path, handler] of Object.entries(o.handlers)) {

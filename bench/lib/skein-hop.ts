@@ -10,7 +10,7 @@
 // (proxy-image/proxy/node-runtime) and, with --profile, a CPU profile.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import { createLogger } from '../../shared/log.ts';
 import type { Update } from '../../api/discovery-protocol.ts';
 import { composeProxy } from '../../proxy-image/proxy/compose.ts';

@@ -11,7 +11,8 @@ export function parseMinutes(argv: readonly string[]): number {
 
 /** Which Skein component a process is, from its command line and environment; undefined for anything else. */
 export function componentOf(cmdline: string, environ: string, ns: string): string | undefined {
-  const role = /operator\/skein-controller\.ts\s+(\w+)/.exec(cmdline)?.[1];
+  // The checkout's entry point (the imitation node) or the image's bundle (real nodes).
+  const role = /(?:operator\/skein-controller\.ts|\/skein-controller\.mjs)\s+(\w+)/.exec(cmdline)?.[1];
   if (role) return `skein-${role}`;
   if (cmdline.includes('proxy-image/proxy/main.ts') && environ.includes(`SKEIN_POD_NAMESPACE=${ns}\0`)) return 'skein-proxy';
   if (/\bkube-apiserver\b/.test(cmdline)) return 'kube-apiserver';

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1Pod, V1CustomResourceDefinitionSpec } from '@kubernetes/client-node';
+import type { V1Pod, V1CustomResourceDefinition, V1CustomResourceDefinitionSpec } from '@kubernetes/client-node';
 import { createCa, createIntermediateCa, toPemPair } from '../../shared/tls.ts';
-import { checkVersion, checkCrd, checkDeployment, checkInjection, checkTrustAnchors, checkIssuer, checkProxies, checkPermissions, checkNoExistingInstall, checkUnmeshedPods, checkPodSecurity, proxyVersion, checkNamespaceProxies } from './checks.ts';
+import { checkVersion, checkCrd, checkDeployment, checkInjection, checkTrustAnchors, checkIssuer, checkProxies, checkPermissions, checkNoExistingInstall, checkUnmeshedPods, checkPodSecurity, proxyVersion, checkNamespaceProxies, checkGatewayApiCrds } from './checks.ts';
 import { formatLine, outcome } from './format.ts';
 
 const DAY = 86_400_000;
@@ -143,4 +143,20 @@ test('--proxy: per namespace, proxies up, /ready (certificate), trust roots matc
   assert.equal(red[3]?.detail, 'other versions: shop/b (v0.0.9)');
   const missing = checkNamespaceProxies({ namespace: 'shop', pods: [], notReady: new Map(), trustRoots: undefined }, anchor, 'v0.1.0');
   assert.match(missing[2]?.detail ?? '', /skein-trust-roots not found/);
+});
+
+test('Gateway API CRDs: which release is present; absent or without v1 is a warning naming the install flag', () => {
+  const crd = (version: string, served = true) => ({
+    metadata: { annotations: { 'gateway.networking.k8s.io/bundle-version': version, 'gateway.networking.k8s.io/channel': 'standard' } },
+    spec: { group: 'gateway.networking.k8s.io', names: { plural: 'x', kind: 'X' }, scope: 'Namespaced', versions: [{ name: 'v1', served, storage: true }] },
+  }) as unknown as V1CustomResourceDefinition;
+  const ok = checkGatewayApiCrds({ httproutes: crd('v1.7.0'), grpcroutes: crd('v1.7.0') }, 'v1.7.0');
+  assert.equal(ok.ok, true);
+  assert.equal(ok.detail, 'present: v1.7.0 (standard channel); Skein is tested with v1.7.0 (standard channel)');
+  const none = checkGatewayApiCrds({ httproutes: undefined, grpcroutes: crd('v1.6.3') }, 'v1.7.0');
+  assert.equal(none.ok, false);
+  assert.equal(none.warning, true);
+  assert.match(none.hint ?? '', /--gateway-api-crds=install/);
+  assert.match(none.detail ?? '', /not found: httproutes\.gateway\.networking\.k8s\.io/);
+  assert.equal(checkGatewayApiCrds({ httproutes: crd('v1.0.0', false), grpcroutes: crd('v1.0.0', false) }, 'v1.7.0').warning, true);
 });

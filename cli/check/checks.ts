@@ -82,6 +82,23 @@ export function checkCrd(name: string, crd: V1CustomResourceDefinition | undefin
   return pass('crds', claim, `served: ${served.join(', ')}`);
 }
 
+/**
+ * The Gateway API CRDs Skein routes by (HTTPRoute, GRPCRoute): which release
+ * and channel is present. Absent or another release is a warning, not a
+ * failure: Services route as before without them, and a newer release's
+ * routes are read the same way.
+ */
+export function checkGatewayApiCrds(crds: Record<'httproutes' | 'grpcroutes', V1CustomResourceDefinition | undefined>, tested: string): CheckResult {
+  const claim = 'Gateway API CRDs (HTTPRoute, GRPCRoute) are installed';
+  const missing = Object.entries(crds).filter(([, c]) => !c).map(([p]) => `${p}.gateway.networking.k8s.io`);
+  if (missing.length > 0) return warn('crds', claim, `not found: ${missing.join(', ')}`, `routes by HTTPRoute/GRPCRoute need them: \`kubectl skein install --gateway-api-crds=install | kubectl apply --server-side -f -\` installs ${tested} (standard channel)`);
+  const versions = new Set(Object.values(crds).map((c) => `${c?.metadata?.annotations?.['gateway.networking.k8s.io/bundle-version'] ?? 'unknown version'} (${c?.metadata?.annotations?.['gateway.networking.k8s.io/channel'] ?? 'unknown'} channel)`));
+  const detail = `present: ${[...versions].join(', ')}; Skein is tested with ${tested} (standard channel)`;
+  const v1Served = Object.values(crds).every((c) => c?.spec.versions.some((v) => v.name === 'v1' && v.served));
+  if (!v1Served) return warn('crds', claim, detail, 'Skein reads v1 HTTPRoute and GRPCRoute: install Gateway API v1.1.0 or newer');
+  return pass('crds', claim, detail);
+}
+
 export function checkDeployment(name: string, d: V1Deployment | undefined): CheckResult {
   const claim = `Deployment ${name} is ready`;
   if (!d) return fail('control-plane', claim, `not found in ${NS}`, 'install the control plane: `kubectl skein install | kubectl apply --server-side -f -`');

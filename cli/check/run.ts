@@ -16,8 +16,9 @@ import { passed } from './format.ts';
 import { meshedNamespaces } from '../../webhook/audit.ts';
 import {
   INSTALL_PERMISSIONS, checkApiReachable, checkNamespaceProxies, hasProxy, checkCrd, checkDeployment, checkInjection, checkIssuer, checkNoExistingInstall,
-  checkPermissions, checkPodSecurity, checkProxies, checkTrustAnchors, checkUnmeshedPods, checkVersion, type CheckResult,
+  checkPermissions, checkPodSecurity, checkProxies, checkTrustAnchors, checkUnmeshedPods, checkVersion, checkGatewayApiCrds, type CheckResult,
 } from './checks.ts';
+import { GATEWAY_API_BUNDLE_VERSION } from '../../api/crds/gateway-route.ts';
 
 export const CONTROL_PLANE_DEPLOYMENTS = ['skein-webhook', 'skein-identity', 'skein-controller'] as const;
 const NS = 'skein-system';
@@ -109,6 +110,8 @@ async function postInstall(kc: KubeConfig, opts: CheckOptions, report: (r: Check
     const name = `${d.names.plural}.${d.group}`;
     report(checkCrd(name, await orMissing(ext.readCustomResourceDefinition({ name }))));
   }
+  const [httproutes, grpcroutes] = await Promise.all(['httproutes', 'grpcroutes'].map((p) => orMissing(ext.readCustomResourceDefinition({ name: `${p}.gateway.networking.k8s.io` }))));
+  report(checkGatewayApiCrds({ httproutes, grpcroutes }, GATEWAY_API_BUNDLE_VERSION));
   const apps = kc.makeApiClient(AppsV1Api);
   const deployments = await Promise.all(CONTROL_PLANE_DEPLOYMENTS.map((name) => orMissing(apps.readNamespacedDeployment({ name, namespace: NS }))));
   CONTROL_PLANE_DEPLOYMENTS.forEach((name, i) => report(checkDeployment(name, deployments[i])));

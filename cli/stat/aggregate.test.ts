@@ -2,7 +2,7 @@
 // latencies), so the fixtures are exactly what :4191/metrics serves.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import { ProxyMetrics, type TrafficLabels } from '../../proxy-image/proxy/metrics.ts';
 import { aggregate, deltas, type PodRef, type PodScrape } from './aggregate.ts';
 import { parseMetrics } from './promtext.ts';

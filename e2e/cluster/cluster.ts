@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile, rm, rename, readFile } from 'node:fs/promises';
 import { join, resolve, relative } from 'node:path';
-import { COMPONENTS, CONTROL_PLANE, NODE_COMPONENT, NODE_COMPONENTS, PORT_NAMES, commandFor, healthUrl, paths, portsOf, type ComponentName, type Layout, type Ports } from './components.ts';
+import { COMPONENTS, CONTROL_PLANE, NODE_COMPONENT, PORT_NAMES, commandFor, healthUrl, paths, portsOf, type ComponentName, type Layout, type Ports } from './components.ts';
 import { ensurePki, adminTls } from './pki.ts';
 import { isAlive, cmdlineOf, processesMentioning, startDetached, stopAll, isListening, freePort, probe, waitFor } from './procs.ts';
 
@@ -143,19 +143,18 @@ export async function up(opts: { controlPlaneOnly?: boolean } = {}): Promise<str
 export async function stop(name: ComponentName): Promise<void> {
   const dir = clusterDir();
   const pid = runningPid(dir, name);
-  const isNode = NODE_COMPONENTS.includes(name);
+  const isNode = name === NODE_COMPONENT;
   if (pid !== undefined) await stopAll([pid], isNode ? 60_000 : 10_000);
   if (isNode) await cleanupNode(dir, name);
   say(pid === undefined ? `${name} was not running` : `stopped ${name}`);
 }
 
-/** Whatever a killed node left (namespaces, veths, routes, iptables rules; for real nodes also mounts, cgroups, daemons), then a check that nothing is. */
+/** Whatever a killed node program left (daemons, containers, mounts, cgroups, bridges, iptables chains), then a check that nothing is. */
 async function cleanupNode(dir: string, name: ComponentName): Promise<void> {
   const state = await loadState(dir);
   if (!state) return;
   const main = commandFor(name, { dir, binDir: state.binDir, ports: state.ports });
   execFileSync(main.bin, [main.args[0] ?? '', 'cleanup', `--dir=${dir}`], { stdio: 'inherit' });
-  if (name !== 'real-nodes') return;
   try {
     execFileSync(main.bin, [main.args[0] ?? '', 'check', `--dir=${dir}`], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
   } catch (err) {
@@ -167,9 +166,8 @@ export async function down(): Promise<void> {
   const dir = clusterDir();
   if (!existsSync(dir)) { say('not running'); return; }
   const state = await loadState(dir);
-  const node = state?.components.find((c) => NODE_COMPONENTS.includes(c)) ?? NODE_COMPONENT;
-  const hadNode = runningPid(dir, node) !== undefined || existsSync(paths(dir).nodeState) || existsSync(join(dir, 'nodes'));
-  if (hadNode) await stop(node);
+  const hadNode = runningPid(dir, NODE_COMPONENT) !== undefined || existsSync(join(dir, 'nodes'));
+  if (hadNode) await stop(NODE_COMPONENT);
   const recorded = [...CONTROL_PLANE].reverse().map((n) => runningPid(dir, n)).filter((x): x is number => x !== undefined);
   // Also whatever a crashed earlier run left without a pid file.
   const pids = [...new Set([...recorded, ...processesMentioning(dir)])];

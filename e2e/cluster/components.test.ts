@@ -46,8 +46,8 @@ test('health URLs point at each component port', () => {
   assert.equal(healthUrl('kube-scheduler', layout.ports), 'https://127.0.0.1:1005/healthz');
 });
 
-test('the local node names its cluster directory and kube-proxy runs in iptables mode on loopback', () => {
-  const node = commandFor('local-node', layout);
+test('the node program names its cluster directory and kube-proxy runs in iptables mode on loopback', () => {
+  const node = commandFor('real-nodes', layout);
   assert.equal(node.bin, process.execPath);
   assert.ok(node.args.includes('--dir=/tmp/c'));
   const proxy = kubeProxyCommand(layout).args;

@@ -19,25 +19,14 @@ export const NETWORK = {
 
 export const SERVICE_ACCOUNT_ISSUER = `https://kubernetes.default.svc.${NETWORK.clusterDomain}`;
 
-/** The Nodes the local node plays, each with a /24 of the pod range. */
-export const NODES = [
-  { name: 'skein-node-1', podCidr: '198.18.1.0/24', kubeletPort: 10250 },
-  { name: 'skein-node-2', podCidr: '198.18.2.0/24', kubeletPort: 10251 },
-] as const;
-
-/** Every node name either node implementation uses: the PKI issues each one's credentials. */
+/** The nodes' names (e2e/nodes/config.ts runs one kubelet for each): the PKI issues each one's credentials. */
 export const NODE_NAMES = ['skein-node-1', 'skein-node-2', 'skein-node-3'] as const;
 
-export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'local-node' | 'real-nodes';
+export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'real-nodes';
 
+/** Three real kubelets, each with its own containerd (e2e/nodes/). */
+export const NODE_COMPONENT: ComponentName = 'real-nodes';
 /** Start order; stop order is the reverse. */
-export const NODE_COMPONENTS: readonly ComponentName[] = ['local-node', 'real-nodes'];
-/**
- * SKEIN_NODES=real: three real kubelets, each with its own containerd
- * (e2e/nodes/); otherwise the imitation kubelet (e2e/node/), still the default
- * until the whole suite passes on real nodes.
- */
-export const NODE_COMPONENT: ComponentName = process.env.SKEIN_NODES === 'real' ? 'real-nodes' : 'local-node';
 export const COMPONENTS: readonly ComponentName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', NODE_COMPONENT];
 export const CONTROL_PLANE: readonly ComponentName[] = COMPONENTS.filter((c) => c !== NODE_COMPONENT);
 
@@ -70,7 +59,6 @@ export const paths = (dir: string) => ({
   schedulerKubeconfig: join(dir, 'pki', 'scheduler.kubeconfig'),
   kubeProxyKubeconfig: join(dir, 'pki', 'kube-proxy.kubeconfig'),
   nodeKubeconfig: (node: string) => join(dir, 'pki', `${node}.kubeconfig`),
-  nodeState: join(dir, 'node'),
 });
 
 export interface Command {
@@ -123,7 +111,7 @@ export function commandFor(name: ComponentName, layout: Layout): Command {
           `--service-account-signing-key-file=${pki('sa.key')}`,
           `--api-audiences=${SERVICE_ACCOUNT_ISSUER}`,
           '--enable-admission-plugins=NodeRestriction',
-          // `kubectl logs` goes through the API server to the local node's kubelet API.
+          // `kubectl logs` goes through the API server to the nodes' kubelet API.
           `--kubelet-client-certificate=${pki('apiserver-kubelet-client.crt')}`,
           `--kubelet-client-key=${pki('apiserver-kubelet-client.key')}`,
           `--kubelet-certificate-authority=${pki('ca.crt')}`,
@@ -163,11 +151,6 @@ export function commandFor(name: ComponentName, layout: Layout): Command {
           '--v=1',
         ],
       };
-    case 'local-node':
-      return {
-        bin: process.execPath,
-        args: [join(import.meta.dirname, '..', 'node', 'main.ts'), 'run', `--dir=${layout.dir}`],
-      };
     case 'real-nodes':
       return {
         bin: process.execPath,
@@ -198,11 +181,11 @@ export function healthUrl(name: ComponentName, ports: Ports): string {
     case 'kube-apiserver': return `https://127.0.0.1:${ports.apiserver}/readyz`;
     case 'kube-controller-manager': return `https://127.0.0.1:${ports.controllerManager}/healthz`;
     case 'kube-scheduler': return `https://127.0.0.1:${ports.scheduler}/healthz`;
-    case 'local-node': case 'real-nodes': return `http://127.0.0.1:${ports.localNode}/healthz`;
+    case 'real-nodes': return `http://127.0.0.1:${ports.localNode}/healthz`;
   }
 }
 
-/** kube-proxy in iptables mode, as the local node runs it for the host all its pods share. */
+/** kube-proxy in iptables mode, as the real nodes run it for the host all their pods share. */
 export function kubeProxyCommand(layout: Layout, clusterCidr: string = NETWORK.podCidr): Command {
   const p = paths(layout.dir);
   return {
@@ -210,7 +193,7 @@ export function kubeProxyCommand(layout: Layout, clusterCidr: string = NETWORK.p
     args: [
       `--kubeconfig=${p.kubeProxyKubeconfig}`,
       '--proxy-mode=iptables',
-      `--hostname-override=${NODES[0].name}`,
+      `--hostname-override=${NODE_NAMES[0]}`,
       `--cluster-cidr=${clusterCidr}`,
       `--healthz-bind-address=127.0.0.1:${layout.ports.kubeProxyHealth}`,
       `--metrics-bind-address=127.0.0.1:${layout.ports.kubeProxyMetrics}`,

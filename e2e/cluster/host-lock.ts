@@ -1,19 +1,19 @@
-// One node implementation per host at a time: pod networks, bridges, cgroups
-// and kube-proxy's chains are host-wide, so a second cluster's node would tear
-// down the first one's pods when it cleans up before starting. The lock names
+// One cluster's nodes per host at a time: bridges, cgroups and kube-proxy's
+// chains are host-wide, so a second cluster's nodes would tear down the first
+// one's pods when they clean up before starting. The lock names
 // the holder so the error says what to stop.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 const HOST_LOCK = '/run/skein-local-node.lock';
-/** The node programs that take the lock (the imitation and the real nodes). */
-const NODE_MAINS = ['e2e/node/main.ts', 'e2e/nodes/main.ts'];
+/** The node program, which takes the lock. */
+const NODE_MAIN = 'e2e/nodes/main.ts';
 
 export function holderOfHostLock(): { pid: number; dir: string } | undefined {
   try {
     const [pid, dir] = readFileSync(HOST_LOCK, 'utf8').split('\n');
     const n = Number(pid);
     const cmdline = readFileSync(`/proc/${n}/cmdline`, 'utf8');
-    return NODE_MAINS.some((m) => cmdline.includes(m)) ? { pid: n, dir: dir ?? '' } : undefined;
+    return cmdline.includes(NODE_MAIN) ? { pid: n, dir: dir ?? '' } : undefined;
   } catch {
     return undefined;
   }

@@ -63,7 +63,7 @@ function realNodesCluster(): string {
   const state = existsSync(paths(dir).state) ? JSON.parse(readFileSync(paths(dir).state, 'utf8')) as { components?: string[] } : undefined;
   if (!process.env.KUBECONFIG || !state) throw new ConformanceError('not_real_nodes', 'no local cluster: run through `make conformance` (or `node e2e/cluster/cluster.ts run -- node e2e/conformance/run.ts run`)');
   if (!state.components?.includes('real-nodes')) {
-    throw new ConformanceError('not_real_nodes', 'the cluster runs the imitation node, which cannot run the suite\'s echo-advanced image: bring it down (make cluster-down) and use SKEIN_NODES=real');
+    throw new ConformanceError('not_real_nodes', `the cluster in ${dir} runs no real nodes (${(state.components ?? []).join(', ')}): bring it down (make cluster-down) and up again`);
   }
   return dir;
 }

@@ -3,8 +3,9 @@
 // `leftovers()` is the check `cluster down` makes after `cleanup()`.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { NETWORK } from '../cluster/components.ts';
 import { processesMentioning, stopAll } from '../cluster/procs.ts';
 import { HOST_NAMES } from './config.ts';
 
@@ -22,6 +23,16 @@ const sh = (cmd: string, args: readonly string[]): string => {
     return '';
   }
 };
+
+/** The host's end of the pod network on lo (the API server advertises it to pods) and forwarding between the bridges. */
+export function setupHost(): void {
+  if (!sh('ip', ['-4', '-o', 'addr', 'show', 'dev', 'lo']).includes(` ${NETWORK.hostIp}/32`)) execFileSync('ip', ['addr', 'add', `${NETWORK.hostIp}/32`, 'dev', 'lo']);
+  writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+}
+
+export function teardownHost(): void {
+  sh('ip', ['addr', 'del', `${NETWORK.hostIp}/32`, 'dev', 'lo']);
+}
 
 /** cgroup v1 hierarchies mounted here (cgroup2's unified holds none of ours). */
 export function cgroupHierarchies(): string[] {
@@ -146,6 +157,7 @@ export function leftovers(dir: string): string[] {
   if (chains.length > 0) found.push(`iptables chains ${chains.map((c) => `${c.table}/${c.chain}`).join(', ')}`);
   const runtime = runtimeFiles(taskIds(dir));
   if (runtime.length > 0) found.push(`runtime files ${runtime.join(', ')}`);
+  if (sh('ip', ['-4', '-o', 'addr', 'show', 'dev', 'lo']).includes(` ${NETWORK.hostIp}/32`)) found.push(`address ${NETWORK.hostIp} on lo`);
   const logLinks = containerLogLinks(dir);
   if (logLinks.length > 0) found.push(`log links ${logLinks.join(', ')}`);
   return found;

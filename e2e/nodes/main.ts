@@ -12,13 +12,12 @@ import { promisify } from 'node:util';
 import { kubeProxyCommand, paths, type Layout, type Ports } from '../cluster/components.ts';
 import { isAlive, processesMentioning, startDetached, stopAll, waitFor } from '../cluster/procs.ts';
 import { relayApiServer } from '../cluster/relay.ts';
-import { setupHost, teardownHost } from '../node/network.ts';
 import { buildImages } from '../../images/build.ts';
 import { CLUSTER_IMAGES } from '../../images/catalog.ts';
 import { DEFAULT_SOURCE, imageRef } from '../../shared/images.ts';
 import { cgroupParent, cniConflist, containerdCommand, containerdConfig, kubeletCommand, kubeletConfig, nodeDirs, REAL_NODES, type RealNode } from './config.ts';
 import { corednsObjects } from './coredns.ts';
-import { cleanupHost, createCgroups, leftovers } from './host.ts';
+import { cleanupHost, createCgroups, leftovers, setupHost, teardownHost } from './host.ts';
 import { preflight } from './preflight.ts';
 import { claimHost, hostHeldByOther, releaseHost } from '../cluster/host-lock.ts';
 
@@ -87,7 +86,7 @@ export async function cleanup(layout: Layout): Promise<void> {
   await stopAll(processesMentioning(paths(layout.dir).kubeProxyKubeconfig), 5_000);
   await exec(kubeProxyCommand(layout).bin, ['--cleanup', '--v=0']).catch(() => undefined);
   await cleanupHost(layout.dir);
-  await teardownHost();
+  teardownHost();
 }
 
 async function run(dir: string): Promise<void> {
@@ -95,7 +94,7 @@ async function run(dir: string): Promise<void> {
   preflight(layout.binDir);
   claimHost(dir);
   await cleanup(layout);
-  await setupHost();
+  setupHost();
   const t0 = Date.now();
   const built = await buildImages(CLUSTER_IMAGES, DEFAULT_SOURCE, join(dir, 'images'), { k8sBinDir: layout.binDir });
   log(`${built.length} images (${built.filter((b) => b.fromCache).length} unchanged, from the cache) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);

@@ -86,9 +86,3 @@ export async function kubectl(...args: string[]): Promise<string> {
   const { stdout } = await run(join(bin, 'kubectl'), ['--kubeconfig', process.env.KUBECONFIG ?? '', ...args], { maxBuffer: 16 * 1024 * 1024 });
   return stdout;
 }
-
-/** Whether the cluster's nodes are real kubelets on containerd (SKEIN_NODES=real), not the imitation node. */
-export async function realNodes(): Promise<boolean> {
-  const nodes = await kubeConfig().makeApiClient(CoreV1Api).listNode();
-  return nodes.items.length > 0 && nodes.items.every((n) => n.status?.nodeInfo?.containerRuntimeVersion.startsWith('containerd://'));
-}

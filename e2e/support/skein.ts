@@ -8,11 +8,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { kubeConfig, kubectl } from './kube.ts';
+import { eventually, kubeConfig, kubectl } from './kube.ts';
+import { IMAGES } from './images.ts';
 import { bootstrapIdentity, renderIdentityObjects, type Bootstrap } from '../../operator/identity/bootstrap.ts';
 import { IdentityClient } from '../../shared/identity-client.ts';
 import { DiscoveryClient } from '../../shared/discovery-client.ts';
 import { identityName } from '../../api/identity-names.ts';
+import { INJECT_ANNOTATION, PROXY_CONTAINER } from '../../api/mesh-names.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const BASE = join(REPO, 'manifests/base');
@@ -38,10 +40,24 @@ export async function pipeSkein(args: string, then: string): Promise<string> {
   return stdout;
 }
 
+/** `kubectl skein check <args>`: its exit code and output, without throwing on failure. */
+export async function skeinCheck(...args: string[]): Promise<{ code: number; stdout: string }> {
+  const env = { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` };
+  try {
+    return { code: 0, stdout: (await run(CLI, ['check', ...args], { env })).stdout };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '' };
+  }
+}
+
+/** What these helpers need of a test: where to put their clean-up. A benchmark passes its own. */
+export type Cleanup = Pick<TestContext, 'after'>;
+
 export interface Installed { trust: Bootstrap }
 
 /** `kustomization`: the test bed's (the default), or an overlay as shipped, e.g. manifests/overlays/ha. */
-export async function installSkein(t: TestContext, trustDomain = 'cluster.local', kustomization = TESTBED): Promise<Installed> {
+export async function installSkein(t: Cleanup, trustDomain = 'cluster.local', kustomization = TESTBED): Promise<Installed> {
   const dir = mkdtempSync(join(tmpdir(), 'skein-install-'));
   t.after(async () => {
     await kubectl('delete', '-k', BASE, '--wait=true', '--ignore-not-found');
@@ -58,7 +74,24 @@ export async function installSkein(t: TestContext, trustDomain = 'cluster.local'
   for (const d of DEPLOYMENTS.filter((name) => present.includes(name))) {
     await kubectl('-n', 'skein-system', 'rollout', 'status', `deployment/${d}`, '--timeout=180s');
   }
+  if (present.includes('skein-webhook')) await injectionWorks();
   return { trust };
+}
+
+/**
+ * A rolled-out webhook is not yet one the API server calls with a trusted
+ * certificate (caBundle, its webhook informer); a test's app pods created in
+ * that moment start unmeshed. A server dry run of a pod that asks for the mesh
+ * comes back with the proxy once injection works.
+ */
+export async function injectionWorks(): Promise<void> {
+  const core = kubeConfig().makeApiClient(CoreV1Api);
+  const probe = { metadata: { name: 'skein-injection-probe', annotations: { [INJECT_ANNOTATION]: 'enabled' } }, spec: { containers: [{ name: 'app', image: IMAGES.echo }] } };
+  await eventually('a dry-run pod asking for the mesh comes back with the proxy injected', async () => {
+    const pod = await core.createNamespacedPod({ namespace: 'default', body: probe, dryRun: 'All' });
+    // The proxy is a native sidecar: an init container that keeps running.
+    return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].some((c) => c.name === PROXY_CONTAINER) ? true : undefined;
+  }, 120_000);
 }
 
 /**
@@ -66,7 +99,7 @@ export async function installSkein(t: TestContext, trustDomain = 'cluster.local'
  * the identity audience and a workload certificate from the installed
  * skein-identity, through its Service, as a proxy gets one.
  */
-export async function workloadIdentity(t: TestContext, trust: Bootstrap, ns: string, sa: string): Promise<IdentityClient> {
+export async function workloadIdentity(t: Cleanup, trust: Bootstrap, ns: string, sa: string): Promise<IdentityClient> {
   const core = kubeConfig().makeApiClient(CoreV1Api);
   const dir = mkdtempSync(join(tmpdir(), 'skein-workload-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -84,7 +117,7 @@ export async function workloadIdentity(t: TestContext, trust: Bootstrap, ns: str
 }
 
 /** A discovery client of the installed skein-controller, through its Service, with the workload's certificate. */
-export async function discoveryClient(t: TestContext, trust: Bootstrap, identity: IdentityClient, ns: string): Promise<DiscoveryClient> {
+export async function discoveryClient(t: Cleanup, trust: Bootstrap, identity: IdentityClient, ns: string): Promise<DiscoveryClient> {
   const core = kubeConfig().makeApiClient(CoreV1Api);
   const discovery = await core.readNamespacedService({ namespace: 'skein-system', name: 'skein-discovery' });
   const client = new DiscoveryClient({

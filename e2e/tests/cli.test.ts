@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { ApiextensionsV1Api, AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { eventually, isNotFound, kubeConfig, kubectl } from '../support/kube.ts';
-import { REPO, BASE, CRDS, CLI, pipeSkein, skeinLeftovers } from '../support/skein.ts';
+import { REPO, BASE, CRDS, CLI, pipeSkein, skeinCheck, skeinLeftovers } from '../support/skein.ts';
 import { bootstrapIdentity } from '../../operator/identity/bootstrap.ts';
 import type { JsonReport } from '../../cli/check/format.ts';
 import { CLI_VERSION } from '../../cli/version.ts';
@@ -31,16 +31,7 @@ async function stat(...args: string[]): Promise<StatRow[]> {
   return (JSON.parse(stdout) as { rows: StatRow[] }).rows;
 }
 
-/** `kubectl skein check`: its exit code and output, without throwing on failure. */
-async function check(...args: string[]): Promise<{ code: number; stdout: string }> {
-  const env = { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH ?? ''}` };
-  try {
-    return { code: 0, stdout: (await run(CLI, ['check', ...args], { env })).stdout };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '' };
-  }
-}
+const check = skeinCheck;
 
 test('install | kubectl apply gives a control plane that check passes; a scaled-away webhook fails check with a hint; uninstall removes it', async (t) => {
   const kc = kubeConfig();

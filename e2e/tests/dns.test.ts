@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoreV1Api, AppsV1Api } from '@kubernetes/client-node';
-import { kubeConfig, eventually, testNamespace, waitForPod, isReady, deployment, kubectl, realNodes } from '../support/kube.ts';
+import { kubeConfig, eventually, testNamespace, waitForPod, isReady, deployment, kubectl } from '../support/kube.ts';
 import { CLUSTER_DNS_IP } from '../nodes/config.ts';
 import { IMAGES } from '../support/images.ts';
 
@@ -42,7 +42,6 @@ const pod = async (url) => { try { const r = await fetch(url, { signal: AbortSig
 const report = (text: string) => new Map(text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 
 test('a pod resolves its Services by short name, name.namespace and FQDN, reaches one over HTTP by name, and gets NXDOMAIN for an unknown name', async (t) => {
-  if (!(await realNodes())) { t.skip('the imitation node has no kubectl exec; e2e/node/dns-server.test.ts tests its DNS server'); return; }
   const ns = await testNamespace(t, 'dns');
   const labels = { app: 'echo' };
   await apps.createNamespacedDeployment({

@@ -1,14 +1,13 @@
 // Skein's images on the real kubelet run exactly as the injector and the
 // manifests configure them, enforced by containerd and runc: uid and gid,
-// read-only root, no capabilities beyond what is added, seccomp. Only real
-// nodes can show it (SKEIN_NODES=real); on the imitation node it is skipped.
+// read-only root, no capabilities beyond what is added, seccomp.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { CoreV1Api, type V1Container, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
-import { eventually, isReady, kubeConfig, kubectl, realNodes, testNamespace, waitForPod } from '../support/kube.ts';
+import { eventually, isReady, kubeConfig, kubectl, testNamespace, waitForPod } from '../support/kube.ts';
 import { DEFAULTS } from '../../webhook/inject/config.ts';
 import { DEFAULT_MESH, initContainer, proxyContainer, volumes } from '../../webhook/inject/sidecar.ts';
 import { INIT_RUN_VOLUME } from '../../api/mesh-names.ts';
@@ -40,7 +39,6 @@ async function report(t: TestContext, ns: string, name: string, spec: V1Pod['spe
 }
 
 test('the proxy image runs as the injector configures the sidecar: uid and gid 2102, read-only root, no capability, seccomp', async (t) => {
-  if (!(await realNodes())) { t.skip('the imitation node does not enforce securityContext; run with SKEIN_NODES=real'); return; }
   const ns = await testNamespace(t, 'images');
   const sidecar = proxyContainer({ spec: { containers: [] } }, DEFAULTS, DEFAULT_MESH);
   assert.equal(sidecar.image, imageRef('proxy'));
@@ -54,7 +52,6 @@ test('the proxy image runs as the injector configures the sidecar: uid and gid 2
 });
 
 test('the controller image runs as the manifests configure it: non-root 65532, read-only root, no capability, seccomp', async (t) => {
-  if (!(await realNodes())) { t.skip('the imitation node does not enforce securityContext; run with SKEIN_NODES=real'); return; }
   const ns = await testNamespace(t, 'images');
   const webhook = parseAllDocuments(readFileSync(join(REPO, 'manifests/base/webhook.yaml'), 'utf8')).map((d) => d.toJS() as V1Deployment).find((o) => o.kind === 'Deployment')!;
   const pod = webhook.spec!.template.spec!;
@@ -69,7 +66,6 @@ test('the controller image runs as the manifests configure it: non-root 65532, r
 const initVolumes = volumes(DEFAULT_MESH).filter((v) => v.name === INIT_RUN_VOLUME);
 
 test('skein-init writes its rules under the injector\'s exact securityContext, and fails saying so without NET_ADMIN', async (t) => {
-  if (!(await realNodes())) { t.skip('the imitation node does not enforce capabilities or a read-only root; run with SKEIN_NODES=real'); return; }
   const ns = await testNamespace(t, 'images');
   const core = kubeConfig().makeApiClient(CoreV1Api);
   const app: V1Container = { name: 'app', image: imageRef('e2e/echo'), imagePullPolicy: 'IfNotPresent' };
@@ -88,7 +84,6 @@ test('skein-init writes its rules under the injector\'s exact securityContext, a
 });
 
 test('skein-init with the legacy backend takes iptables\' lock in the writable /run the injector gives it; without it the read-only root refuses the lock', async (t) => {
-  if (!(await realNodes())) { t.skip('the imitation node does not enforce a read-only root; run with SKEIN_NODES=real'); return; }
   const ns = await testNamespace(t, 'images');
   const core = kubeConfig().makeApiClient(CoreV1Api);
   const app: V1Container = { name: 'app', image: imageRef('e2e/echo'), imagePullPolicy: 'IfNotPresent' };

@@ -17,7 +17,7 @@ test('up twice gives one cluster; down leaves no process, port or state', async 
   const parent = mkdtempSync(join(tmpdir(), 'skein-lifecycle-'));
   const dir = join(parent, 'cluster');
   const env = { ...process.env, SKEIN_CLUSTER_DIR: dir };
-  // Control plane only: one local node per host, and the shared cluster has it.
+  // Control plane only: one cluster's nodes per host, and the shared cluster has them.
   const cluster = (verb: string) => run(process.execPath, [CLUSTER, ...(verb === 'up' ? ['up', '--control-plane-only'] : [verb])], { env, timeout: 240_000 });
   try {
     const first = await cluster('up');
@@ -31,8 +31,8 @@ test('up twice gives one cluster; down leaves no process, port or state', async 
     assert.deepEqual(processesMentioning(dir).sort(), pidsAfterFirst, 'a second up starts nothing new');
     await cluster('status');
 
-    // A second local node would tear down the shared cluster's pod network: it is refused, and says why.
-    assert.ok(existsSync('/run/skein-local-node.lock'), 'the shared cluster\'s local node holds the host');
+    // A second cluster's nodes would tear down the shared cluster's: they are refused, and say why.
+    assert.ok(existsSync('/run/skein-local-node.lock'), 'the shared cluster\'s nodes hold the host');
     const sharedLock = readFileSync('/run/skein-local-node.lock', 'utf8');
     await assert.rejects(run(process.execPath, [CLUSTER, 'up'], { env, timeout: 120_000 }), (err: { stderr?: string }) =>
       /another Skein local node .* runs on this host/.test(err.stderr ?? ''));

@@ -1,7 +1,7 @@
 // What the suite relies on a node to do, as Kubernetes defines it: Service
 // routing through kube-proxy's iptables rules, NET_ADMIN for an init
 // container's iptables, probes, restarts, volumes, graceful deletion, webhook
-// calls to a pod. It holds on the real kubelet and on the imitation node.
+// calls to a pod.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoreV1Api, AppsV1Api, DiscoveryV1Api, type V1Pod, type V1Container } from '@kubernetes/client-node';
@@ -55,7 +55,8 @@ test('a Deployment behind a Service: pods run and are ready, the EndpointSlice l
 
   await createPod(ns, 'client', {
     restartPolicy: 'Never',
-    containers: [shell('client', 'for i in $(seq 1 40); do curl -s -m 2 http://$ECHO_SERVICE_HOST:$ECHO_SERVICE_PORT/ -o - | sed -n \'s/.*"pod":"\\([^"]*\\)".*/\\1/p\'; echo; done')],
+    // kube-proxy programs the endpoints a moment after the EndpointSlice lists them: ask until all three answered (at most 200 requests).
+    containers: [shell('client', 'seen=""; for i in $(seq 1 200); do p=$(curl -s -m 2 http://$ECHO_SERVICE_HOST:$ECHO_SERVICE_PORT/ -o - | sed -n \'s/.*"pod":"\\([^"]*\\)".*/\\1/p\'); echo "$p"; case " $seen " in *" $p "*) ;; *) seen="$seen $p";; esac; [ $(echo $seen | wc -w) -ge 3 ] && break; sleep 0.1; done')],
   });
   const client = await waitForPod(ns, 'client', finished, 'finished');
   assert.equal(client.status?.phase, 'Succeeded');
@@ -164,7 +165,7 @@ test('an unknown image fails like an image pull, with the reason', async (t) => 
   await createPod(ns, 'ghost', { containers: [{ name: 'c', image: 'example.com/nope:1' }] });
   const pod = await waitForPod(ns, 'ghost', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ErrImagePull', 'ErrImagePull');
   // Nothing can be pulled (no route off the machine): the reason names the image that could not be.
-  assert.match(pod.status?.containerStatuses?.[0]?.state?.waiting?.message ?? '', /not in the local node's image table|example\.com\/nope:1/);
+  assert.match(pod.status?.containerStatuses?.[0]?.state?.waiting?.message ?? '', /example\.com\/nope:1/);
   assert.equal(pod.status?.phase, 'Pending');
 });
 

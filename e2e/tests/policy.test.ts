@@ -1,5 +1,5 @@
 // Traffic policy enforced end to end (issue #8's "Tests that must exist"):
-// real proxies on the local node, policy objects applied through the real
+// real proxies on the real nodes, policy objects applied through the real
 // API server and reconciled by the installed skein-controller. A canary
 // shifted by TrafficSplit in three API versions, retries and a route timeout
 // from a ServiceProfile, circuit breaking of a failing pod, and

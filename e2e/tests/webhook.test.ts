@@ -1,5 +1,5 @@
 // The injection webhook installed from manifests/ as a user would, running
-// as a pod on the local node, called by the real API server.
+// as a pod on a real node, called by the real API server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
@@ -7,6 +7,8 @@ import https from 'node:https';
 import { CoreV1Api, AppsV1Api, AdmissionregistrationV1Api, type V1Pod } from '@kubernetes/client-node';
 import { kubeConfig, eventually, testNamespace, kubectl, deployment, isNotFound } from '../support/kube.ts';
 import { IMAGES } from '../support/images.ts';
+import { skeinCheck } from '../support/skein.ts';
+import type { JsonReport } from '../../cli/check/format.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -105,6 +107,12 @@ test('the webhook from manifests/base injects annotated namespaces, explains eve
   });
   assert.equal(psaEvent.type, 'Warning');
   assert.match(psaEvent.message ?? '', /Pod Security "baseline".*pod-security\.kubernetes\.io\/enforce=privileged/);
+  // ...and `kubectl skein check` warns about the namespace, with the way out.
+  const report = JSON.parse((await skeinCheck('--output', 'json')).stdout) as JsonReport;
+  const psaCheck = report.categories.flatMap((c) => c.checks).find((c) => c.description === 'meshed namespaces allow skein-init under Pod Security Admission');
+  assert.equal(psaCheck?.result, 'warning', JSON.stringify(psaCheck));
+  assert.match(psaCheck.error ?? '', new RegExp(`\\b${guarded} \\(baseline\\)`));
+  assert.match(psaCheck.hint ?? '', /pod-security\.kubernetes\.io\/enforce=privileged/);
 
   // The webhook counts what it decided.
   const webhookPod = (await core.listNamespacedPod({ namespace: 'skein-system', labelSelector: 'skein.dev/control-plane-component=webhook' })).items[0];

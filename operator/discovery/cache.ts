@@ -5,6 +5,7 @@
 import type { KubernetesObject, V1EndpointSlice, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { EventType } from '../../shared/informer.ts';
 import type { PolicyStatusValue } from '../../api/crds/conditions.ts';
+import { isServiceRef, type RouteKind } from '../../api/crds/gateway-route.ts';
 
 /** A policy object (ServiceProfile, TrafficSplit, HTTPRouteGroup, AuthorizationPolicy) as the cache holds it. */
 export interface PolicyObject extends KubernetesObject {
@@ -25,7 +26,19 @@ export interface ClusterView {
   /** An SMI HTTPRouteGroup, which a TrafficSplit's matches name. */
   httpRouteGroup(namespace: string, name: string): PolicyObject | undefined;
   authorizationPolicies(namespace: string): PolicyObject[];
+  /**
+   * The HTTPRoutes and GRPCRoutes, in any namespace, one of whose parentRefs
+   * names this Service: the last version of each that was valid (a route
+   * edited into something unusable keeps routing as it did; its status says why).
+   */
+  gatewayRoutes(namespace: string, service: string): GatewayRoute[];
 }
+
+/** An HTTPRoute or GRPCRoute as the cache holds it: list items carry no `kind`, so it is kept beside. */
+export interface GatewayRoute { kind: RouteKind; obj: PolicyObject }
+
+/** Whether a route's spec can be used for routing; the operator's gateway/validate.ts decides. */
+export type RouteValidator = (kind: RouteKind, obj: PolicyObject) => boolean;
 
 /** Dependency keys: what a lookup read, and what a change invalidates. Same strings on both sides. */
 export const dep = {
@@ -39,7 +52,20 @@ export const dep = {
   trafficSplits: (ns: string, rootService: string) => `ts:${ns}/${rootService}`,
   httpRouteGroup: (ns: string, name: string) => `hrg:${ns}/${name}`,
   authorizationPolicies: (ns: string) => `authz:${ns}`,
+  gatewayRoutes: (ns: string, service: string) => `gwroutes:${ns}/${service}`,
 };
+
+/** The Services (`namespace/name`) a route's parentRefs name, the GAMMA way (group "" or core, kind Service). */
+export function routeParents(obj: PolicyObject | undefined): string[] {
+  const refs = (obj?.spec as { parentRefs?: unknown } | undefined)?.parentRefs;
+  if (!Array.isArray(refs)) return [];
+  const out = new Set<string>();
+  for (const r of refs as { group?: unknown; kind?: unknown; name?: unknown; namespace?: unknown }[]) {
+    if (!isServiceRef({ group: String(r.group), kind: String(r.kind) }) || typeof r.name !== 'string') continue;
+    out.add(`${typeof r.namespace === 'string' ? r.namespace : obj?.metadata?.namespace ?? ''}/${r.name}`);
+  }
+  return [...out];
+}
 
 /** The root Service a TrafficSplit names, if its spec has one. */
 function splitRoot(ts: PolicyObject | undefined): string | undefined {
@@ -75,6 +101,14 @@ export class ClusterCache implements ClusterView {
   readonly #splits = new Map<string, PolicyObject>();
   readonly #routeGroups = new Map<string, PolicyObject>();
   readonly #authz = new Map<string, Map<string, PolicyObject>>();
+  /** `kind/ns/name` → the last valid version; parents indexed `ns/service` → route keys. */
+  readonly #routes = new Map<string, GatewayRoute>();
+  readonly #routesByParent = new Map<string, Set<string>>();
+  readonly #routeValid: RouteValidator;
+
+  constructor(routeValid: RouteValidator = () => true) {
+    this.#routeValid = routeValid;
+  }
 
   service(namespace: string, name: string): V1Service | undefined {
     return this.#services.get(`${namespace}/${name}`);
@@ -117,6 +151,37 @@ export class ClusterCache implements ClusterView {
 
   authorizationPolicies(namespace: string): PolicyObject[] {
     return [...(this.#authz.get(namespace)?.values() ?? [])];
+  }
+
+  gatewayRoutes(namespace: string, service: string): GatewayRoute[] {
+    return [...(this.#routesByParent.get(`${namespace}/${service}`) ?? [])].flatMap((k) => this.#routes.get(k) ?? []);
+  }
+
+  /**
+   * A route added, changed or deleted. An invalid version does not replace a
+   * valid one (the last good configuration keeps serving), but an invalid
+   * new route is not used at all.
+   */
+  applyGatewayRoute(kind: RouteKind, type: EventType, obj: PolicyObject): string[] {
+    const key = `${kind}/${keyOf(obj)}`;
+    const old = this.#routes.get(key);
+    if (type !== 'deleted' && !this.#routeValid(kind, obj)) return [];
+    const parents = new Set([...routeParents(old?.obj), ...routeParents(obj)]);
+    for (const p of routeParents(old?.obj)) {
+      const set = this.#routesByParent.get(p);
+      set?.delete(key);
+      if (set?.size === 0) this.#routesByParent.delete(p);
+    }
+    if (type === 'deleted') this.#routes.delete(key);
+    else {
+      this.#routes.set(key, { kind, obj });
+      for (const p of routeParents(obj)) {
+        const set = this.#routesByParent.get(p) ?? new Set<string>();
+        set.add(key);
+        this.#routesByParent.set(p, set);
+      }
+    }
+    return [...parents].map((p) => { const [ns = '', svc = ''] = p.split('/'); return dep.gatewayRoutes(ns, svc); });
   }
 
   applyNamespace(type: EventType, n: V1Namespace): string[] {
@@ -219,6 +284,7 @@ export function recording(view: ClusterView): { view: ClusterView; deps: Set<str
       trafficSplits: (ns, root) => { deps.add(dep.trafficSplits(ns, root)); return view.trafficSplits(ns, root); },
       httpRouteGroup: (ns, name) => { deps.add(dep.httpRouteGroup(ns, name)); return view.httpRouteGroup(ns, name); },
       authorizationPolicies: (ns) => { deps.add(dep.authorizationPolicies(ns)); return view.authorizationPolicies(ns); },
+      gatewayRoutes: (ns, svc) => { deps.add(dep.gatewayRoutes(ns, svc)); return view.gatewayRoutes(ns, svc); },
     },
   };
 }

@@ -12,19 +12,10 @@ import { ClusterCache } from './cache.ts';
 import { DiscoveryHub } from '../hub.ts';
 import { discoveryMetrics } from './metrics.ts';
 import { createDiscoveryServer } from './server.ts';
-import { testPki, CONTROLLER_IDENTITY } from './test-pki.ts';
+import { testPki, CONTROLLER_IDENTITY, until } from './test-pki.ts';
 
 const pki = await testPki();
 const silent = createLogger('test', 'silent');
-
-// Generous: a guard against hanging, not a deadline (a machine at load 10 took over 5 s to reconnect).
-async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** A server that can be stopped (connections cut) and started again on the same port. */
 function restartable(t: TestContext, make: () => Http2SecureServer) {

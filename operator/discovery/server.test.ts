@@ -13,7 +13,7 @@ import { ClusterCache, serviceAccountOf } from './cache.ts';
 import { DiscoveryHub } from '../hub.ts';
 import { discoveryMetrics } from './metrics.ts';
 import { createDiscoveryServer, tlsOptions, identityOwner } from './server.ts';
-import { testPki, leaf, CONTROLLER_IDENTITY, type Pem } from './test-pki.ts';
+import { testPki, leaf, CONTROLLER_IDENTITY, until, type Pem } from './test-pki.ts';
 
 const pki = await testPki();
 
@@ -68,14 +68,6 @@ function watch(s: ClientHttp2Session, target: string) {
   req.end(JSON.stringify({ target }));
   return { req, lines };
 }
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const svc: V1Service = { metadata: { name: 'web', namespace: 'shop' }, spec: { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80 }] } };
 
 test('a watch streams the snapshot, pushes changes, sends heartbeats, and knows its peer by certificate', async (t) => {

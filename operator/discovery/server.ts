@@ -6,6 +6,7 @@
 import { createSecureServer, constants, type Http2SecureServer, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { WatchRequest, WATCH_PATH, HEARTBEAT_MS, InboundRequest, INBOUND_PATH, type InboundUpdate, type Update } from '../../api/discovery-protocol.ts';
+import { negotiateRequest, responseHeaders, SkewError, type Negotiated } from '../../api/discovery-version.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { DiscoveryHub } from '../hub.ts';
 import type { DiscoveryMetrics } from './metrics.ts';
@@ -33,11 +34,13 @@ export interface DiscoveryServerOptions {
 }
 
 export type RefusalCode = 'not_found' | 'method_not_allowed' | 'body_too_large' | 'body_timeout' | 'json_malformed' | 'request_invalid' | 'target_malformed'
-  | 'pod_unknown' | 'forbidden';
+  | 'pod_unknown' | 'forbidden' | 'protocol_version_malformed' | 'protocol_version_unsupported';
 
 const STATUS: Record<RefusalCode, number> = {
   not_found: 404, method_not_allowed: 405, body_too_large: 413, body_timeout: 408, pod_unknown: 404, forbidden: 403,
   json_malformed: 400, request_invalid: 400, target_malformed: 400,
+  // 400, not 426: HTTP/2 forbids the Upgrade mechanism, and the answer names the side to upgrade.
+  protocol_version_malformed: 400, protocol_version_unsupported: 400,
 };
 
 export function createDiscoveryServer(o: DiscoveryServerOptions): Http2SecureServer {
@@ -93,15 +96,22 @@ function handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, o
   if (path !== WATCH_PATH && path !== INBOUND_PATH) return refuse(stream, o, 'not_found', `no such path; watch with POST ${WATCH_PATH} or POST ${INBOUND_PATH}`);
   const example = path === WATCH_PATH ? '{"target": "ip:port"}' : '{"namespace": "<pod namespace>", "pod": "<pod name>"}';
   if (headers[':method'] !== 'POST') return refuse(stream, o, 'method_not_allowed', `${path} takes POST with a JSON body ${example}`);
+  let negotiated: Negotiated;
+  try {
+    negotiated = negotiateRequest(headers);
+  } catch (err) {
+    if (err instanceof SkewError) return refuse(stream, o, err.code, err.message);
+    throw err;
+  }
   void readBody(stream, o.maxBodyBytes ?? 4096, o.bodyTimeoutMs ?? 10_000).then((body) => {
     if (typeof body !== 'string') return refuse(stream, o, body.code, body.message);
     let json: unknown;
     try { json = JSON.parse(body); } catch { return refuse(stream, o, 'json_malformed', `the body is not JSON; send ${example}`); }
-    if (path === INBOUND_PATH) return openInbound(stream, json, o);
+    if (path === INBOUND_PATH) return openInbound(stream, json, o, negotiated);
     const req = WatchRequest.safeParse(json);
     if (!req.success) return refuse(stream, o, 'request_invalid', `the watch request is invalid: ${req.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
     try {
-      serveWatch(stream, req.data, o);
+      serveWatch(stream, req.data, o, negotiated);
     } catch (err) {
       if (err instanceof TargetError) return refuse(stream, o, err.code, err.message);
       throw err;
@@ -136,7 +146,7 @@ function readBody(stream: ServerHttp2Stream, limit: number, timeoutMs: number): 
   });
 }
 
-function openInbound(stream: ServerHttp2Stream, json: unknown, o: DiscoveryServerOptions): void {
+function openInbound(stream: ServerHttp2Stream, json: unknown, o: DiscoveryServerOptions, negotiated: Negotiated): void {
   const req = InboundRequest.safeParse(json);
   if (!req.success) return refuse(stream, o, 'request_invalid', `the inbound request is invalid: ${req.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`);
   const { namespace, pod } = req.data;
@@ -149,14 +159,14 @@ function openInbound(stream: ServerHttp2Stream, json: unknown, o: DiscoveryServe
   if (sa !== owner.serviceAccount) {
     return refuse(stream, o, 'forbidden', `pod ${namespace}/${pod} runs as ServiceAccount ${sa}, this client as ${owner.serviceAccount}; a proxy may ask only for its own pod`);
   }
-  openStream(stream, o, `inbound ${namespace}/${pod}`, 'inbound', (send) => o.hub.watchInbound(namespace, pod, send));
+  openStream(stream, o, negotiated, `inbound ${namespace}/${pod}`, 'inbound', (send) => o.hub.watchInbound(namespace, pod, send));
 }
 
 /** Streams what `subscribe` delivers as NDJSON, with heartbeats, until the client goes. */
-function openStream(stream: ServerHttp2Stream, o: DiscoveryServerOptions, what: string, kind: string, subscribe: (send: (m: Update | InboundUpdate) => void) => () => void): void {
+function openStream(stream: ServerHttp2Stream, o: DiscoveryServerOptions, negotiated: Negotiated, what: string, kind: string, subscribe: (send: (m: Update | InboundUpdate) => void) => () => void): void {
   const peer = peerIdentity(stream);
-  stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
-  o.metrics.streams.inc({ kind });
+  stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson', ...responseHeaders(negotiated) });
+  o.metrics.streams.inc({ kind, protocol_version: String(negotiated.version) });
   o.metrics.peers.inc({ identity: peer });
   o.metrics.streamsOpen.inc();
   o.logger.info({ peer, what }, 'watch opened');
@@ -181,9 +191,14 @@ function openStream(stream: ServerHttp2Stream, o: DiscoveryServerOptions, what: 
   });
 }
 
-function serveWatch(stream: ServerHttp2Stream, req: WatchRequest, o: DiscoveryServerOptions): void {
+function serveWatch(stream: ServerHttp2Stream, req: WatchRequest, o: DiscoveryServerOptions, negotiated: Negotiated): void {
   const target = parseTarget(req.target, o.clusterDomain);
   // A name that is no Service of this cluster is "nothing there" for good: one snapshot, then heartbeats.
-  openStream(stream, o, `target ${req.target}${req.namespace ? ` from ${req.namespace}` : ''}`, target?.kind ?? 'unknown',
-    (send) => (target ? o.hub.watch(target, send) : (send(NOTHING), () => undefined)));
+  openStream(stream, o, negotiated, `target ${req.target}${req.namespace ? ` from ${req.namespace}` : ''}`, target?.kind ?? 'unknown',
+    (send) => (target ? o.hub.watch(target, send, clientNamespace(stream, req)) : (send(NOTHING), () => undefined)));
+}
+
+/** The asking proxy's namespace for consumer routes: its certificate's, which it cannot choose, else what it said. */
+function clientNamespace(stream: ServerHttp2Stream, req: WatchRequest): string | undefined {
+  return identityOwner(peerIdentity(stream))?.namespace ?? req.namespace;
 }

@@ -6,6 +6,15 @@ import { identityName } from '../../api/identity-names.ts';
 
 export const CONTROLLER_IDENTITY = identityName('skein-controller', 'skein-system', 'cluster.local');
 
+/** Waits for `cond`; generous by default: a guard against hanging, not a deadline (a machine at load 10 took over 5 s to reconnect). */
+export async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 export interface Pem { cert: string; key: string; ca: string }
 
 export async function leaf(ca: KeyedCertificate, identity: string, usages: ('server' | 'client')[]): Promise<Pem> {

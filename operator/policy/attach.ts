@@ -10,15 +10,21 @@ import { resolve, type ResolveConfig } from '../discovery/resolve.ts';
 import type { Target } from '../discovery/target.ts';
 import { compileDstOverrides, compileProfile, isOpaquePort, profileName } from './profile.ts';
 import { compileSplit, type CompiledSplit } from './split.ts';
+import { compileRoutes } from '../gateway/compile.ts';
 
 export type PolicyConfig = ResolveConfig & { clusterDomain: string };
 
-export function resolveWithPolicy(view: ClusterView, target: Target, cfg: PolicyConfig): Update {
+/** `clientNs`: the asking proxy's namespace, for consumer routes (operator/gateway/attach.ts). */
+export function resolveWithPolicy(view: ClusterView, target: Target, cfg: PolicyConfig, clientNs?: string): Update {
   const base = resolve(view, target, cfg);
   if (!base.service) return base;
   const { name, namespace, port } = base.service;
   const svc = view.service(namespace, name);
   if (!svc) return base;
+  // Gateway API routes on the Service win over its ServiceProfile's routes and
+  // its TrafficSplit (Linkerd's rule; docs/gateway-api.md): only the profile's
+  // opaque ports and retry budget still count.
+  const routes = compileRoutes(view, svc, port, clientNs, cfg);
   const spName = profileName(name, namespace, cfg.clusterDomain);
   const sp = view.serviceProfile(namespace, spName);
   const parsed = sp ? parseServiceProfileSpec(sp.spec) : undefined;
@@ -32,5 +38,6 @@ export function resolveWithPolicy(view: ClusterView, target: Target, cfg: Policy
   const split: CompiledSplit | undefined = compileSplit(view, svc, port, cfg) ?? (overrides ? { split: overrides } : undefined);
   const opaque = base.opaque || (spec !== undefined && isOpaquePort(spec, port));
   const endpoints = opaque && !base.opaque ? base.endpoints.map((e) => ({ ...e, protocolHint: 'opaque' as const })) : base.endpoints;
+  if (routes) return { ...base, opaque, endpoints, routes, ...(profile ? { profile: { ...profile, routes: [] } } : {}) };
   return { ...base, opaque, endpoints, ...(profile ? { profile } : {}), ...(split ?? {}) };
 }

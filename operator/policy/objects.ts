@@ -17,6 +17,10 @@ export const TRAFFIC_SPLIT: PolicyKind = { group: 'split.smi-spec.io', version: 
 export const HTTP_ROUTE_GROUP: PolicyKind = { group: 'specs.smi-spec.io', version: 'v1alpha4', plural: 'httproutegroups', kind: 'HTTPRouteGroup' };
 export const AUTHORIZATION_POLICY: PolicyKind = { group: 'skein.dev', version: 'v1alpha1', plural: 'authorizationpolicies', kind: 'AuthorizationPolicy' };
 
+/** Gateway API routes (not Skein's CRDs): read at v1, the standard channel's served version. */
+export const HTTP_ROUTE: PolicyKind = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', kind: 'HTTPRoute' };
+export const GRPC_ROUTE: PolicyKind = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'grpcroutes', kind: 'GRPCRoute' };
+
 export const apiPath = (k: PolicyKind): string => `/apis/${k.group}/${k.version}/${k.plural}`;
 
 /** The creation order, then the name: which of two objects claiming the same thing wins. */

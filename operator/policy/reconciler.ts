@@ -20,7 +20,7 @@ import {
 /** Where status and Events go: the API server in production, a fake in unit tests. */
 export interface StatusWriter {
   /** Throws when the object changed since `resourceVersion` (409), so the queue retries. */
-  patchStatus(kind: PolicyKind, obj: PolicyObject, status: PolicyStatusValue): Promise<void>;
+  patchStatus(kind: PolicyKind, obj: PolicyObject, status: PolicyStatusValue | object): Promise<void>;
   event(kind: PolicyKind, obj: PolicyObject, e: PolicyEvent): Promise<void>;
 }
 

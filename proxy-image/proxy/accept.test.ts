@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import { AcceptLayer, listener } from './accept.ts';
 import { ProxyMetrics } from './metrics.ts';
 import type { OriginalDestination } from './original-dst.ts';

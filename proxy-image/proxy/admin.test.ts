@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Counter, Registry } from 'prom-client';
+import { Counter, Registry } from '../../shared/prom-text.ts';
 import { proxyReadiness, startAdmin, MAX_BODY_BYTES, type Readiness } from './admin.ts';
 
 async function withAdmin(

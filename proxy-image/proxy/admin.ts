@@ -4,7 +4,7 @@
 // more than routing or schema features.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import type { Registry } from '../../shared/prom-text.ts';
 
 export interface Readiness { ready: boolean; missing: string[] }
 

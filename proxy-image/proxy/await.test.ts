@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import { startAdmin, type Readiness } from './admin.ts';
 import { awaitReady, parseAwaitArgs, runAwait, AwaitUsageError, DEFAULT_AWAIT_TIMEOUT_MS } from './await.ts';
 

@@ -64,6 +64,7 @@ function carrier(attempt: (e: Endpoint, retries: RequestRetries) => Outcome) {
     req: { method: 'GET', url: '/', headers: {} }, hasBody: false,
     readBody: () => Promise.resolve(Buffer.alloc(0)),
     fail: (err) => { failures.push(err); return { status: err.status, error: err }; },
+    respond: (status) => ({ status }),
     forward: (chosen, _options, retries) => { chosen.begin(); tried.push(chosen.endpoint); return Promise.resolve(attempt(chosen.endpoint, retries)); },
   };
   return { c, tried, failures };
@@ -116,4 +117,39 @@ test('failed: the proxy\'s error, or the route\'s failure classes (5xx by defaul
   assert.equal(failed(undefined, { status: 200 }), false);
   assert.equal(failed(undefined, { status: 503 }), true);
   assert.equal(failed(undefined, { status: 200, error: new ProxyError('upstream_reset', 'x') }), true);
+});
+
+test('send: a Gateway API rule retries only its listed statuses, at most its attempts, paid from the same budget', async () => {
+  const routeRule = { name: 'r', matches: () => true, isFailure: () => undefined, isRetryable: true, timeoutMs: undefined, retryStatuses: new Set([503]), maxAttempts: 3 };
+  const d = realDestination([a, b]);
+  const statuses = [503, 503, 503, 200];
+  const { c, tried } = carrier((_e, retries) => {
+    const status = statuses[tried.length - 1] ?? 200;
+    return retries.shouldRetry(status, {}, undefined) ? { status, retried: true } : { status };
+  });
+  const layer = new BalanceLayer();
+  const first = layer.choose(d);
+  assert.ok(!(first instanceof ProxyError));
+  const outcome = await layer.send(first, { destination: d, balancer: d.balancer, route: routeRule, routeLabel: 'r' }, c);
+  assert.equal(outcome.status, 503, 'three attempts in all (attempts: 2), then the answer goes through');
+  assert.equal(tried.length, 3);
+  const other = carrier((_e, retries) => (retries.shouldRetry(500, {}, undefined) ? { status: 500, retried: true } : { status: 500 }));
+  const again = layer.choose(d);
+  assert.ok(!(again instanceof ProxyError));
+  assert.equal((await layer.send(again, { destination: d, balancer: d.balancer, route: routeRule, routeLabel: 'r' }, other.c)).status, 500);
+  assert.equal(other.tried.length, 1, '500 is not among the codes: not retried');
+});
+
+test('send: a Gateway API rule\'s request timeout bounds the retries together', async () => {
+  let now = 0;
+  const routeRule = { name: 'r', matches: () => true, isFailure: () => undefined, isRetryable: true, timeoutMs: undefined, retryStatuses: new Set([503]), maxAttempts: 5, requestTimeoutMs: 100 };
+  const d = realDestination([a, b]);
+  const { c, tried, failures } = carrier((_e, retries) => { now += 60; return retries.shouldRetry(503, {}, undefined) ? { status: 503, retried: true } : { status: 503 }; });
+  const layer = new BalanceLayer({ now: () => now });
+  const first = layer.choose(d);
+  assert.ok(!(first instanceof ProxyError));
+  const outcome = await layer.send(first, { destination: d, balancer: d.balancer, route: routeRule, routeLabel: 'r' }, c);
+  assert.equal(outcome.status, 504);
+  assert.equal(tried.length, 2);
+  assert.equal(failures[0]?.code, 'response_timeout');
 });

@@ -14,6 +14,9 @@ import { ProxyError } from './errors.ts';
 import type { Outcome, RelayOptions } from './relay.ts';
 import { replayableBody, RequestRetries, type RetryResult } from './retries.ts';
 import { DEFAULT_ROUTE, isFailure, type CompiledRoute } from './routes.ts';
+import type { Mirror } from './mirror.ts';
+import type { RouteDecision } from './route.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * A request as the balance layer sees it, whichever server read it: what
@@ -25,12 +28,14 @@ export interface Carrier {
   readBody(): Promise<Buffer>;
   /** Answers with the proxy's own error. */
   fail(err: ProxyError): Outcome;
+  /** Answers with a status and headers, no body (a route's redirect). */
+  respond(status: number, headers: Record<string, string>): Outcome;
   /** One attempt to `chosen`; `chosen.begin()` is the carrier's to call once a connection is there. */
   forward(chosen: PickOf<Endpoint>, options: RelayOptions, retries: RequestRetries): Promise<Outcome>;
 }
 
 /** What one request's attempts need from the route decision. */
-export interface Attempted {
+export interface Attempted extends Partial<Pick<RouteDecision, 'rewrite' | 'responseEdit' | 'mirrors'>> {
   destination: Destination;
   balancer: Balancer<Endpoint>;
   route: CompiledRoute | undefined;
@@ -43,6 +48,8 @@ export interface BalanceOptions {
   onRetry?: (service: string, route: string, result: RetryResult) => void;
   /** The response timeout of requests whose route sets none; absent: none. */
   responseTimeoutMs?: number;
+  /** Sends a Gateway API rule's RequestMirror copies. */
+  mirror?: Mirror;
 }
 
 /** The request failed, by the proxy's error or by its route's response classes. */
@@ -61,6 +68,7 @@ export class BalanceLayer {
   readonly #now: () => number;
   readonly #onRetry: NonNullable<BalanceOptions['onRetry']>;
   readonly #responseTimeoutMs: number | undefined;
+  readonly #mirror: Mirror | undefined;
   /** Endpoint address → until when it is skipped. */
   readonly #refusing = new Map<string, number>();
   /** The latest expiry in `refusing` (every entry lasts REFUSING_MS, so the newest one's). */
@@ -78,6 +86,7 @@ export class BalanceLayer {
     this.#now = o.now ?? Date.now;
     this.#onRetry = o.onRetry ?? (() => {});
     this.#responseTimeoutMs = o.responseTimeoutMs;
+    this.#mirror = o.mirror;
   }
 
   /** A balanced endpoint for one request, or the error the request gets instead. */
@@ -113,7 +122,12 @@ export class BalanceLayer {
       responseTimeoutMs: route?.timeoutMs ?? this.#responseTimeoutMs,
       body: replay === 'buffer' ? await c.readBody() : undefined,
       retry: retries,
+      rewrite: a.rewrite,
+      responseEdit: a.responseEdit,
     };
+    if (a.mirrors) this.#mirror?.send(a.mirrors, { method: c.req.method ?? 'GET', url: c.req.url ?? '/', headers: c.req.headers, httpVersionMajor: (c.req as { httpVersionMajor?: number }).httpVersionMajor ?? 1 }, replay === 'none' ? undefined : replay === 'buffer' ? options.body : false);
+    // A Gateway API rule's timeouts.request bounds every attempt together (to the response head).
+    const deadline = route?.requestTimeoutMs === undefined ? undefined : this.#now() + route.requestTimeoutMs;
     d.budget.deposit();
     const service = d.service ?? d.target;
     const routeLabel = a.routeLabel ?? DEFAULT_ROUTE;
@@ -125,6 +139,12 @@ export class BalanceLayer {
       if (!outcome.retried || retries.cause === undefined) return outcome;
       if (retries.cause === 'not-sent') this.refused(chosen.endpoint);
       this.#onRetry(service, routeLabel, 'retried');
+      if (route?.backoffMs) await sleep(route.backoffMs);
+      if (deadline !== undefined) {
+        const left = deadline - this.#now();
+        if (left <= 0) return c.fail(new ProxyError('response_timeout', `no response within the route's request timeout of ${route?.requestTimeoutMs ?? 0} ms`));
+        options.responseTimeoutMs = Math.min(options.responseTimeoutMs ?? left, left);
+      }
       const next = this.choose(d, a.balancer, chosen.endpoint);
       if (next instanceof ProxyError) return c.fail(next);
       chosen = next;

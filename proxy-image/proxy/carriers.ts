@@ -10,9 +10,9 @@ import type { Pick } from './balancer.ts';
 import type { EndpointLayer } from './endpoint.ts';
 import { toProxyError, type ProxyError } from './errors.ts';
 import { ORIG_PROTO } from './headers.ts';
-import { relayH1, sendError } from './h1/relay.ts';
+import { relayH1, sendAnswer, sendError } from './h1/relay.ts';
 import type { ServerExchange } from './h1/server.ts';
-import { hasRequestBody, relayOverH1, relayOverH2, requestHead, sendProxyError, type DownstreamRequest, type DownstreamResponse, type Outcome, type RelayOptions } from './relay.ts';
+import { hasRequestBody, relayOverH1, relayOverH2, requestHead, rewriteHead, sendAnswer as sendAnswerNode, sendProxyError, type DownstreamRequest, type DownstreamResponse, type Outcome, type RelayOptions } from './relay.ts';
 import type { RequestRetries } from './retries.ts';
 
 /** Tells the far side the client spoke HTTP/1.1 (the request still rides the peers' h2 session). */
@@ -27,6 +27,7 @@ export function h1Carrier(ex: ServerExchange, endpoints: EndpointLayer): Carrier
       ex.readBody((b) => { chunks.push(b); return true; }, () => resolve(Buffer.concat(chunks)));
     }),
     fail: (err) => sendError(ex, err),
+    respond: (status, headers) => sendAnswer(ex, status, headers),
     forward: (chosen, options) => {
       chosen.begin();
       return relayH1(ex, endpoints.h1(chosen.endpoint), options);
@@ -40,6 +41,7 @@ export function nodeCarrier(req: DownstreamRequest, res: DownstreamResponse, h2:
     req, hasBody: hasRequestBody(req),
     readBody: () => readBody(req),
     fail: (err) => sendProxyError(req, res, err),
+    respond: (status, headers) => sendAnswerNode(req, res, status, headers),
     forward: (chosen, options, retries) => forward(chosen, h2, req, res, endpoints, options, retries),
   };
 }
@@ -49,7 +51,7 @@ async function forward(chosen: Pick<Endpoint>, h2: boolean, req: DownstreamReque
   const e = chosen.endpoint;
   // A meshed endpoint's proxy gets HTTP/1.1 here too (an Expect: 100-continue request) over the peers' h2 session; the header tells it to speak HTTP/1.1 to its app.
   if (e.identity || h2) {
-    const head = requestHead(req, h2 ? undefined : FROM_HTTP1);
+    const head = rewriteHead(requestHead(req, h2 ? undefined : FROM_HTTP1), options.rewrite);
     try {
       const session = await endpoints.h2(e);
       chosen.begin();
@@ -58,7 +60,7 @@ async function forward(chosen: Pick<Endpoint>, h2: boolean, req: DownstreamReque
       return unsent(req, res, toProxyError(err), retries);
     }
   }
-  return relayOverH1(endpoints.plain(e), requestHead(req), req, res, options);
+  return relayOverH1(endpoints.plain(e), rewriteHead(requestHead(req), options.rewrite), req, res, options);
 }
 
 /** A connection that failed before the request left: retried elsewhere if the caller says so, else the proxy's error. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import { pino } from 'pino';
 import { DEFAULT_LIMITS } from '../../api/sidecar.ts';
 import { composeProxy, PRODUCTION_TIMEOUTS, type ProxyParts } from './compose.ts';

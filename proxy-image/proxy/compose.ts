@@ -7,7 +7,7 @@
 // shorter timeouts.
 import type net from 'node:net';
 import type { Socket } from 'node:net';
-import type { Registry } from 'prom-client';
+import type { Registry } from '../../shared/prom-text.ts';
 import type { Endpoint } from '../../api/discovery-protocol.ts';
 import { inPortRanges, type PortRange } from '../../api/port-ranges.ts';
 import { DEFAULT_LIMITS, type ProxyLimits } from '../../api/sidecar.ts';

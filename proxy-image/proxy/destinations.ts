@@ -9,6 +9,7 @@ import type { Balancer } from './balancer.ts';
 import { DEFAULT_RETRY_BUDGET, RetryBudget } from './retries.ts';
 import { compileProfile, type CompiledProfile } from './routes.ts';
 import { applySplit, compileSplitMatches, type Backend, type SplitPredicate } from './split.ts';
+import { compileRouteTable, type CompiledRouteTable } from './gateway-routes.ts';
 
 /** The part of shared/discovery-client.ts the proxy uses. */
 export interface Discovery {
@@ -39,6 +40,10 @@ export class Destination {
   backends: Backend[] = [];
   /** Which requests the split applies to (HTTPRouteGroup matches); the rest stay on `balancer`. */
   splits: SplitPredicate = compileSplitMatches(undefined);
+  /** Gateway API routes on the Service (for this proxy's namespace); when set they decide every HTTP request. */
+  routes: CompiledRouteTable | undefined;
+  #routesSource: Update['routes'];
+  #routeBalancers = new Map<string, Balancer<Endpoint>>();
   /** The destination's Service as a `dst_service` label value. */
   service: string | undefined;
   #waiters: (() => void)[] = [];
@@ -67,6 +72,12 @@ export class Destination {
       const spec = u.profile?.retryBudget ?? DEFAULT_RETRY_BUDGET;
       const was = this.budget.spec;
       if (spec.retryRatio !== was.retryRatio || spec.minRetriesPerSecond !== was.minRetriesPerSecond || spec.ttlMs !== was.ttlMs) this.budget = new RetryBudget(spec);
+    }
+    if (u.routes !== this.#routesSource) {
+      this.#routesSource = u.routes;
+      const compiled = u.routes ? compileRouteTable(u.routes, this.#routeBalancers, this.#newBalancer) : undefined;
+      this.routes = compiled?.table;
+      this.#routeBalancers = compiled?.balancers ?? new Map<string, Balancer<Endpoint>>();
     }
     this.backends = u.split ? applySplit(this.backends, u.split, this.#newBalancer) : [];
     this.splits = compileSplitMatches(u.split ? u.splitMatches : undefined);

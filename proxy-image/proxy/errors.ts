@@ -7,6 +7,8 @@ import { SkeinError, messageOf } from '../../api/errors.ts';
 
 export const PROXY_ERRORS = {
   'malformed_request': { status: 400, grpc: 13, message: 'the request is not valid HTTP' },
+  'no_route': { status: 404, grpc: 12, message: 'no rule of the routes attached to this Service matches the request' },
+  'backend_not_found': { status: 500, grpc: 13, message: "the route's backend for this request does not exist (see the route's ResolvedRefs condition)" },
   'unauthorized': { status: 403, grpc: 7, message: 'no authorization policy admits this client on this port' },
   'no_endpoint': { status: 502, grpc: 14, message: 'the destination has no endpoint' },
   'connect_failed': { status: 502, grpc: 14, message: 'the endpoint refused or dropped the connection' },

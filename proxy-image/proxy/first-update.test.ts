@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import { once } from 'node:events';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import { pino } from 'pino';
 import type { Update } from '../../api/discovery-protocol.ts';
 import { composeProxy } from './compose.ts';

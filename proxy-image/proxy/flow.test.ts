@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import type { Endpoint, Update } from '../../api/discovery-protocol.ts';
 import { defaultOnly } from './authz.ts';
 import { BalanceLayer } from './balance.ts';

@@ -2,7 +2,7 @@
 // refusals counted, and what the app is told about the client.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import type { InboundUpdate } from '../../api/discovery-protocol.ts';
 import { compileInbound } from './authz.ts';
 import { CLIENT_ID, ORIG_PROTO } from './headers.ts';

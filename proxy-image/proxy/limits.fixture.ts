@@ -5,7 +5,7 @@
 // SKEIN_FIXTURE_APP_PORT on loopback; the listening port is sent to the parent.
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import { pino } from 'pino';
 import { createCa } from '../../shared/tls.ts';
 import { workloadCert, SERVER_ID } from './test-pair.ts';

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry, processMetrics } from '../../shared/prom-text.ts';
 import { IdentityClient } from '../../shared/identity-client.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { runAwait } from './await.ts';
@@ -82,7 +82,7 @@ async function run(config: ProxyConfig, log: Logger): Promise<void> {
   });
 
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  processMetrics(registry);
 
   // Set once the certificate is in: the client authenticates with it.
   const live: { discovery?: DiscoveryClient } = {};

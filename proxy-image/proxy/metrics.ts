@@ -2,7 +2,7 @@
 // (linkerd-facts §7): request/response counts, latency to the response head,
 // TCP opens, closes and bytes. Every label is bounded: no paths, no request
 // ids, and authorities beyond a cap are folded into one value.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type HistogramChild, type Registry } from '../../shared/prom-text.ts';
 
 export type Direction = 'inbound' | 'outbound';
 export type TlsLabel = 'true' | 'no_identity' | 'false';
@@ -20,8 +20,10 @@ export interface TrafficLabels {
   dst?: Readonly<Record<string, string>>;
   /** Outbound: the Service the request went to (a TrafficSplit backend or an override), `name.ns.svc.<domain>:port`. */
   dstService?: string;
-  /** The ServiceProfile route (bounded: the profile's route names, or DEFAULT_ROUTE). */
+  /** The ServiceProfile route (bounded: the profile's route names, or DEFAULT_ROUTE), or the Gateway API rule's name. */
   route?: string;
+  /** The Gateway API route whose rule matched: route_kind, route_namespace, route_name. */
+  gatewayRoute?: { kind: string; namespace: string; name: string };
 }
 
 export interface RequestMetrics {
@@ -48,7 +50,7 @@ export const OVERFLOW_AUTHORITY = 'other';
 
 // The workload keys discovery sends (operator/discovery/resolve.ts workloadLabels), as Linkerd's dst_* labels.
 const DST_LABELS = ['namespace', 'deployment', 'statefulset', 'daemonset', 'replicaset', 'job', 'pod', 'serviceaccount'] as const;
-const TRAFFIC_LABEL_NAMES = ['direction', 'authority', 'target_addr', 'tls', 'client_id', 'server_id', ...DST_LABELS.map((k) => `dst_${k}`), 'dst_service', 'route'];
+const TRAFFIC_LABEL_NAMES = ['direction', 'authority', 'target_addr', 'tls', 'client_id', 'server_id', ...DST_LABELS.map((k) => `dst_${k}`), 'dst_service', 'route', 'route_kind', 'route_namespace', 'route_name'];
 const RESPONSE_LABEL_NAMES = [...TRAFFIC_LABEL_NAMES, 'status_code', 'classification', 'error'];
 
 /** 5xx is a failure; so is a gRPC status other than OK (0), whatever the HTTP status. */
@@ -68,10 +70,15 @@ export function trafficLabelValues(l: TrafficLabels): Record<string, string> {
   }
   if (l.dstService !== undefined) out.dst_service = l.dstService;
   if (l.route !== undefined) out.route = l.route;
+  if (l.gatewayRoute !== undefined) {
+    out.route_kind = l.gatewayRoute.kind;
+    out.route_namespace = l.gatewayRoute.namespace;
+    out.route_name = l.gatewayRoute.name;
+  }
   return out;
 }
 
-/** Everything counted for one set of traffic labels, summed here and added to prom-client at scrape time. */
+/** Everything counted for one set of traffic labels, summed here and added to the counters at scrape time. */
 interface Series {
   readonly labels: Record<string, string>;
   requests: number;
@@ -85,7 +92,7 @@ interface Series {
   readonly responses: Map<string, ResponseSeries>;
 }
 
-interface ResponseSeries { readonly labels: Record<string, string>; count: number }
+interface ResponseSeries { readonly labels: Record<string, string>; count: number; readonly latency: HistogramChild }
 
 const SEPARATOR = '\u0000';
 
@@ -94,6 +101,7 @@ function seriesKey(l: TrafficLabels, authority: string): string {
   let key = `${l.direction}${SEPARATOR}${authority}${SEPARATOR}${l.targetAddr}${SEPARATOR}${l.tls}${SEPARATOR}${l.clientId ?? ''}${SEPARATOR}${l.serverId ?? ''}`;
   if (l.dst) for (const k of DST_LABELS) key += SEPARATOR + (l.dst[k] ?? '');
   if (l.dstService !== undefined || l.route !== undefined) key += `${SEPARATOR}s${l.dstService ?? ''}${SEPARATOR}r${l.route ?? ''}`;
+  if (l.gatewayRoute !== undefined) key += `${SEPARATOR}g${l.gatewayRoute.kind}/${l.gatewayRoute.namespace}/${l.gatewayRoute.name}`;
   return key;
 }
 
@@ -103,12 +111,14 @@ export class ProxyMetrics {
   readonly #protocolErrors: Counter;
   readonly #retries: Counter;
   readonly #ejections: Counter;
+  readonly #mirrors: Counter;
   readonly #now: () => number;
   readonly #authorities: Record<Direction, Set<string>> = { inbound: new Set(), outbound: new Set() };
-  // Counts are summed per label set in plain numbers and handed to prom-client
-  // when it collects: a prom-client update hashes and validates its labels
-  // (about 1 µs each), which per request and per socket chunk would cost more
-  // than the forwarding. Only the latency histogram is observed directly.
+  // Counts are summed per label set in plain numbers and handed to the
+  // counters when they collect: a labelled update builds a key from its labels,
+  // which per request and per socket chunk would cost more than the
+  // forwarding. The latency histogram is observed through the response
+  // series' own child, found once per label set.
   readonly #series = new Map<string, Series>();
 
   constructor(registry: Registry, now: () => number = performance.now.bind(performance)) {
@@ -148,6 +158,9 @@ export class ProxyMetrics {
     this.#retries = new Counter({
       name: 'retry_total', help: 'Retry decisions: retried, or not because the budget or the attempts ran out', labelNames: ['dst_service', 'route', 'result'], registers,
     });
+    this.#mirrors = new Counter({
+      name: 'mirror_total', help: 'RequestMirror copies: answered, failed (no endpoint, error, timeout) or skipped (streamed body, percent)', labelNames: ['dst_service', 'result'], registers,
+    });
     this.#ejections = new Counter({
       name: 'endpoint_ejections_total', help: 'Endpoints ejected by circuit breaking after consecutive failures', labelNames: ['dst_service', 'target_addr'], registers,
     });
@@ -171,11 +184,11 @@ export class ProxyMetrics {
         if (!r) {
           const values: Record<string, string> = { ...series.labels, status_code: String(status), classification };
           if (opts.error !== undefined) values.error = opts.error;
-          r = { labels: values, count: 0 };
+          r = { labels: values, count: 0, latency: this.#latency.child(values) };
           series.responses.set(key, r);
         }
         r.count += 1;
-        this.#latency.observe(r.labels, Math.max(0, this.#now() - startedAt));
+        r.latency.observe(Math.max(0, this.#now() - startedAt));
       },
     };
   }
@@ -206,6 +219,11 @@ export class ProxyMetrics {
   /** `result` from retries.ts RetryResult; `route` from the profile (bounded). */
   retry(dstService: string, route: string, result: string): void {
     this.#retries.inc({ dst_service: dstService, route, result });
+  }
+
+  /** A RequestMirror copy's fate; `service` is the mirror's backend (bounded: the routes' Services). */
+  mirrored(service: string, result: string): void {
+    this.#mirrors.inc({ dst_service: service, result });
   }
 
   ejected(dstService: string, targetAddr: string): void {

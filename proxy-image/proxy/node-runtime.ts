@@ -1,6 +1,6 @@
 // Reads proxy-image/proxy/node-runtime, the one place that says how Node runs
 // the proxy (flags and environment), for the launchers written in TypeScript
-// (the local node's image table, the benchmark). The TypeScript compile cache
+// (the image build, the benchmark). The TypeScript compile cache
 // lives in the checkout's (or image's) .cache/: with it, Node loads the
 // stripped modules from disk instead of the type-stripping WebAssembly
 // compiler, which costs ~30 MiB of RSS for the life of the process.

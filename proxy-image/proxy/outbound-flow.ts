@@ -38,8 +38,13 @@ export class OutboundFlow {
   async request(ctx: OutboundConnection, c: Carrier): Promise<void> {
     const { router, balance, metrics, log } = this.#p;
     const r = await router.route(ctx.destination, c.req);
+    if (r.answer) {
+      const m = metrics.request(outboundLabels(c.req, ctx, undefined, r.routeLabel, r.dstService, r.gateway?.rule.spec.route));
+      recordOutcome(m, r.answer instanceof ProxyError ? c.fail(r.answer) : c.respond(r.answer.redirect, { location: r.answer.location }));
+      return;
+    }
     const chosen = balance.choose(r.destination, r.balancer);
-    const m = metrics.request(outboundLabels(c.req, ctx, chosen instanceof ProxyError ? undefined : chosen.endpoint, r.routeLabel, r.dstService));
+    const m = metrics.request(outboundLabels(c.req, ctx, chosen instanceof ProxyError ? undefined : chosen.endpoint, r.routeLabel, r.dstService, r.gateway?.rule.spec.route));
     const outcome = chosen instanceof ProxyError ? c.fail(chosen) : await balance.send(chosen, r, c);
     r.release();
     recordOutcome(m, outcome, r.route ? failed(r.route, outcome) : undefined);

@@ -10,10 +10,10 @@ import http2 from 'node:http2';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { once } from 'node:events';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import { pino } from 'pino';
 import { createCa, issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tls.ts';
-import type { Update } from '../../api/discovery-protocol.ts';
+import type { RouteFilter, Update } from '../../api/discovery-protocol.ts';
 import { composeProxy } from './compose.ts';
 import { MeshTls, type WorkloadCertificate } from './mesh-tls.ts';
 import { silentDiscovery, TEST_TIMEOUTS } from './test-pair.ts';
@@ -159,6 +159,7 @@ before(async () => {
   });
   outPort = await listen(outbound.server('outbound'));
   await setUpPolicyTargets();
+  await setUpGatewayTargets();
   servers.push({ close: () => outbound.close() });
 });
 
@@ -548,4 +549,81 @@ test('a scale-down: three of four endpoints whose apps have exited refuse; POSTs
   // Before this change one retry met a second refusing pod about half the time (~15 of 30 failed). Now
   // only the first requests can, before each refusing endpoint has been seen once.
   assert.ok(failed <= 2, `${failed} of 30 POSTs failed`);
+});
+
+// ---- Gateway API routes (issue #20): matches, weights, filters, mirror, the proxy's own answers ----
+
+const GW = via('127.0.2.1', '10.96.2.1', 80);
+
+async function setUpGatewayTargets(): Promise<void> {
+  const mk = async (name: string) => podFor(await listen(policyApp(name, false, hits)), caKey, caPemText, SERVER_ID);
+  const [stable, canary, mirror] = await Promise.all([mk('gw-stable'), mk('gw-canary'), mk('gw-mirror')]);
+  const ep = (p: Pod, app: string) => meshed(p.inboundPort, SERVER_ID, app);
+  const route = { kind: 'HTTPRoute' as const, namespace: 'shop', name: 'web' };
+  const m = (x: object) => ({ headers: [], queryParams: [], grpc: false, ...x });
+  const rule = (name: string, backends: { service?: string; weight: number }[], filters: RouteFilter[] = []) => ({ route, rule: name, backends, filters });
+  const S = 'gw-stable.shop.svc.cluster.local:80';
+  const C = 'gw-canary.shop.svc.cluster.local:80';
+  const M = 'gw-mirror.shop.svc.cluster.local:80';
+  table['10.96.2.1:80'] = {
+    ...service([ep(stable, 'gw-stable')]),
+    routes: {
+      matches: [
+        { match: m({ path: { type: 'Exact', value: '/redirect' } }), rule: 3 },
+        { match: m({ path: { type: 'PathPrefix', value: '/missing' } }), rule: 2 },
+        { match: m({ path: { type: 'PathPrefix', value: '/old' } }), rule: 4 },
+        { match: m({ path: { type: 'PathPrefix', value: '/' }, headers: [{ type: 'Exact', name: 'x-canary', value: 'yes' }] }), rule: 1 },
+        { match: m({ path: { type: 'PathPrefix', value: '/app' } }), rule: 0 },
+      ],
+      rules: [
+        rule('stable', [{ service: S, weight: 1 }], [
+          { type: 'RequestHeaderModifier', edit: { set: [{ name: 'x-set', value: 'by-route' }], add: [], remove: ['x-drop'] } },
+          { type: 'ResponseHeaderModifier', edit: { set: [{ name: 'x-answered-by', value: 'route' }], add: [], remove: [] } },
+          { type: 'RequestMirror', service: M, percent: 100 },
+        ]),
+        rule('canary', [{ service: C, weight: 1 }, { service: S, weight: 0 }]),
+        rule('half-missing', [{ weight: 1 }]),
+        rule('redirect', [{ service: S, weight: 1 }], [{ type: 'RequestRedirect', statusCode: 301, hostname: 'elsewhere', path: { type: 'ReplaceFullPath', value: '/new' } }]),
+        rule('rewrite', [{ service: S, weight: 1 }], [{ type: 'URLRewrite', path: { type: 'ReplacePrefixMatch', value: '/new' } }]),
+      ],
+      backends: [{ service: S, endpoints: [ep(stable, 'gw-stable')] }, { service: C, endpoints: [ep(canary, 'gw-canary')] }, { service: M, endpoints: [ep(mirror, 'gw-mirror')] }],
+    },
+  };
+}
+
+const echoed = (r: Reply) => JSON.parse(r.body) as { app: string; headers: Record<string, string> };
+
+test('gateway routes: a header match wins over a longer prefix only when it matches; weight 0 never gets traffic', async () => {
+  for (let i = 0; i < 10; i++) assert.equal(appOf(await get(GW, '/app/x', { headers: { 'x-canary': 'yes' } })), 'gw-canary');
+  assert.equal(appOf(await get(GW, '/app/x')), 'gw-stable');
+  assert.match(await outMetrics.metrics(), /request_total\{[^}]*dst_service="gw-canary\.shop\.svc\.cluster\.local:80",route="canary",route_kind="HTTPRoute",route_namespace="shop",route_name="web"\}/);
+});
+
+test('gateway routes: request and response header modifiers, and a mirror whose copy reaches the mirror app only', async () => {
+  const mirrored = () => hits.get('gw-mirror GET /app/headers') ?? 0;
+  const r = await get(GW, '/app/headers', { headers: { 'x-drop': 'gone', 'x-set': 'client' } });
+  assert.equal(r.status, 200);
+  const seen = echoed(r);
+  assert.equal(seen.app, 'gw-stable');
+  assert.equal(seen.headers['x-set'], 'by-route');
+  assert.equal(seen.headers['x-drop'], undefined);
+  assert.equal(r.headers['x-answered-by'], 'route');
+  for (let i = 0; i < 50 && mirrored() === 0; i++) await new Promise((x) => setTimeout(x, 20));
+  assert.equal(mirrored(), 1, `the mirror got one copy: ${(await outMetrics.metrics()).split('\n').filter((l) => l.startsWith('mirror_total')).join(' ')}`);
+  assert.match(await outMetrics.metrics(), /mirror_total\{dst_service="gw-mirror\.shop\.svc\.cluster\.local:80",result="answered"\} [1-9]/);
+});
+
+test('gateway routes: the proxy answers no match 404, a missing backend 500, a redirect 301 with its Location; a rewrite changes the path the app sees', async () => {
+  const none = await get(GW, '/nowhere');
+  assert.equal(none.status, 404);
+  assert.equal(none.headers['skein-proxy-error'], 'no_route');
+  const missing = await get(GW, '/missing/x');
+  assert.equal(missing.status, 500);
+  assert.equal(missing.headers['skein-proxy-error'], 'backend_not_found');
+  const moved = await get(GW, '/redirect?a=1');
+  assert.equal(moved.status, 301);
+  assert.equal(moved.headers.location, 'http://elsewhere/new?a=1');
+  const before = hits.get('gw-stable GET /new/thing') ?? 0;
+  assert.equal((await get(GW, '/old/thing')).status, 200);
+  assert.equal(hits.get('gw-stable GET /new/thing'), before + 1);
 });

@@ -10,6 +10,9 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ProxyError, errorResponse, toProxyError } from './errors.ts';
 import { authorityOf, endToEndHeaders, PROXY_ERROR } from './headers.ts';
+import type { HeaderEdit } from '../../api/discovery-protocol.ts';
+import { editHeaders } from './gateway-routes.ts';
+import type { RequestRewrite } from './route.ts';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
@@ -51,6 +54,19 @@ export interface RelayOptions {
    * `retried`, so the caller can try again. Absent: everything goes through.
    */
   retry?: RetryGate | undefined;
+  /** A Gateway API rule's URLRewrite and RequestHeaderModifier (route.ts). */
+  rewrite?: RequestRewrite | undefined;
+  /** A Gateway API rule's ResponseHeaderModifier. */
+  responseEdit?: HeaderEdit | undefined;
+}
+
+/** The head sent upstream as a rule's filters change it: headers edited, path and authority replaced. */
+export function rewriteHead(head: RequestHead, rw: RequestRewrite | undefined): RequestHead {
+  if (!rw) return head;
+  if (rw.edit) editHeaders(head.headers, rw.edit);
+  if (rw.url !== undefined) head.path = rw.url;
+  if (rw.authority !== undefined) head.authority = rw.authority;
+  return head;
 }
 
 /** An object, not a closure, so a request makes its retry state once (retries.ts RequestRetries). */
@@ -71,6 +87,15 @@ export function refusedUnprocessed(rstCode: number | undefined, err?: unknown): 
   if (rstCode === h2.NGHTTP2_REFUSED_STREAM) return true;
   const code = (err as { code?: unknown } | undefined)?.code;
   return code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_INVALID_SESSION';
+}
+
+/** The proxy's own answer that is no error (a route's redirect): a status and headers, no body. */
+export function sendAnswer(req: DownstreamRequest, res: DownstreamResponse, status: number, headers: Record<string, string>): Outcome {
+  if (res.headersSent || res.destroyed) { destroyResponse(res); return { status: res.statusCode }; }
+  req.resume();
+  writeHead(res, status, { ...headers, 'content-length': '0' });
+  res.end();
+  return { status };
 }
 
 /** Answers with the proxy's own error (status, `skein-proxy-error`, grpc-status for gRPC) or resets if too late. */
@@ -179,6 +204,7 @@ class Exchange {
   readonly #resolve: (o: Outcome) => void;
   readonly #abortUpstream: () => void;
   readonly #retry: RelayOptions['retry'];
+  readonly #responseEdit: HeaderEdit | undefined;
   #status = 0;
   #grpcStatus: number | undefined;
   #done = false;
@@ -190,6 +216,7 @@ class Exchange {
     this.#resolve = resolve;
     this.#abortUpstream = abortUpstream;
     this.#retry = o.retry;
+    this.#responseEdit = o.responseEdit;
     if (o.responseTimeoutMs !== undefined) {
       this.#timer = setTimeout(() => this.fail(new ProxyError('response_timeout', `no response within ${o.responseTimeoutMs} ms`)), o.responseTimeoutMs);
     }
@@ -219,6 +246,7 @@ class Exchange {
     this.#status = status;
     this.#grpcStatus = grpcOf(headers) ?? this.#grpcStatus;
     const out = endToEndHeaders(headers);
+    if (this.#responseEdit) editHeaders(out, this.#responseEdit);
     const res = this.#res;
     if (endsHere && res instanceof Http2ServerResponse) {
       res.stream.respond({ ...out, ':status': status }, { endStream: true });

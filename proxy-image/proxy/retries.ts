@@ -99,9 +99,9 @@ export const MAX_UNSENT_ATTEMPTS = 5;
  * nothing was processed. Anything else only on a route marked isRetryable
  * (the profile author's word that the route is idempotent), up to MAX_ATTEMPTS.
  */
-export function mayRetry(cause: RetryCause, attempt: number, routeRetryable: boolean): boolean {
+export function mayRetry(cause: RetryCause, attempt: number, routeRetryable: boolean, maxAttempts = MAX_ATTEMPTS): boolean {
   if (cause === 'not-sent') return attempt < MAX_UNSENT_ATTEMPTS;
-  return attempt < MAX_ATTEMPTS && routeRetryable;
+  return attempt < maxAttempts && routeRetryable;
 }
 
 /** The peer proxy's own errors that mean its app never saw the request (skein-proxy-error on the response). */
@@ -138,8 +138,8 @@ export class RequestRetries {
 
   shouldRetry(status: number, headers: IncomingHttpHeaders | undefined, err: unknown): boolean {
     const notSent = err === undefined ? peerNotSent(headers?.[PROXY_ERROR]) : false;
-    const c: RetryCause | undefined = notSent ? 'not-sent' : err !== undefined || isFailure(this.#route, status, grpcStatusOf(headers)) ? 'failed' : undefined;
-    if (c === undefined || !this.#canReplay || !mayRetry(c, this.attempt, this.#retryable)) return false;
+    const c: RetryCause | undefined = notSent ? 'not-sent' : err !== undefined || this.#failed(status, headers) ? 'failed' : undefined;
+    if (c === undefined || !this.#canReplay || !mayRetry(c, this.attempt, this.#retryable, this.#route?.maxAttempts)) return false;
     if (!this.#budget.withdraw()) { this.budgetExhausted = true; return false; }
     this.cause = c;
     return true;
@@ -150,6 +150,12 @@ export class RequestRetries {
     if (!mayRetry('not-sent', this.attempt, this.#retryable) || !this.#budget.withdraw()) return false;
     this.cause = 'not-sent';
     return true;
+  }
+
+  /** A Gateway API rule retries only the statuses it lists; a profile route, what its classes call failures. */
+  #failed(status: number, headers: IncomingHttpHeaders | undefined): boolean {
+    const statuses = this.#route?.retryStatuses;
+    return statuses ? statuses.has(status) : isFailure(this.#route, status, grpcStatusOf(headers));
   }
 
   /** Starts the next attempt. */

@@ -6,7 +6,7 @@
 // weight, else the destination's own). The balance layer takes it from there.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Endpoint } from '../../api/discovery-protocol.ts';
+import type { Endpoint, HeaderEdit, RouteRule } from '../../api/discovery-protocol.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Balancer } from './balancer.ts';
 import { hostPort } from './connection.ts';
@@ -17,6 +17,10 @@ import type { OriginalDestination } from './original-dst.ts';
 import { overrideTarget, parseRouteOverride, ROUTE_OVERRIDE } from './route-override.ts';
 import { DEFAULT_ROUTE, matchRoute, type CompiledRoute } from './routes.ts';
 import { drawBackend } from './split.ts';
+import { ProxyError } from './errors.ts';
+import { drawRouteBackend, editedPath, redirectLocation, withPath, type CompiledRule, type Matched } from './gateway-routes.ts';
+import type { MirrorTarget } from './mirror.ts';
+import { pathOf } from './routes.ts';
 
 /** What routing reads of a request, whichever server parsed it. */
 export interface RequestView { method?: string | undefined; url?: string | undefined; headers: IncomingHttpHeaders }
@@ -41,7 +45,20 @@ export interface RouteDecision {
   dstService: string | undefined;
   /** Ends the request's hold on an override's destination. */
   release(): void;
+  /** The Gateway API rule that matched, when the Service has routes: its route for the metrics' route_* labels. */
+  gateway?: { rule: CompiledRule; matched: Matched } | undefined;
+  /** The proxy answers itself: no rule matched (404), the drawn backend does not exist (500), or the rule redirects. */
+  answer?: ProxyError | { redirect: number; location: string } | undefined;
+  /** URLRewrite and RequestHeaderModifier, for the request sent upstream. */
+  rewrite?: RequestRewrite | undefined;
+  /** ResponseHeaderModifier, for the answer the client gets. */
+  responseEdit?: HeaderEdit | undefined;
+  /** RequestMirror copies to send once the body is known. */
+  mirrors?: readonly MirrorTarget[] | undefined;
 }
+
+/** How the request sent upstream differs from the client's (relay.ts applies it). */
+export interface RequestRewrite { edit?: HeaderEdit | undefined; url?: string | undefined; authority?: string | undefined }
 
 export interface OutboundRouterOptions {
   destinations: Destinations;
@@ -82,6 +99,7 @@ export class OutboundRouter {
   async route(d: Destination, req: RequestView): Promise<RouteDecision> {
     const override = this.#o.honourOverride && req.headers[ROUTE_OVERRIDE] !== undefined ? await this.#overridden(req, d) : undefined;
     const to = override?.destination ?? d;
+    if (!override && d.routes) return this.#gatewayRoute(d, d.routes, req);
     const route = to.profile ? matchRoute(to.profile, req.method ?? 'GET', req.url ?? '/') : undefined;
     const { balancer, service } = this.#balancerFor(to, req);
     return {
@@ -89,6 +107,28 @@ export class OutboundRouter {
       dstService: to.backends.length > 0 || override ? service : undefined,
       release: override?.release ?? noRelease,
     };
+  }
+
+  /** The decision a Gateway API route makes: the first matching rule, a backend drawn by weight, the rule's filters. */
+  #gatewayRoute(d: Destination, routes: NonNullable<Destination['routes']>, req: RequestView): RouteDecision {
+    const url = req.url ?? '/';
+    const matched = routes.match(req.method ?? 'GET', url, req.headers);
+    const base = { destination: d, route: undefined, routeLabel: undefined, balancer: d.balancer, dstService: undefined, release: noRelease };
+    if (!matched) return { ...base, answer: new ProxyError('no_route', `${req.method ?? 'GET'} ${pathOf(url)}`) };
+    const { rule } = matched;
+    const labelled = { ...base, route: rule.route, routeLabel: rule.label, gateway: { rule, matched } };
+    if (rule.redirect) return { ...labelled, answer: { redirect: rule.redirect.statusCode, location: redirectLocation(rule.redirect, url, authorityOf(req.headers), matched.path) } };
+    const b = drawRouteBackend(rule.spec.backends, this.#o.random);
+    const balancer = b?.service === undefined ? undefined : routes.balancer(b.service);
+    if (!b || !balancer) return { ...labelled, answer: new ProxyError('backend_not_found', b ? 'its backendRef names no existing Service port' : 'every backendRef has weight 0') };
+    const rw = rule.rewrite;
+    const rewrite: RequestRewrite | undefined = rule.requestEdit || rw ? {
+      edit: rule.requestEdit,
+      url: rw?.path ? withPath(url, editedPath(pathOf(url), rw.path, matched.path)) : undefined,
+      authority: rw?.hostname,
+    } : undefined;
+    const mirrors = rule.mirrors.length === 0 ? undefined : rule.mirrors.flatMap((m) => (m.service === undefined ? [] : [{ service: m.service, balancer: routes.balancer(m.service), percent: m.percent }]));
+    return { ...labelled, balancer, dstService: b.service, rewrite, responseEdit: rule.responseEdit, mirrors };
   }
 
   /** A split backend drawn by weight when the split applies to the request, else the destination's own balancer. */
@@ -113,9 +153,10 @@ export class OutboundRouter {
 }
 
 /** The traffic labels of an outbound request or connection. */
-export function outboundLabels(req: RequestView, ctx: OutboundConnection, e: Endpoint | undefined, route?: string, dstService?: string): TrafficLabels {
+export function outboundLabels(req: RequestView, ctx: OutboundConnection, e: Endpoint | undefined, route?: string, dstService?: string, gatewayRoute?: RouteRule['route']): TrafficLabels {
   return {
     ...(route === undefined ? {} : { route }),
+    ...(gatewayRoute === undefined ? {} : { gatewayRoute }),
     ...(dstService === undefined ? {} : { dstService }),
     direction: 'outbound',
     authority: authorityOf(req.headers) ?? hostPort(ctx.original.ip, ctx.original.port),

@@ -19,6 +19,13 @@ export interface CompiledRoute {
   readonly isFailure: (status: number) => boolean | undefined;
   readonly isRetryable: boolean;
   readonly timeoutMs: number | undefined;
+  /** A Gateway API rule's retry: only these statuses (and connection failures) are retried, up to maxAttempts in all. */
+  readonly retryStatuses?: ReadonlySet<number> | undefined;
+  readonly maxAttempts?: number | undefined;
+  /** Waited before each retry. */
+  readonly backoffMs?: number | undefined;
+  /** A Gateway API rule's timeouts.request: the whole request, retries included (to the response head). */
+  readonly requestTimeoutMs?: number | undefined;
 }
 
 export interface RetryBudgetSpec { retryRatio: number; minRetriesPerSecond: number; ttlMs: number }

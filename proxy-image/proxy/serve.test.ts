@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import { DEFAULT_HTTP_LIMITS } from './http-front.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { HttpServers } from './serve.ts';

@@ -24,6 +24,7 @@ import { InboundAuthorizer, type InboundConnection } from './inbound-route.ts';
 import { OutboundFlow } from './outbound-flow.ts';
 import { OutboundRouter, type OutboundConnection } from './route.ts';
 import { HttpServers } from './serve.ts';
+import { Mirror } from './mirror.ts';
 import { MtlsTerminator } from './terminate.ts';
 
 export interface OutboundStackOptions extends DirectionOptions {
@@ -37,7 +38,8 @@ export interface OutboundStackOptions extends DirectionOptions {
 export function outboundStack(o: OutboundStackOptions): Proxy {
   const { metrics, limits, log } = o;
   const endpoints = new EndpointLayer({ tls: o.tls, connectTimeoutMs: o.connectTimeoutMs, idleMs: limits.idleMs });
-  const balance = new BalanceLayer({ onRetry: (service, route, result) => metrics.retry(service, route, result) });
+  const mirror = new Mirror({ endpoints, onResult: (service, result) => metrics.mirrored(service, result) });
+  const balance = new BalanceLayer({ onRetry: (service, route, result) => metrics.retry(service, route, result), mirror });
   const router = new OutboundRouter({ destinations: o.destinations, firstUpdateWaitMs: o.firstUpdateWaitMs, honourOverride: o.routeOverride, clusterDomain: 'cluster.local', random: Math.random, log });
   const flow = new OutboundFlow({ router, balance, endpoints, metrics, log, idleMs: limits.idleMs, connectTimeoutMs: o.connectTimeoutMs });
   const servers = new HttpServers({ direction: 'outbound', metrics, limits }, {

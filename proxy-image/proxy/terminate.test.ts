@@ -6,7 +6,7 @@ import net, { type AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import tls from 'node:tls';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import { createCa } from '../../shared/tls.ts';
 import { ALPN, MeshTls, type Alpn } from './mesh-tls.ts';
 import { ProxyMetrics } from './metrics.ts';

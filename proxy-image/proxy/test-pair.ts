@@ -6,7 +6,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo, Server } from 'node:net';
 import { once } from 'node:events';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import { pino } from 'pino';
 import { createCa, issueLeaf, privateKeyPem, type KeyedCertificate } from '../../shared/tls.ts';
 import type { Update } from '../../api/discovery-protocol.ts';

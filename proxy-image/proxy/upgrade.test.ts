@@ -8,7 +8,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
+import { Registry } from '../../shared/prom-text.ts';
 import { WebSocketServer } from 'ws';
 import type { Update } from '../../api/discovery-protocol.ts';
 import { createCa } from '../../shared/tls.ts';

@@ -39,13 +39,13 @@ export const DEFAULTS: ProxyConfig = {
   opaquePorts: [...SIDECAR_DEFAULTS.opaquePorts],
   cpuRequest: '20m',
   cpuLimit: undefined,
-  // Measured (issue #18): `skein-proxy` idles at 84 MiB RSS (31 anonymous +
-  // 54 file-backed, most of that the node binary, shared page cache on a
-  // node) with a warm compile cache, 107 MiB with a cold one; bench/proxy.ts
-  // peaks at 111-116 MiB per hop under saturation. The request is what an
+  // Measured (issue #18, `node bench/proxy.ts --bundled`, the proxy as the
+  // image bundles it): `skein-proxy` idles at ~74 MiB RSS (27 anonymous + 47
+  // file-backed, most of that the node binary, shared page cache on a node)
+  // and peaks at 99-107 MiB per hop under saturation. The request is what an
   // idle proxy uses with some room; the limit keeps room for a busy pod and
   // sizes the connection caps (config.ts), so it stays.
-  memoryRequest: '96Mi',
+  memoryRequest: '80Mi',
   memoryLimit: '256Mi',
   await: true,
   nativeSidecar: true,

@@ -15,6 +15,8 @@ import type { Outcome, RetryGate } from '../relay.ts';
 import { forwardHeaders, requestHeadBytes, responseHeadBytes, type ResponseHead } from './codec.ts';
 import type { H1Pool, ResponseHandler, UpstreamConnection } from './client.ts';
 import type { ServerExchange } from './server.ts';
+import type { HeaderEdit } from '../../../api/discovery-protocol.ts';
+import type { RequestRewrite } from '../route.ts';
 
 export interface H1Upstream {
   pool: H1Pool;
@@ -32,12 +34,34 @@ export interface H1RelayOptions {
   extra?: Readonly<Record<string, string>> | undefined;
   /** Lower-case names dropped on the way (beside the hop-by-hop ones). */
   drop?: ReadonlySet<string> | undefined;
+  /** A Gateway API rule's URLRewrite and RequestHeaderModifier. */
+  rewrite?: RequestRewrite | undefined;
+  /** A Gateway API rule's ResponseHeaderModifier. */
+  responseEdit?: HeaderEdit | undefined;
 }
 
-/** The request head for the next hop: the client's header block minus hop-by-hop headers. */
+/** The request head for the next hop: the client's header block minus hop-by-hop headers, as a rule's filters change it. */
 export function upstreamHead(ex: ServerExchange, o: H1RelayOptions): Buffer {
   const h = ex.head;
-  return requestHeadBytes(h.method, h.target, forwardHeaders(h.raw, h.headers.connection, { ...(o.extra ? { extra: o.extra } : {}), ...(o.drop ? { drop: o.drop } : {}) }));
+  const rw = o.rewrite;
+  const edited = editBlock(rw?.edit, o.extra, o.drop, rw?.authority === undefined ? undefined : { host: rw.authority });
+  return requestHeadBytes(h.method, rw?.url ?? h.target, forwardHeaders(h.raw, h.headers.connection, { ...(edited.extra ? { extra: edited.extra } : {}), ...(edited.drop ? { drop: edited.drop } : {}) }));
+}
+
+/**
+ * A header edit on the raw path: what it sets or removes is dropped from the
+ * forwarded block, what it sets or adds is written after it (a second line of
+ * the same name is how HTTP/1.1 appends a value).
+ */
+export function editBlock(e: HeaderEdit | undefined, extra: Readonly<Record<string, string>> | undefined, drop: ReadonlySet<string> | undefined, replace?: Record<string, string>): { extra: Readonly<Record<string, string>> | undefined; drop: ReadonlySet<string> | undefined } {
+  if (!e && !replace) return { extra, drop };
+  const d = new Set(drop);
+  const x: Record<string, string> = { ...extra };
+  for (const k in replace) { d.add(k); x[k] = replace[k]!; }
+  for (const h of e?.set ?? []) { d.add(h.name); x[h.name] = h.value; }
+  for (const h of e?.add ?? []) x[h.name] = x[h.name] === undefined ? h.value : `${x[h.name]},${h.value}`;
+  for (const n of e?.remove ?? []) { d.add(n); delete x[n]; }
+  return { extra: x, drop: d };
 }
 
 /** The proxy's own answer (status, `skein-proxy-error`), or a closed connection if an answer already started. */
@@ -57,6 +81,19 @@ export function sendError(ex: ServerExchange, err: ProxyError): Outcome {
   if (body.length > 0) ex.write(body);
   ex.end();
   return { status: r.status, error: err };
+}
+
+/** The proxy's own answer that is no error (a route's redirect): a status and headers, no body. */
+export function sendAnswer(ex: ServerExchange, status: number, headers: Record<string, string>): Outcome {
+  if (ex.responded || ex.finished) { ex.destroy(); return { status: 502 }; }
+  let block = '';
+  for (const k in headers) block += `${k}: ${headers[k]}\r\n`;
+  block += 'content-length: 0\r\n';
+  const close = !ex.bodyDone;
+  if (close) block += 'connection: close\r\n';
+  ex.respond(responseHeadBytes(status, '', block), close);
+  ex.end();
+  return { status };
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -131,7 +168,8 @@ function exchange(ex: ServerExchange, conn: UpstreamConnection, head: Buffer, o:
         status = h.status;
         // A body that runs to the close, or a client that asked to close, ends the client's connection after it.
         const close = h.framing.kind === 'close' || !ex.head.keepAlive;
-        ex.respond(responseHeadBytes(h.status, h.reason, forwardHeaders(h.raw, h.headers.connection, { close })), close);
+        const edited = editBlock(o.responseEdit, undefined, undefined);
+        ex.respond(responseHeadBytes(h.status, h.reason, forwardHeaders(h.raw, h.headers.connection, { close, ...(edited.extra ? { extra: edited.extra } : {}), ...(edited.drop ? { drop: edited.drop } : {}) })), close);
         return true;
       },
       onData(b: Buffer) {
