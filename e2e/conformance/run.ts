@@ -141,8 +141,11 @@ export async function runSuite(suite: string, opts: RunOptions): Promise<RunResu
       log.write(d);
       const lines = (partial + d.toString()).split('\n');
       partial = lines.pop() ?? '';
-      // Only the top-level tests' verdicts: the subtests' and the request logs are in the log file.
-      for (const l of lines) if (/^ {4}--- (PASS|FAIL|SKIP): TestConformance\/\w+ /.test(l)) process.stderr.write(`conformance: ${l.trim()} [${secs(t0)}]\n`);
+      // Each test as it starts (go test -v prints the subtests' verdicts only when the whole suite ends); the rest is in the log file.
+      for (const l of lines) {
+        const started = /^=== RUN {3}TestConformance\/(\w+)$/.exec(l);
+        if (started) process.stderr.write(`conformance: ${started[1]} [${secs(t0)}]\n`);
+      }
     };
     child.stdout.on('data', progress);
     child.stderr.on('data', (d: Buffer) => log.write(d));

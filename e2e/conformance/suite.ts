@@ -24,6 +24,9 @@ export const SUPPORTED_FEATURES: Readonly<Record<string, string>> = {
   MeshHTTPRouteSchemeRedirect: 'RequestRedirect with a scheme',
   MeshHTTPRouteRedirectPort: 'RequestRedirect with a port',
   MeshHTTPRouteRedirectPath: 'RequestRedirect with a path',
+  HTTPRoute303RedirectStatusCode: 'RequestRedirect with statusCode 303 (the Mesh 303 redirect test needs it)',
+  HTTPRoute307RedirectStatusCode: 'RequestRedirect with statusCode 307',
+  HTTPRoute308RedirectStatusCode: 'RequestRedirect with statusCode 308',
   HTTPRouteResponseHeaderModification: 'ResponseHeaderModifier (MeshFrontend, MeshPorts and MeshConsumerRoute check it)',
   HTTPRouteParentRefPort: 'a parentRef with a port applies to that port of the Service only (MeshPorts)',
 };
