@@ -92,10 +92,11 @@ charts: deps
 	node charts/generate.ts
 
 # The Gateway API project's own conformance suite (sigs.k8s.io/gateway-api/conformance,
-# built from its Go module) against Skein on real nodes, profiles MESH-HTTP and MESH-GRPC.
+# built from its Go module) against Skein on the local cluster, profiles MESH-HTTP and MESH-GRPC.
 # The suite and Istio's echo image are built first, outside the cluster's lifetime.
 # Its report (the suite's YAML) and log are in .cache/conformance/.
+# CONFORMANCE_ARGS="--tests MeshBasic,MeshTrafficSplit --timeout 20m" narrows or bounds a run.
 conformance: deps binaries
 	@scripts/system-deps.sh
 	node e2e/conformance/run.ts build
-	$(CLUSTER) run -- node e2e/conformance/run.ts run
+	$(CLUSTER) run -- node e2e/conformance/run.ts run $(CONFORMANCE_ARGS)

@@ -14,7 +14,7 @@ src="$here/../e2e/conformance/gobuild"
 # that builds it needs this.
 export GOTOOLCHAIN=go1.27.3
 command -v go >/dev/null || { echo "scripts/gateway-conformance.sh: Go >= 1.21 is needed to build the Gateway API conformance suite (it then fetches $GOTOOLCHAIN); install it (https://go.dev/doc/install)" >&2; exit 1; }
-version=$(awk '$1=="sigs.k8s.io/gateway-api/conformance"{print $2; exit}' "$src/go.mod")
+version=$(grep -oE '^(require)?[[:space:]]*sigs\.k8s\.io/gateway-api/conformance v[^[:space:]]+' "$src/go.mod" | awk '{print $NF; exit}')
 [ -n "$version" ] || { echo "scripts/gateway-conformance.sh: $src/go.mod requires no sigs.k8s.io/gateway-api/conformance" >&2; exit 1; }
 stamp=$(cat "$src/go.mod" "$src/go.sum" "$src/conformance_test.go" "$here/gateway-conformance.sh" | sha256sum | cut -c1-16)
 out="${SKEIN_CONFORMANCE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/skein/conformance}/suite-$version-$stamp"
@@ -24,9 +24,9 @@ if [ -x "$bin" ] && [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then echo
 export CGO_ENABLED=0 GOMAXPROCS=1 GOFLAGS="-p=1 -buildvcs=false -mod=readonly"
 tmp="$out.partial"
 rm -rf "$tmp" && mkdir -p "$tmp"
-echo "scripts/gateway-conformance.sh: building the Gateway API conformance suite $version into $out (10-20 minutes on a cold cache)" >&2
+echo "scripts/gateway-conformance.sh: building the Gateway API conformance suite $version into $out (57 minutes measured on a cold cache, shared 2 cores)" >&2
 start=$SECONDS
-if ! (cd "$src" && go mod download >&2 && nice -n 10 go test -c -trimpath -ldflags "-s -w" -o "$tmp/conformance.test" . >&2); then
+if ! (cd "$src" && go mod download >&2 && nice -n 10 go test -c -vet=off -trimpath -ldflags "-s -w" -o "$tmp/conformance.test" . >&2); then
   echo "scripts/gateway-conformance.sh: go test -c of sigs.k8s.io/gateway-api/conformance@$version failed; the lines above say why" >&2
   exit 1
 fi

@@ -5,7 +5,7 @@
 // injection. Writes the suite's report and log to .cache/conformance/ and
 // prints a line per profile with the failed tests.
 //   node e2e/conformance/run.ts build            the suite and the echo image (no cluster)
-//   node e2e/conformance/run.ts run [--tests A,B] [--out DIR]   (inside `cluster.ts run --`)
+//   node e2e/conformance/run.ts run [--tests A,B] [--timeout 60m] [--out DIR]   (inside `cluster.ts run --`)
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -108,7 +108,7 @@ export async function installGatewayCrds(): Promise<void> {
     return;
   }
   const mod = readFileSync(join(REPO, 'e2e/conformance/gobuild/go.mod'), 'utf8');
-  const version = /^\s*sigs\.k8s\.io\/gateway-api\/conformance (\S+)/m.exec(mod)?.[1];
+  const version = /^(?:require)?\s*sigs\.k8s\.io\/gateway-api\/conformance (\S+)/m.exec(mod)?.[1];
   if (!version) throw new ConformanceError('build_failed', 'e2e/conformance/gobuild/go.mod requires no sigs.k8s.io/gateway-api/conformance');
   const { stdout } = await exec('go', ['mod', 'download', '-json', `sigs.k8s.io/gateway-api@${version}`], { env: { ...process.env, GOTOOLCHAIN: 'go1.27.3' } });
   const dir = (JSON.parse(stdout) as { Dir: string }).Dir;
@@ -137,8 +137,11 @@ export async function runSuite(suite: string, opts: RunOptions): Promise<RunResu
       log.write(d);
       const lines = (partial + d.toString()).split('\n');
       partial = lines.pop() ?? '';
-      // Only the top-level tests' verdicts: the subtests' and the request logs are in the log file.
-      for (const l of lines) if (/^ {4}--- (PASS|FAIL|SKIP): \w+ /.test(l)) process.stderr.write(`conformance: ${l.trim()} [${secs(t0)}]\n`);
+      // Each test as it starts (go test -v prints the subtests' verdicts only when the whole suite ends); the rest is in the log file.
+      for (const l of lines) {
+        const started = /^=== RUN {3}TestConformance\/(\w+)$/.exec(l);
+        if (started) process.stderr.write(`conformance: ${started[1]} [${secs(t0)}]\n`);
+      }
     };
     child.stdout.on('data', progress);
     child.stderr.on('data', (d: Buffer) => log.write(d));
@@ -161,12 +164,12 @@ export async function conformance(built: Built, opts: RunOptions): Promise<RunRe
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { tests: { type: 'string' }, out: { type: 'string', default: OUT_DIR } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { tests: { type: 'string' }, timeout: { type: 'string', default: '60m' }, out: { type: 'string', default: OUT_DIR } } });
   const verb = positionals[0];
   if (verb === 'build') { await build(); return 0; }
-  if (verb !== 'run') { console.error('usage: run.ts build | run [--tests A,B] [--out DIR]'); return 2; }
+  if (verb !== 'run') { console.error('usage: run.ts build | run [--tests A,B] [--timeout 60m] [--out DIR]'); return 2; }
   const tests = values.tests?.split(',').filter(Boolean);
-  const result = await conformance(await build(), { outDir: values.out, ...(tests ? { tests } : {}) });
+  const result = await conformance(await build(), { outDir: values.out, timeout: values.timeout, ...(tests ? { tests } : {}) });
   console.log(formatSummary(result.summary));
   console.log(`report: ${result.reportPath}; log: ${result.logPath}; the suite ran ${result.seconds}s and exited ${result.exitCode}`);
   const missing = tests ? [] : missingProfiles(result.summary, PROFILES);

@@ -11,7 +11,9 @@ export const PROFILES = ['MESH-HTTP', 'MESH-GRPC'] as const;
  * GRPCRoute, which a profile enables by itself). A test runs only when every
  * feature it names is claimed; the report lists the profile's other extended
  * features as unsupported and skips their tests. Each entry is something the
- * proxy does for an HTTPRoute whose parentRef is a Service (issue #20).
+ * proxy does for an HTTPRoute whose parentRef is a Service (docs/gateway-api.md).
+ * Not claimed: MeshHTTPRouteBackendRequestHeaderModification (filters on a
+ * backendRef are refused, the route Accepted False / UnsupportedValue).
  */
 export const SUPPORTED_FEATURES: Readonly<Record<string, string>> = {
   MeshClusterIPMatching: 'a request to the Service\'s ClusterIP (not only its name) takes its routes',
@@ -22,7 +24,9 @@ export const SUPPORTED_FEATURES: Readonly<Record<string, string>> = {
   MeshHTTPRouteSchemeRedirect: 'RequestRedirect with a scheme',
   MeshHTTPRouteRedirectPort: 'RequestRedirect with a port',
   MeshHTTPRouteRedirectPath: 'RequestRedirect with a path',
-  MeshHTTPRouteBackendRequestHeaderModification: 'RequestHeaderModifier on a backendRef',
+  HTTPRoute303RedirectStatusCode: 'RequestRedirect with statusCode 303 (the Mesh 303 redirect test needs it)',
+  HTTPRoute307RedirectStatusCode: 'RequestRedirect with statusCode 307',
+  HTTPRoute308RedirectStatusCode: 'RequestRedirect with statusCode 308',
   HTTPRouteResponseHeaderModification: 'ResponseHeaderModifier (MeshFrontend, MeshPorts and MeshConsumerRoute check it)',
   HTTPRouteParentRefPort: 'a parentRef with a port applies to that port of the Service only (MeshPorts)',
 };
