@@ -141,8 +141,8 @@ describe('skein-init in a network namespace', { skip: notRoot, timeout: 120_000 
     assert.equal(second.status, 0, second.stderr);
     assert.deepEqual(await Promise.all(SAVES.map((save) => natRules(POD, save))), afterFirst);
     for (const dump of afterFirst) {
-      assert.equal(dump.split('\n').filter((l) => l.endsWith('-j SKEIN_OUTPUT')).length, 1);
-      assert.equal(dump.split('\n').filter((l) => l.endsWith('-j SKEIN_PREROUTING')).length, 1);
+      assert.equal(dump.split('\n').filter((l) => l.startsWith('-A OUTPUT ') && l.endsWith('-j SKEIN_OUTPUT')).length, 1);
+      assert.equal(dump.split('\n').filter((l) => l.startsWith('-A PREROUTING ') && l.endsWith('-j SKEIN_PREROUTING')).length, 1);
     }
   });
 
@@ -180,6 +180,14 @@ describe('skein-init in a network namespace', { skip: notRoot, timeout: 120_000 
   test('loopback and the pod talking to its own IP are untouched', async () => {
     assert.deepEqual(await dial(POD, '127.0.0.1', 9000), directToPod('127.0.0.1', 9000));
     assert.deepEqual(await dial(POD, POD_IP, 9000), directToPod(POD_IP, 9000));
+  });
+
+  test("the proxy dialling its own pod's IP reaches the inbound proxy, as a peer would; its skipped ports and 127.0.0.1 stay direct", async () => {
+    assert.deepEqual(await dial(POD, POD_IP, 8080, PROXY_UID), viaPodProxy(4143, POD_IP, 8080));
+    assert.deepEqual(await dial(POD, POD_IP6, 8080, PROXY_UID), { server: 'pod', port: 4143, original: { ip: POD_IP6, port: 8080, family: 6 } });
+    assert.deepEqual(await dial(POD, POD_IP, 4143, PROXY_UID), directToPod(POD_IP, 4143));
+    assert.deepEqual(await dial(POD, POD_IP, 9000, PROXY_UID), directToPod(POD_IP, 9000));
+    assert.deepEqual(await dial(POD, '127.0.0.1', 9000, PROXY_UID), directToPod('127.0.0.1', 9000));
   });
 
   test('a rerun with other skipped ports replaces them instead of adding', async () => {

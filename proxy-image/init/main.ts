@@ -20,7 +20,7 @@ try {
   const families: Family[] = options.ipv6 ? [4, 6] : [4];
   for (const family of families) {
     const { save, restore } = commandsFor(backend, family);
-    await restoreNat(spawnRunner, restore, natRestoreInput(options, await saveNat(spawnRunner, save)));
+    await restoreNat(spawnRunner, restore, natRestoreInput(options, await saveNat(spawnRunner, save), family));
     process.stdout.write(`skein-init: applied with ${restore} (backend ${backend}, IPv${family}); nat table now:\n`);
     process.stdout.write(await saveNat(spawnRunner, save));
   }

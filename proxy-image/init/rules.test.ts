@@ -19,6 +19,7 @@ test('a fresh namespace gets our four chains, their rules and one jump per hook'
     '-A SKEIN_OUTBOUND_REDIRECT -p tcp -m comment --comment "skein/redirect-outbound" -j REDIRECT --to-ports 4140',
     '-A SKEIN_PREROUTING -p tcp -m multiport --dports 4143,4190,4191 -m comment --comment "skein/skip-inbound-ports" -j RETURN',
     '-A SKEIN_PREROUTING -p tcp -m comment --comment "skein/inbound" -j SKEIN_INBOUND_REDIRECT',
+    '-A SKEIN_OUTPUT -o lo ! -d 127.0.0.1/32 -p tcp -m owner --uid-owner 2102 -m comment --comment "skein/proxy-to-own-pod" -j SKEIN_PREROUTING',
     '-A SKEIN_OUTPUT -m owner --uid-owner 2102 -m comment --comment "skein/ignore-proxy-uid" -j RETURN',
     '-A SKEIN_OUTPUT -o lo -m comment --comment "skein/ignore-loopback" -j RETURN',
     '-A SKEIN_OUTPUT -p tcp -m multiport --dports 25,8000:8100 -m comment --comment "skein/skip-outbound-ports" -j RETURN',
@@ -30,9 +31,14 @@ test('a fresh namespace gets our four chains, their rules and one jump per hook'
   ].join('\n'));
 });
 
-test('the proxy uid is returned before anything can redirect it', () => {
+test("the proxy uid is returned before anything can redirect it, except towards its own pod's IP, which goes the inbound way", () => {
   const lines = natRestoreInput(OPTIONS, '').split('\n').filter((l) => l.startsWith('-A SKEIN_OUTPUT '));
-  assert.match(lines[0] ?? '', /--uid-owner 2102 .*-j RETURN$/);
+  assert.match(lines[0] ?? '', /^-A SKEIN_OUTPUT -o lo ! -d 127\.0\.0\.1\/32 -p tcp -m owner --uid-owner 2102 .*-j SKEIN_PREROUTING$/);
+  assert.match(lines[1] ?? '', /--uid-owner 2102 .*-j RETURN$/);
+});
+
+test('for IPv6 the loopback left alone is ::1', () => {
+  assert.match(natRestoreInput(OPTIONS, '', 6), /^-A SKEIN_OUTPUT -o lo ! -d ::1\/128 -p tcp -m owner --uid-owner 2102 /m);
 });
 
 test('jumps already in the table are not added again; our chains are always redeclared, which flushes them', () => {

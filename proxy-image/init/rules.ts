@@ -14,7 +14,13 @@
 //   PREROUTING traffic to the receiving interface's own address, both of which
 //   the proxy can listen on without route_localnet or knowing the pod IP.
 // - The proxy's uid first, so its own connections (to endpoints, to the app on
-//   127.0.0.1) never loop back into it.
+//   127.0.0.1) never loop back into it, with one exception: the proxy dialling
+//   its own pod's IP (the pod is an endpoint of a Service it calls) goes to the
+//   inbound proxy, as a peer's connection would. Locally generated traffic
+//   never passes PREROUTING's nat, so without this the outbound proxy's mTLS
+//   would reach the app's plaintext port and fail (seen as tls_failed for every
+//   request the Gateway API conformance suite's client sent to itself).
+//   linkerd-init has the same rule. The app behind 127.0.0.1 stays direct.
 // - Everything leaving through `lo` untouched: 127.0.0.1 and the pod's own IP
 //   (the kernel routes both over lo). The app talking to itself is not meshed,
 //   the same trade linkerd-init makes; it keeps health checks and sidecars that
@@ -24,6 +30,9 @@
 //   proxy's mTLS to :4143 needs no NAT and the proxy's own ports can never be
 //   redirected onto themselves.
 import type { PortRange } from '../../api/port-ranges.ts';
+import type { Family } from './backend.ts';
+
+const LOOPBACK: Record<Family, string> = { 4: '127.0.0.1/32', 6: '::1/128' };
 
 export const CHAINS = {
   prerouting: 'SKEIN_PREROUTING',
@@ -81,7 +90,7 @@ export function hasJump(natDump: string, hook: string, chain: string): boolean {
 }
 
 /** `iptables-restore --noflush` input for the nat table, given what `iptables-save -t nat` shows now. */
-export function natRestoreInput(options: RuleOptions, currentNatDump: string): string {
+export function natRestoreInput(options: RuleOptions, currentNatDump: string, family: Family = 4): string {
   const { prerouting, inboundRedirect, output, outboundRedirect } = CHAINS;
   const inboundSkips: PortRange[] = [{ from: options.inboundPort, to: options.inboundPort }, ...options.skipInboundPorts];
   const jumps = [
@@ -95,6 +104,7 @@ export function natRestoreInput(options: RuleOptions, currentNatDump: string): s
     `-A ${outboundRedirect} -p tcp ${comment('redirect-outbound')} -j REDIRECT --to-ports ${options.outboundPort}`,
     ...skipRules(prerouting, inboundSkips, 'skip-inbound-ports'),
     `-A ${prerouting} -p tcp ${comment('inbound')} -j ${inboundRedirect}`,
+    `-A ${output} -o lo ! -d ${LOOPBACK[family]} -p tcp -m owner --uid-owner ${options.proxyUid} ${comment('proxy-to-own-pod')} -j ${prerouting}`,
     `-A ${output} -m owner --uid-owner ${options.proxyUid} ${comment('ignore-proxy-uid')} -j RETURN`,
     `-A ${output} -o lo ${comment('ignore-loopback')} -j RETURN`,
     ...skipRules(output, options.skipOutboundPorts, 'skip-outbound-ports'),
