@@ -71,6 +71,11 @@ export const CONTRACT: Record<string, readonly Grant[]> = {
     { group: 'split.smi-spec.io', resource: 'trafficsplits', verbs: ['get', 'list', 'watch'] },
     { group: 'split.smi-spec.io', resource: 'trafficsplits/status', verbs: ['patch', 'update'] },
     { group: 'specs.smi-spec.io', resource: 'httproutegroups', verbs: ['get', 'list', 'watch'] },
+    // Gateway API routes with a Service as parent (GAMMA): read by every replica, status.parents written by the leader.
+    { group: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: ['get', 'list', 'watch'] },
+    { group: 'gateway.networking.k8s.io', resource: 'grpcroutes', verbs: ['get', 'list', 'watch'] },
+    { group: 'gateway.networking.k8s.io', resource: 'httproutes/status', verbs: ['patch'] },
+    { group: 'gateway.networking.k8s.io', resource: 'grpcroutes/status', verbs: ['patch'] },
     ...leaderElection('skein-controller'),
   ],
 };
