@@ -20,6 +20,7 @@
 //   node bench/scale.ts [--pods 100,1000,10000] [--repeats 5]
 import { execFileSync, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api, type V1Pod } from '@kubernetes/client-node';
@@ -69,11 +70,21 @@ async function pool<T>(items: readonly T[], width: number, job: (item: T) => Pro
   await Promise.all(Array.from({ length: width }, async () => { while (next < items.length) await job(items[next++]!); }));
 }
 
+const KWOK_STAGES = ['node/fast/node-initialize.yaml', 'pod/fast/pod-ready.yaml', 'pod/fast/pod-complete.yaml', 'pod/fast/pod-delete.yaml'];
+
+/** Where Go's module cache holds the kwok module scripts/kwok.sh built (its version is the script's). */
+function kwokModuleDir(): string {
+  const version = /^version=(\S+)$/m.exec(readFileSync(join(REPO, 'scripts/kwok.sh'), 'utf8'))?.[1] ?? '';
+  return join(execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim(), `sigs.k8s.io/kwok@${version}`);
+}
+
 function startKwok(cleanup: Cleanup): void {
   const bin = execFileSync(join(REPO, 'scripts/kwok.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop() ?? '';
   const child = spawn(bin, [
     `--kubeconfig=${process.env.KUBECONFIG ?? ''}`, '--manage-all-nodes=false', '--manage-nodes-with-label-selector=type=kwok',
     '--manage-nodes-with-annotation-selector=', '--manage-single-node=', `--cidr=${KWOK_CIDR}`, '--node-ip=198.18.191.1', '--node-lease-duration-seconds=40',
+    // kwok 0.8 does nothing without stages ("no stages found"): its own "fast" ones, from the module the binary was built from.
+    ...KWOK_STAGES.map((stage) => `--config=${join(kwokModuleDir(), 'kustomize/stage', stage)}`),
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   let errors = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => { errors = (errors + d).slice(-2000); });
