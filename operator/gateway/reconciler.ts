@@ -9,7 +9,7 @@ import { MESH_CONTROLLER_NAME, type RouteKind } from '../../api/crds/gateway-rou
 import type { ClusterView, PolicyObject } from '../discovery/cache.ts';
 import { WorkQueue } from '../runtime/queue.ts';
 import type { PolicyKind } from '../policy/objects.ts';
-import type { PolicySource, StatusWriter } from '../policy/reconciler.ts';
+import { policyKey, type PolicySource, type StatusWriter } from '../policy/reconciler.ts';
 import { eventsBetween } from '../policy/status.ts';
 import { desiredRouteStatus, evaluateRoute, sameRouteStatus, type RouteStatusValue } from './status.ts';
 
@@ -22,8 +22,6 @@ export interface RouteReconcilerOptions {
   now?: () => Date;
   queue?: Partial<ConstructorParameters<typeof WorkQueue>[0]>;
 }
-
-const keyOf = (kind: PolicyKind, obj: PolicyObject) => `${kind.plural}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 
 export class RouteStatusReconciler {
   readonly #o: RouteReconcilerOptions;
@@ -40,7 +38,7 @@ export class RouteStatusReconciler {
   }
 
   enqueue(kind: PolicyKind, obj: PolicyObject): void {
-    this.#queue.add(keyOf(kind, obj));
+    this.#queue.add(policyKey(kind, obj.metadata?.namespace ?? '', obj.metadata?.name ?? ''));
   }
 
   /** Services, or other routes, changed: any route may resolve (or tie) differently now. Routes are few; all are looked at again. */
